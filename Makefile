@@ -1,0 +1,39 @@
+# sigride. `make` builds, `make test` lints and tests, `make bench` measures.
+GO       ?= go
+BIN      := bin
+BINARIES := launcher driver conductor
+# How long each fuzz target runs inside `make test`; `make fuzz` runs longer.
+FUZZTIME ?= 5s
+# Every fuzz target, as package:Target.
+FUZZ_TARGETS := ./internal/ride:FuzzParseMsg ./internal/ride:FuzzParseLine
+
+.PHONY: build test lint unit fuzz-short fuzz bench clean
+
+build:
+	$(GO) build -o $(BIN)/ $(addprefix ./,$(BINARIES))
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+unit: build
+	$(GO) test -race -count=1 ./...
+
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+test: lint unit fuzz-short
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=60s
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./launcher
+
+clean:
+	rm -rf $(BIN)

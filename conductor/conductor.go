@@ -1,0 +1,94 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/ride"
+)
+
+// The conductor's signals. SIGTSTP is the driver's key: the terminal sends
+// ^Z to the whole foreground group, and the conductor must not stop on it.
+var (
+	handled = []os.Signal{syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1}
+	ignored = []os.Signal{syscall.SIGTSTP}
+)
+
+// What the conductor sends the driver for each key.
+const (
+	setOff  = syscall.SIGUSR1 // on SIGINT (^C)
+	speedUp = syscall.SIGUSR2 // on SIGQUIT (^\)
+)
+
+const synopsis = `usage: conductor [--lang LANG]
+
+The ride's conductor. Started by the launcher, which passes the control
+socket as fd 3. SIGINT (^C): tell the driver to set off (SIGUSR1);
+SIGQUIT (^\): tell it to speed up (SIGUSR2); SIGUSR1 (from the driver):
+announce the arrival and get off.`
+
+type config struct {
+	lang string
+}
+
+func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := pflag.NewFlagSet("conductor", pflag.ContinueOnError)
+	fs.StringVar(&cfg.lang, "lang", ride.DefaultLang, "language of the lines: zh or en")
+	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if _, err := ride.MessagesFor(cfg.lang); err != nil {
+		return cfg, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("--lang: %w", err))
+	}
+	return cfg, nil
+}
+
+func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	msgs, _ := ride.MessagesFor(cfg.lang) // checked by parseFlags
+	r, err := ride.Join(ride.Conductor, stdout)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := r.Ready(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-r.Gone():
+			return errors.New("launcher gone: getting off")
+		case sig := <-sigs:
+			t := ride.Now()
+			switch sig {
+			case syscall.SIGINT:
+				forward(r, t, sig, setOff, stderr)
+			case syscall.SIGQUIT:
+				forward(r, t, sig, speedUp, stderr)
+			case syscall.SIGUSR1:
+				return r.Print(t, sig, msgs.Arrived)
+			}
+		}
+	}
+}
+
+// forward passes a key on to the driver. A driver that is gone is worth a
+// word on stderr, not the end of the ride: the launcher decides that.
+func forward(r *ride.Role, t int64, sig os.Signal, out syscall.Signal, stderr io.Writer) {
+	if err := r.Forward(t, sig, out); err != nil {
+		fmt.Fprintf(stderr, "conductor: %v\n", err)
+	}
+}

@@ -1,0 +1,12 @@
+// Package cli holds what every sigride binary does the same way between its
+// main and its logic: parsing flags into a config through a local
+// pflag.FlagSet, and turning the error that run returns into an exit code.
+//
+// Invariants:
+//   - Nothing in this package calls os.Exit; main alone does, with Code(err).
+//   - A usage error (bad flag, missing or extra argument) prints the error and
+//     the usage to stderr and maps to exit code 2; --help prints the usage to
+//     stdout and maps to 0.
+//   - An error wrapped in an *ExitError carries its own code; any other non-nil
+//     error maps to 1.
+package cli

@@ -1,0 +1,30 @@
+// Package ride is the runtime the ride's two roles, the driver and the
+// conductor, share, and the part of the protocol the launcher speaks with
+// them.
+//
+// Invariants:
+//
+//   - Every line a role prints has the form "ROLE[PID]: TEXT\n" and goes out
+//     in a single write(2), so lines from different processes sharing one
+//     stdout never interleave (a pipe write of at most PIPE_BUF bytes is
+//     atomic).
+//   - A role talks to the launcher over one inherited control socket, always
+//     at fd 3 (ControlFD): an AF_UNIX SOCK_SEQPACKET socketpair, so every
+//     message is one packet, never split or merged, and a pidfd can travel
+//     with it (SCM_RIGHTS). Messages are the text of Msg, parsed strictly.
+//   - The launcher sends each role one "peer" message carrying the other
+//     role's pidfd, opened by the launcher when it created that process. A
+//     role signals its peer only through that pidfd: a pidfd names one
+//     process for ever, so even if the peer has died and its PID been reused,
+//     the signal can never reach a stranger. (Sending a PID instead would
+//     race: the role could open or kill a PID the launcher has just reaped.)
+//   - A role says "ready" only after its signal handlers are installed and it
+//     holds its peer: from then on no signal sent to it takes the default
+//     action.
+//   - When the control socket reaches EOF the launcher is gone, and the role
+//     ends (the backstop to the parent-death signal).
+//   - On the path of a key press (signal in, signal out or one line out)
+//     nothing else happens first: events are reported to the launcher after
+//     the action, stamped with the CLOCK_MONOTONIC time of the signal's
+//     arrival, so the launcher can order them across processes.
+package ride

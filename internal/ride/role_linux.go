@@ -1,0 +1,175 @@
+package ride
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Role is the runtime of one role process: its control socket, its peer, and
+// its stdout.
+type Role struct {
+	Name string
+	Pid  int
+
+	out      *os.File
+	conn     *Conn
+	peerName string
+	peerPid  int
+	peerFd   int
+	gone     chan struct{}
+	peerExit chan struct{}
+	waitPeer sync.Once
+}
+
+// Join takes the control socket at ControlFD and waits for the launcher to
+// name the peer. Call it after the signal handlers are installed; then call
+// Ready.
+func Join(name string, out *os.File) (*Role, error) {
+	conn, err := FromFD(ControlFD)
+	if err != nil {
+		return nil, err
+	}
+	m, fds, err := conn.Recv()
+	switch {
+	case errors.Is(err, io.EOF):
+		conn.Close()
+		return nil, errors.New("launcher gone before naming my peer")
+	case err != nil:
+		conn.Close()
+		return nil, fmt.Errorf("wait for peer: %w", err)
+	case m.Kind != KindPeer || len(fds) != 1:
+		closeAll(fds)
+		conn.Close()
+		return nil, fmt.Errorf("wait for peer: got %q with %d fds", m.Kind, len(fds))
+	}
+	return &Role{
+		Name: name, Pid: os.Getpid(), out: out, conn: conn,
+		peerName: m.Role, peerPid: m.Pid, peerFd: fds[0],
+		gone: make(chan struct{}), peerExit: make(chan struct{}),
+	}, nil
+}
+
+// Ready tells the launcher this role is ready, then starts the backstop:
+// Gone is closed when the control socket reaches EOF.
+func (r *Role) Ready() error {
+	if err := r.conn.Send(Msg{Kind: KindReady, Mono: Now()}); err != nil {
+		return err
+	}
+	go func() {
+		defer close(r.gone)
+		for {
+			// The launcher sends nothing after the peer: any read that
+			// returns is its end closing (or an error as final).
+			if _, fds, err := r.conn.Recv(); err != nil {
+				return
+			} else {
+				closeAll(fds)
+			}
+		}
+	}()
+	return nil
+}
+
+// Gone is closed when the launcher has gone away.
+func (r *Role) Gone() <-chan struct{} { return r.gone }
+
+// PeerPid is the peer's pid, for messages.
+func (r *Role) PeerPid() int { return r.peerPid }
+
+// SignalPeer sends sig to the peer through its pidfd. It reports
+// ESRCH as an error wrapping unix.ESRCH when the peer has already exited.
+func (r *Role) SignalPeer(sig syscall.Signal) error {
+	if err := unix.PidfdSendSignal(r.peerFd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal %s[%d] %s: %w", r.peerName, r.peerPid, unix.SignalName(sig), err)
+	}
+	return nil
+}
+
+// PeerExited returns a channel closed once the peer has exited.
+func (r *Role) PeerExited() <-chan struct{} {
+	r.waitPeer.Do(func() { go r.pollPeer() })
+	return r.peerExit
+}
+
+// pollPeer waits for the peer's pidfd to become readable: it has exited.
+func (r *Role) pollPeer() {
+	{
+		fds := []unix.PollFd{{Fd: int32(r.peerFd), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		close(r.peerExit)
+	}
+}
+
+// Say prints text as one line "ROLE[PID]: TEXT" in one write.
+func (r *Role) Say(text string) error {
+	if _, err := r.out.Write(Line(r.Name, r.Pid, text)); err != nil {
+		return fmt.Errorf("print: %w", err)
+	}
+	return nil
+}
+
+// Print is a role's answer to a signal that arrived at time t: one line,
+// then the report of both events.
+func (r *Role) Print(t int64, sig os.Signal, text string) error {
+	err := r.Say(text)
+	r.Report(Msg{Kind: KindReceive, Mono: t, Signal: SignalName(sig)},
+		Msg{Kind: KindPrint, Mono: Now(), Text: text})
+	return err
+}
+
+// Forward is a role's answer to a signal that arrived at time t: out to the
+// peer, then the report of both events. A peer already gone is reported as
+// an error wrapping unix.ESRCH.
+func (r *Role) Forward(t int64, sig os.Signal, out syscall.Signal) error {
+	err := r.SignalPeer(out)
+	events := []Msg{{Kind: KindReceive, Mono: t, Signal: SignalName(sig)}}
+	if err == nil {
+		events = append(events, Msg{Kind: KindSend, Mono: Now(), Signal: SignalName(out), Pid: r.peerPid})
+	}
+	r.Report(events...)
+	return err
+}
+
+// Report tells the launcher of events, after the fact. A launcher that has
+// gone is not an error here: Gone reports it.
+func (r *Role) Report(events ...Msg) {
+	for _, m := range events {
+		if err := r.conn.Send(m); err != nil {
+			return
+		}
+	}
+}
+
+// Close releases the control socket and the peer's pidfd.
+func (r *Role) Close() error {
+	_ = unix.Close(r.peerFd)
+	return r.conn.Close()
+}
+
+// Now is CLOCK_MONOTONIC in nanoseconds, the clock of every event.
+func Now() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// SignalName is the full name of sig, "SIGUSR1".
+func SignalName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		if n := unix.SignalName(s); n != "" {
+			return n
+		}
+	}
+	return sig.String()
+}

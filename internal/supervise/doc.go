@@ -1,0 +1,27 @@
+// Package supervise is the supervision core that sigride's two supervisors,
+// the ride's launcher and the file server's master, stand on. It starts
+// children, owns all waiting for them, and stops them. It knows nothing of
+// rides or file servers.
+//
+// Invariants:
+//
+//   - Every child is started on one OS thread, locked for the life of the
+//     process (the spawner). A child's parent-death signal (PR_SET_PDEATHSIG)
+//     fires when the thread that forked it exits, not the process (Go issue
+//     27505); a Go thread exits when a goroutine locked to it ends, so a child
+//     forked from an ordinary goroutine could be killed whenever some unrelated
+//     locked goroutine ends on that thread. The spawner's thread never exits,
+//     so the signal fires exactly when the supervisor dies.
+//   - Each child is opened as a pidfd atomically with its creation
+//     (CLONE_PIDFD). Every signal the supervisor sends goes through that pidfd,
+//     and a pidfd handed to another process names the same process for ever:
+//     a recycled PID can never receive it.
+//   - One owner does all the waiting: Reap loops Wait4(-1, WNOHANG) and returns
+//     every child that ended, ours or adopted as a subreaper. Nothing else may
+//     wait (no exec.Cmd.Wait, no os.Process.Wait): two waiters race for the
+//     same exit status and one of them loses it.
+//   - A Group closes a child's pidfd only once that child is reaped.
+//
+// Only the caller's main may call signal.Notify; the supervisor's loop reads
+// SIGCHLD from a channel it is given and calls Reap on each.
+package supervise

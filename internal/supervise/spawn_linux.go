@@ -1,0 +1,132 @@
+package supervise
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Spec describes a child to start.
+type Spec struct {
+	Name  string     // how reports name it, e.g. "driver" or "worker 3"
+	Path  string     // the executable
+	Args  []string   // argv, argv[0] included
+	Env   []string   // nil: the supervisor's environment
+	Files []*os.File // become fds 0, 1, 2, 3, ... in the child; nil entries are closed
+	// Dir is the working directory; empty: the supervisor's.
+	Dir string
+}
+
+// Child is a started process, held by pid and by pidfd until it is reaped.
+type Child struct {
+	Name  string
+	Pid   int
+	pidfd int
+}
+
+// Pidfd returns the child's pidfd. It stays valid until the child is reaped
+// through a Group or Close is called.
+func (c *Child) Pidfd() int { return c.pidfd }
+
+// Signal sends sig to the child through its pidfd.
+func (c *Child) Signal(sig syscall.Signal) error {
+	if err := unix.PidfdSendSignal(c.pidfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal %s %s: %w", c.Name, SignalName(sig), err)
+	}
+	return nil
+}
+
+// Close releases the pidfd.
+func (c *Child) Close() error {
+	if c.pidfd < 0 {
+		return nil
+	}
+	err := unix.Close(c.pidfd)
+	c.pidfd = -1
+	return err
+}
+
+// Start starts the child described by spec on the spawner thread. The child
+// gets SIGKILL when the supervisor dies.
+func Start(spec Spec) (*Child, error) {
+	spawnerOnce.Do(func() { go spawner() })
+	r := spawnRequest{spec: spec, done: make(chan spawnResult, 1)}
+	spawnRequests <- r
+	res := <-r.done
+	if res.err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Name, res.err)
+	}
+	return &Child{Name: spec.Name, Pid: res.pid, pidfd: res.pidfd}, nil
+}
+
+type spawnRequest struct {
+	spec Spec
+	done chan spawnResult
+}
+
+type spawnResult struct {
+	pid, pidfd int
+	err        error
+}
+
+var (
+	spawnerOnce   sync.Once
+	spawnRequests = make(chan spawnRequest)
+)
+
+// spawner forks every child from one locked thread that lives as long as the
+// process: it never returns and never unlocks (see the package invariants).
+func spawner() {
+	runtime.LockOSThread()
+	for r := range spawnRequests {
+		r.done <- forkExec(r.spec)
+	}
+}
+
+func forkExec(spec Spec) spawnResult {
+	if spec.Path == "" || len(spec.Args) == 0 {
+		return spawnResult{err: errors.New("no executable or argv")}
+	}
+	files := make([]uintptr, len(spec.Files))
+	for i, f := range spec.Files {
+		if f == nil {
+			files[i] = ^uintptr(0) // closed in the child
+			continue
+		}
+		files[i] = f.Fd()
+	}
+	env := spec.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	pidfd := -1
+	attr := &syscall.ProcAttr{
+		Dir:   spec.Dir,
+		Env:   env,
+		Files: files,
+		Sys: &syscall.SysProcAttr{
+			Pdeathsig: syscall.SIGKILL,
+			PidFD:     &pidfd,
+		},
+	}
+	pid, err := syscall.ForkExec(spec.Path, spec.Args, attr)
+	runtime.KeepAlive(spec.Files)
+	if err != nil {
+		return spawnResult{err: err}
+	}
+	return spawnResult{pid: pid, pidfd: pidfd}
+}
+
+// BecomeSubreaper makes the calling process a child subreaper: orphans among
+// its descendants are re-parented to it, not to init, and Reap collects them.
+func BecomeSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become child subreaper: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/sigride/sigride/internal/ride"
+)
+
+// checkNoZombies fails if the launcher has a zombie child right now. The
+// launcher reaps on SIGCHLD, so a zombie may exist for an instant: a zombie
+// is a failure only if it is still there once the launcher printed its
+// reaped line, which every caller below waits for first.
+func (r *rideProc) checkNoZombies() {
+	r.t.Helper()
+	if z := zombies(r.cmd.Process.Pid); len(z) > 0 {
+		r.t.Errorf("zombie children of the launcher: %v", z)
+	}
+}
+
+// TestRideByKill drives whole rides with kill(2), as a shell would, in both
+// languages, and checks the lines, their order, the pid files and the reaping.
+func TestRideByKill(t *testing.T) {
+	for _, lang := range ride.Langs() {
+		t.Run(lang, func(t *testing.T) {
+			msgs, _ := ride.MessagesFor(lang)
+			dir := filepath.Join(t.TempDir(), "run")
+			r := startRide(t, nil, "--lang", lang, "--run-dir", dir)
+			for name, want := range map[string]int{"driver": r.Driver, "conductor": r.Conductor, "launcher": r.cmd.Process.Pid} {
+				b, err := os.ReadFile(filepath.Join(dir, name+".pid"))
+				if err != nil {
+					t.Fatalf("pid file: %v", err)
+				}
+				if got, _ := strconv.Atoi(strings.TrimSpace(string(b))); got != want {
+					t.Errorf("%s.pid = %q, want %d", name, b, want)
+				}
+			}
+			r.checkNoZombies()
+			r.kill(r.Conductor, syscall.SIGINT)
+			r.expect(fmt.Sprintf("driver[%d]: %s", r.Driver, msgs.SetOff))
+			r.kill(r.Conductor, syscall.SIGQUIT)
+			r.expect(fmt.Sprintf("driver[%d]: %s", r.Driver, msgs.SeatBelt))
+			r.checkNoZombies()
+			r.kill(r.Driver, syscall.SIGTSTP)
+			r.expect(fmt.Sprintf("conductor[%d]: %s", r.Conductor, msgs.Arrived))
+			r.expect(fmt.Sprintf("reaped conductor pid=%d exit=0", r.Conductor))
+			r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
+			if code := r.wait(); code != 0 {
+				t.Fatalf("launcher exit %d, want 0\n%s", code, r.transcript())
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Errorf("run dir not emptied: %v", ents)
+			}
+			for _, pid := range []int{r.Driver, r.Conductor} {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+					t.Errorf("pid %d still in /proc after the ride", pid)
+				}
+			}
+		})
+	}
+}
+
+// TestLineFormat checks every stdout line of a ride is ROLE[PID]: TEXT.
+func TestLineFormat(t *testing.T) {
+	r := startRide(t, nil, "--lang", "en")
+	r.kill(r.Conductor, syscall.SIGINT)
+	r.expect("sets off")
+	r.kill(r.Driver, syscall.SIGTSTP)
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.transcript())
+	}
+	pids := map[string]int{"launcher": r.cmd.Process.Pid, "driver": r.Driver, "conductor": r.Conductor}
+	for _, line := range r.output() {
+		role, pid, _, err := ride.ParseLine(line)
+		if err != nil {
+			t.Errorf("line %q: %v", line, err)
+			continue
+		}
+		if pids[role] != pid {
+			t.Errorf("line %q: %s's pid is %d", line, role, pids[role])
+		}
+	}
+}
+
+// TestNoSignalLostAtStartup sends signals to the roles the moment the ready
+// line appears: each must be handled (or ignored, as the role says), never
+// take its default action (death for USR1, USR2, INT, QUIT; a stop for TSTP).
+func TestNoSignalLostAtStartup(t *testing.T) {
+	for i := 0; i < 10; i++ {
+		r := startRide(t, nil, "--lang", "en")
+		r.kill(r.Driver, syscall.SIGINT)     // ignored by the driver
+		r.kill(r.Driver, syscall.SIGQUIT)    // ignored by the driver
+		r.kill(r.Conductor, syscall.SIGTSTP) // ignored by the conductor
+		r.kill(r.Driver, syscall.SIGUSR2)    // seat belts
+		r.kill(r.Conductor, syscall.SIGINT)  // set off, through the conductor
+		r.expectAll(fmt.Sprintf("driver[%d]: Fasten", r.Driver),
+			fmt.Sprintf("driver[%d]: The old driver sets off", r.Driver))
+		r.kill(r.Driver, syscall.SIGTSTP)
+		r.expect("reaped conductor pid=")
+		r.expect("reaped driver pid=")
+		if code := r.wait(); code != 0 {
+			t.Fatalf("ride %d: exit %d\n%s", i, code, r.transcript())
+		}
+		for _, line := range r.output() {
+			if strings.Contains(line, "reaped") && !strings.HasSuffix(line, "exit=0") {
+				t.Fatalf("ride %d: %s\n%s", i, line, r.transcript())
+			}
+		}
+	}
+}
+
+// TestLauncherDropsKeys sends the keys to the launcher itself: it must
+// neither die nor stop (a stopped launcher could not print its reaped lines).
+func TestLauncherDropsKeys(t *testing.T) {
+	r := startRide(t, nil)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP} {
+		r.kill(r.cmd.Process.Pid, sig)
+	}
+	r.kill(r.Driver, syscall.SIGTSTP)
+	r.expect("reaped conductor pid=")
+	r.expect("reaped driver pid=")
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.transcript())
+	}
+}
+
+// TestStopLauncher: SIGTERM or SIGHUP stops both roles and exits 128+signal.
+func TestStopLauncher(t *testing.T) {
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGTERM, 143}, {syscall.SIGHUP, 129}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			r := startRide(t, nil)
+			r.kill(r.cmd.Process.Pid, tc.sig)
+			got := map[string]bool{}
+			for range 2 {
+				line := r.expect("reaped ")
+				got[line[strings.Index(line, "reaped "):]] = true
+			}
+			for _, want := range []string{
+				fmt.Sprintf("reaped driver pid=%d signal=TERM", r.Driver),
+				fmt.Sprintf("reaped conductor pid=%d signal=TERM", r.Conductor),
+			} {
+				if !got[want] {
+					t.Errorf("missing %q in %v", want, got)
+				}
+			}
+			if code := r.wait(); code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.code, r.transcript())
+			}
+		})
+	}
+}
+
+// TestStopAfterGrace: a role that ignores SIGTERM gets SIGKILL after --grace.
+func TestStopAfterGrace(t *testing.T) {
+	self, _ := os.Executable()
+	r := startRide(t, []string{helperEnv + "=stubborn"}, "--driver", self, "--grace", "200ms")
+	r.kill(r.cmd.Process.Pid, syscall.SIGTERM)
+	r.expect(fmt.Sprintf("reaped conductor pid=%d signal=TERM", r.Conductor))
+	r.expect(fmt.Sprintf("reaped driver pid=%d signal=KILL", r.Driver))
+	if code := r.wait(); code != 143 {
+		t.Fatalf("exit %d, want 143\n%s", code, r.transcript())
+	}
+}
+
+// TestRoleKilled: a role that dies on its own is reported, the other one is
+// stopped, and the launcher exits 1.
+func TestRoleKilled(t *testing.T) {
+	for _, victim := range []string{ride.Driver, ride.Conductor} {
+		t.Run(victim, func(t *testing.T) {
+			r := startRide(t, nil)
+			pids := map[string]int{ride.Driver: r.Driver, ride.Conductor: r.Conductor}
+			other := map[string]string{ride.Driver: ride.Conductor, ride.Conductor: ride.Driver}[victim]
+			r.kill(pids[victim], syscall.SIGKILL)
+			r.expect(fmt.Sprintf("reaped %s pid=%d signal=KILL", victim, pids[victim]))
+			r.expect(fmt.Sprintf("reaped %s pid=%d signal=TERM", other, pids[other]))
+			if code := r.wait(); code != 1 {
+				t.Fatalf("exit %d, want 1\n%s", code, r.transcript())
+			}
+		})
+	}
+}
+
+// TestConductorOffFirst: the conductor told to get off by hand ends normally;
+// the driver then finds it gone on ^Z and gets off too: exit 0.
+func TestConductorOffFirst(t *testing.T) {
+	r := startRide(t, nil)
+	r.kill(r.Conductor, syscall.SIGUSR1)
+	r.expect(fmt.Sprintf("reaped conductor pid=%d exit=0", r.Conductor))
+	r.kill(r.Driver, syscall.SIGTSTP)
+	r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
+	}
+}
