@@ -3,6 +3,7 @@ module github.com/sigride/sigride
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/spf13/pflag v1.1.0
 	golang.org/x/sys v0.49.0
 )

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// TestRideInTerminal types ^C, ^\ and ^Z into a real pseudo-terminal whose
+// foreground process group is the launcher's: the kernel's line discipline
+// turns the keys into SIGINT, SIGQUIT and SIGTSTP for every process of the
+// group, exactly as at a keyboard.
+func TestRideInTerminal(t *testing.T) {
+	cmd := exec.Command(filepath.Join(binDir, "launcher"))
+	// pty.Start makes the launcher a session leader with the pty as its
+	// controlling terminal: its process group is the foreground group.
+	tty, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	r := &rideProc{t: t, cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
+	r.follow(tty)
+	t.Cleanup(r.cleanup)
+	r.ready()
+
+	if pgrp, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP); err != nil || pgrp != cmd.Process.Pid {
+		t.Fatalf("foreground group %d (%v), want the launcher's %d", pgrp, err, cmd.Process.Pid)
+	}
+	keys := []struct {
+		key  string
+		want string
+	}{
+		{"\x03", fmt.Sprintf("driver[%d]: 老司机开车了", r.Driver)},        // ^C
+		{"\x1c", fmt.Sprintf("driver[%d]: 系好安全带，车速有点快", r.Driver)},   // ^\
+		{"\x1a", fmt.Sprintf("conductor[%d]: 到站了，请下车", r.Conductor)}, // ^Z
+	}
+	for _, k := range keys {
+		if _, err := tty.Write([]byte(k.key)); err != nil {
+			t.Fatal(err)
+		}
+		r.expect(k.want)
+		for _, pid := range []int{cmd.Process.Pid, r.Driver, r.Conductor} {
+			if p, ok := readStat(pid); ok && p.state == 'T' {
+				t.Fatalf("pid %d stopped after key %q", pid, k.key)
+			}
+		}
+	}
+	r.expect(fmt.Sprintf("reaped conductor pid=%d exit=0", r.Conductor))
+	r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
+	if code := r.wait(); code != 0 {
+		t.Fatalf("launcher exit %d, want 0\n%s", code, r.transcript())
+	}
+}
