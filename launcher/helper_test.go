@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/sigride/sigride/internal/ride"
 )
@@ -24,6 +26,30 @@ func helper(name string) int {
 			return 1
 		}
 		<-r.Gone()
+		return 1
+	case "leaver":
+		// A driver that starts a grandchild and leaves it behind when it
+		// dies: the launcher, as subreaper, must stop and reap it.
+		self, _ := os.Executable()
+		gc := exec.Command(self)
+		gc.Env = append(os.Environ(), helperEnv+"=sleeper")
+		if err := gc.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 1
+		}
+		r, err := ride.Join(ride.Driver, os.Stdout)
+		if err != nil {
+			return 1
+		}
+		r.Say(fmt.Sprintf("left pid=%d", gc.Process.Pid))
+		if err := r.Ready(); err != nil {
+			return 1
+		}
+		<-r.Gone()
+		return 1
+	case "sleeper":
+		// Waits for a signal's default action.
+		time.Sleep(time.Hour)
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "unknown helper %q\n", name)

@@ -39,8 +39,10 @@ type launcher struct {
 	ready  map[string]bool
 	runDir runDir
 
-	// The outcome, set by the first thing that ends the ride.
+	// The outcome, set by the first thing that ends the ride (nil for a
+	// normal end), and whether anything has ended it yet.
 	result error
+	ending bool
 }
 
 func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
@@ -133,7 +135,16 @@ func (l *launcher) loop(sigs <-chan os.Signal) error {
 	readyTimer := time.NewTimer(l.cfg.readyTimeout)
 	defer readyTimer.Stop()
 	var grace <-chan time.Time
-	for l.group.Len() > 0 {
+	for {
+		if l.ending && !l.group.Stopping() {
+			grace = l.group.Stop(syscall.SIGTERM, l.cfg.grace)
+		}
+		if l.group.Len() == 0 {
+			if !l.adoptOrphans() {
+				return l.result
+			}
+			continue
+		}
 		select {
 		case sig := <-sigs:
 			switch sig {
@@ -154,11 +165,22 @@ func (l *launcher) loop(sigs <-chan os.Signal) error {
 		case <-grace:
 			l.group.Kill()
 		}
-		if l.result != nil && grace == nil {
-			grace = l.group.Stop(syscall.SIGTERM, l.cfg.grace)
-		}
 	}
-	return l.result
+}
+
+// adoptOrphans takes in what the roles left running (re-parented to this
+// subreaper) so the loop stops and reaps it too. It reports whether there
+// was any.
+func (l *launcher) adoptOrphans() bool {
+	n, err := l.group.AdoptOrphans("orphan")
+	if err != nil {
+		fmt.Fprintf(l.stderr, "launcher: %v\n", err)
+	}
+	if n == 0 {
+		return false
+	}
+	l.endWith(nil) // the ride's outcome stands; the orphans are stopped
+	return true
 }
 
 // endWith ends the ride for the first reason given; later ones are dropped.
@@ -167,6 +189,7 @@ func (l *launcher) endWith(err error) {
 	if l.result == nil {
 		l.result = err
 	}
+	l.ending = true
 }
 
 // reap collects every ended child and decides what its end means.

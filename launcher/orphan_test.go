@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -133,5 +136,28 @@ func TestBackstopEOF(t *testing.T) {
 			<-done
 		}
 		c.Close()
+	}
+}
+
+// TestOrphanStopped: what a role leaves running is adopted by the launcher
+// (a subreaper), stopped and reaped before the launcher exits.
+func TestOrphanStopped(t *testing.T) {
+	self, _ := os.Executable()
+	r := newRide(t, []string{helperEnv + "=leaver"}, "--driver", self)
+	line := r.expect("left pid=")
+	orphan, err := strconv.Atoi(line[strings.Index(line, "left pid=")+len("left pid="):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ready()
+	r.kill(r.cmd.Process.Pid, syscall.SIGTERM)
+	r.expectAll(fmt.Sprintf("reaped driver pid=%d signal=TERM", r.Driver),
+		fmt.Sprintf("reaped conductor pid=%d signal=TERM", r.Conductor))
+	r.expect(fmt.Sprintf("reaped orphan pid=%d signal=TERM", orphan))
+	if code := r.wait(); code != 143 {
+		t.Fatalf("exit %d, want 143\n%s", code, r.transcript())
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", orphan)); err == nil {
+		t.Errorf("orphan %d still exists", orphan)
 	}
 }

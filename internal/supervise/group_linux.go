@@ -1,8 +1,15 @@
 package supervise
 
 import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Group is the set of live children a supervisor owns, by pid. It is not safe
@@ -53,6 +60,9 @@ func (g *Group) Stop(sig syscall.Signal, grace time.Duration) <-chan time.Time {
 	g.signalAll(sig)
 	if !g.stopping {
 		g.stopping = true
+		if g.grace != nil {
+			g.grace.Stop()
+		}
 		g.grace = time.NewTimer(grace)
 	}
 	return g.grace.C
@@ -67,4 +77,73 @@ func (g *Group) signalAll(sig syscall.Signal) {
 		// to be reaped, which the next Reap will report.
 		_ = c.Signal(sig)
 	}
+}
+
+// AdoptOrphans adds to the group, under name, every child of this process it
+// does not hold: orphans re-parented to this subreaper that still run (or
+// wait to be reaped). A supervisor calls it once its own children are gone,
+// and stops what it adopted, so that it leaves no orphan behind. It returns
+// how many it adopted.
+func (g *Group) AdoptOrphans(name string) (int, error) {
+	pids, err := ChildPids()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, pid := range pids {
+		if _, held := g.live[pid]; held {
+			continue
+		}
+		// Safe by pid: an unreaped child's pid cannot be recycled.
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue // reaped meanwhile
+		}
+		g.live[pid] = &Child{Name: name, Pid: pid, pidfd: fd}
+		n++
+	}
+	if n > 0 && g.stopping {
+		// Stop again for the newcomers: a fresh grace period.
+		g.stopping = false
+	}
+	return n, nil
+}
+
+// ChildPids lists the pids whose parent is this process, from /proc.
+func ChildPids() ([]int, error) {
+	self := os.Getpid()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list children: %w", err)
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, ok := parentOf(pid); ok && ppid == self {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// parentOf reads the ppid of pid from /proc/PID/stat.
+func parentOf(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
 }
