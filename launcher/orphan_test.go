@@ -36,9 +36,10 @@ func openPidfds(t *testing.T, pids ...int) []int {
 }
 
 // waitGone waits, up to the deadline, for every pidfd to report its process
-// has exited, then reaps them (re-parented to this subreaper test process)
-// and returns how each ended.
-func waitGone(t *testing.T, deadline time.Duration, pids, fds []int) []unix.WaitStatus {
+// has exited, then calls reparented, which must return once the processes
+// have been re-parented to this subreaper test process (their parent's exit
+// has completed), reaps them and returns how each ended.
+func waitGone(t *testing.T, deadline time.Duration, pids, fds []int, reparented func()) []unix.WaitStatus {
 	t.Helper()
 	end := time.Now().Add(deadline)
 	for i, fd := range fds {
@@ -56,6 +57,7 @@ func waitGone(t *testing.T, deadline time.Duration, pids, fds []int) []unix.Wait
 			syscall.Kill(pids[i], syscall.SIGKILL)
 		}
 	}
+	reparented()
 	var statuses []unix.WaitStatus
 	for _, pid := range pids {
 		// Adopted by this subreaper; reap so no zombie is left behind.
@@ -75,14 +77,18 @@ func TestLauncherKilled(t *testing.T) {
 	fds := openPidfds(t, r.Driver, r.Conductor)
 	r.kill(r.cmd.Process.Pid, syscall.SIGKILL)
 	pids := []int{r.Driver, r.Conductor}
-	for i, ws := range waitGone(t, orphanDeadline, pids, fds) {
+	// The roles become zombies while the launcher is still exiting; they
+	// are re-parented here only once its exit completes, i.e. it is reaped.
+	launcherReaped := func() {
+		if code := r.wait(); code != 128+int(syscall.SIGKILL) {
+			t.Errorf("launcher exit %d", code)
+		}
+	}
+	for i, ws := range waitGone(t, orphanDeadline, pids, fds, launcherReaped) {
 		// SIGKILL is the parent-death signal; the backstop would exit 1.
 		if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 			t.Errorf("pid %d ended %v, want by the parent-death signal SIGKILL", pids[i], ws)
 		}
-	}
-	if code := r.wait(); code != 128+int(syscall.SIGKILL) {
-		t.Errorf("launcher exit %d", code)
 	}
 }
 
