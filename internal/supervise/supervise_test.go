@@ -1,0 +1,303 @@
+package supervise
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// helperEnv makes the test binary act as a child that behaves a certain way
+// (the os/exec trick).
+const helperEnv = "SUPERVISE_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+	case "leave": // starts a sleeper without a parent-death signal, prints its pid, exits
+		self, _ := os.Executable()
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), helperEnv+"=sleep")
+		if err := cmd.Start(); err != nil {
+			os.Exit(1)
+		}
+		fmt.Println(cmd.Process.Pid)
+		os.Exit(0)
+	case "exit3":
+		os.Exit(3)
+	case "sleep":
+		time.Sleep(time.Hour)
+		os.Exit(0)
+	case "stubborn": // ignores SIGTERM; says so on stdout once it does
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Println("ignoring")
+		time.Sleep(time.Hour)
+		os.Exit(0)
+	default:
+		os.Exit(100)
+	}
+	if err := BecomeSubreaper(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+func helper(t *testing.T, name string, stdout *os.File) *Child {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start(Spec{Name: name, Path: self, Args: []string{self},
+		Env: append(os.Environ(), helperEnv+"="+name), Files: []*os.File{nil, stdout, os.Stderr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitExit reaps the child with pid, blocking, and returns how it ended.
+func waitExit(t *testing.T, pid int) Exit {
+	t.Helper()
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("wait4 %d: %v", pid, err)
+		}
+		return Exit{Pid: pid, Status: ws}
+	}
+}
+
+// exited reports whether the process behind pidfd has exited within d.
+func exited(pidfd int, d time.Duration) bool {
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	end := time.Now().Add(d)
+	for {
+		n, err := unix.Poll(fds, int(time.Until(end).Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		return n == 1
+	}
+}
+
+func TestExitString(t *testing.T) {
+	c := helper(t, "exit3", nil)
+	if e := waitExit(t, c.Pid); e.String() != "exit=3" || e.Success() {
+		t.Errorf("got %s, success %v", e, e.Success())
+	}
+	c.Close()
+	c = helper(t, "sleep", nil)
+	if err := c.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitExit(t, c.Pid); e.String() != "signal=KILL" {
+		t.Errorf("got %s", e)
+	}
+	c.Close()
+}
+
+// TestSpawnerThread: a child started from a goroutine locked to a thread
+// that then exits must survive. Forked on that thread, it would get its
+// parent-death signal the moment the thread exits; a control child forked
+// there directly shows that the thread's exit does send it.
+func TestSpawnerThread(t *testing.T) {
+	self, _ := os.Executable()
+	env := append(os.Environ(), helperEnv+"=sleep")
+	var ours *Child
+	control := -1
+	onDyingThread(func() {
+		var err error
+		ours, err = Start(Spec{Name: "ours", Path: self, Args: []string{self},
+			Env: env, Files: []*os.File{nil, nil, os.Stderr}})
+		if err != nil {
+			t.Error(err)
+		}
+		if _, err := syscall.ForkExec(self, []string{self}, &syscall.ProcAttr{Env: env,
+			Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, PidFD: &control}}); err != nil {
+			t.Error(err)
+		}
+	})
+	if ours != nil {
+		t.Cleanup(func() { ours.Signal(syscall.SIGKILL); waitExit(t, ours.Pid); ours.Close() })
+	}
+	if control >= 0 {
+		pid, err := pidOfPidfd(control)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.PidfdSendSignal(control, syscall.SIGKILL, nil, 0); waitExit(t, pid); unix.Close(control) })
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if !exited(control, 5*time.Second) {
+		t.Fatal("control child survived its forking thread: the test proves nothing")
+	}
+	if exited(ours.Pidfd(), 100*time.Millisecond) {
+		t.Fatal("child started by Start died with the caller's thread")
+	}
+}
+
+// onDyingThread runs f on a goroutine locked to a thread that exits when f
+// returns. Go never lets the main thread exit (it parks it instead), so a
+// goroutine that lands there keeps it busy, and another one is tried.
+func onDyingThread(f func()) {
+	release := make(chan struct{})
+	defer close(release)
+	for {
+		ran := make(chan bool)
+		go func() {
+			runtime.LockOSThread()
+			if unix.Gettid() == unix.Getpid() { // the main thread
+				ran <- false
+				<-release
+				runtime.UnlockOSThread()
+				return
+			}
+			f()
+			ran <- true
+			// Returns still locked: the runtime ends this thread.
+		}()
+		if <-ran {
+			return
+		}
+	}
+}
+
+// pidOfPidfd reads the pid behind a pidfd from /proc/self/fdinfo.
+func pidOfPidfd(fd int) (int, error) {
+	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(fd))
+	if err != nil {
+		return 0, err
+	}
+	var pid int
+	for _, line := range strings.Split(string(b), "\n") {
+		if n, _ := fmt.Sscanf(line, "Pid:\t%d", &pid); n == 1 {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no Pid in fdinfo")
+}
+
+// readLine reads one line from r, the helper's handshake.
+func readLine(t *testing.T, r *os.File) string {
+	t.Helper()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatalf("helper said nothing: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// TestGroupStop: SIGTERM to all, SIGKILL after grace only to what ignored it.
+func TestGroupStop(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	g := NewGroup()
+	soft := helper(t, "sleep", nil)
+	hard := helper(t, "stubborn", pw)
+	pw.Close()
+	g.Add(soft)
+	g.Add(hard)
+	if got := readLine(t, pr); got != "ignoring" {
+		t.Fatalf("stubborn helper said %q", got)
+	}
+	grace := g.Stop(syscall.SIGTERM, 300*time.Millisecond)
+	if !g.Stopping() {
+		t.Error("not stopping after Stop")
+	}
+	if e := waitExit(t, soft.Pid); e.String() != "signal=TERM" {
+		t.Errorf("soft child: %s", e)
+	}
+	if c, ok := g.Reaped(Exit{Pid: soft.Pid}); !ok || c != soft {
+		t.Error("Reaped did not return the soft child")
+	}
+	if exited(hard.Pidfd(), 0) {
+		t.Fatal("stubborn child gone before the grace period ended")
+	}
+	<-grace
+	g.Kill()
+	if e := waitExit(t, hard.Pid); e.String() != "signal=KILL" {
+		t.Errorf("stubborn child: %s", e)
+	}
+	g.Reaped(Exit{Pid: hard.Pid})
+	if g.Len() != 0 {
+		t.Errorf("group still holds %d", g.Len())
+	}
+}
+
+// TestReap: the one waiter collects every ended child, and nothing when none.
+func TestReap(t *testing.T) {
+	a, b := helper(t, "exit3", nil), helper(t, "exit3", nil)
+	defer a.Close()
+	defer b.Close()
+	exited(a.Pidfd(), 5*time.Second)
+	exited(b.Pidfd(), 5*time.Second)
+	exits, err := Reap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]string{}
+	for _, e := range exits {
+		got[e.Pid] = e.String()
+	}
+	if got[a.Pid] != "exit=3" || got[b.Pid] != "exit=3" || len(got) != 2 {
+		t.Errorf("Reap = %v, want %d and %d with exit=3", got, a.Pid, b.Pid)
+	}
+	if exits, err := Reap(); len(exits) != 0 || err != nil {
+		t.Errorf("second Reap = %v, %v", exits, err)
+	}
+}
+
+// TestAdoptOrphans: a grandchild left running by a child that exited is
+// re-parented to this subreaper, and AdoptOrphans takes it into the group.
+func TestAdoptOrphans(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	c := helper(t, "leave", pw)
+	pw.Close()
+	orphan, err := strconv.Atoi(readLine(t, pr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, c.Pid) // its exit is complete: the orphan is ours now
+	c.Close()
+	g := NewGroup()
+	n, err := g.AdoptOrphans("orphan")
+	if err != nil || n != 1 {
+		t.Fatalf("adopted %d, %v; want 1", n, err)
+	}
+	got, ok := g.Get(orphan)
+	if !ok || got.Name != "orphan" {
+		t.Fatalf("orphan %d not in the group", orphan)
+	}
+	if n, _ := g.AdoptOrphans("orphan"); n != 0 {
+		t.Errorf("adopted %d again", n)
+	}
+	g.Stop(syscall.SIGTERM, time.Second)
+	if e := waitExit(t, orphan); e.String() != "signal=TERM" {
+		t.Errorf("orphan: %s", e)
+	}
+	g.Reaped(Exit{Pid: orphan})
+}
