@@ -26,7 +26,7 @@ const (
 	speedUp = syscall.SIGUSR2 // on SIGQUIT (^\)
 )
 
-const synopsis = `usage: conductor [--lang LANG]
+const synopsis = `usage: conductor [--lang LANG] [--report]
 
 The ride's conductor. Started by the launcher, which passes the control
 socket as fd 3. SIGINT (^C): tell the driver to set off (SIGUSR1);
@@ -34,13 +34,15 @@ SIGQUIT (^\): tell it to speed up (SIGUSR2); SIGUSR1 (from the driver):
 announce the arrival and get off.`
 
 type config struct {
-	lang string
+	lang   string
+	report bool
 }
 
 func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 	var cfg config
 	fs := pflag.NewFlagSet("conductor", pflag.ContinueOnError)
 	fs.StringVar(&cfg.lang, "lang", ride.DefaultLang, "language of the lines: zh or en")
+	fs.BoolVar(&cfg.report, "report", false, "report events (receive, send, print) to the launcher")
 	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
 		return cfg, err
 	}
@@ -59,7 +61,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		return err
 	}
 	msgs, _ := ride.MessagesFor(cfg.lang) // checked by parseFlags
-	r, err := ride.Join(ride.Conductor, stdout)
+	r, err := ride.Join(ride.Conductor, stdout, cfg.report)
 	if err != nil {
 		return err
 	}

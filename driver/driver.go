@@ -22,20 +22,22 @@ var (
 	ignored = []os.Signal{syscall.SIGINT, syscall.SIGQUIT}
 )
 
-const synopsis = `usage: driver [--lang LANG]
+const synopsis = `usage: driver [--lang LANG] [--report]
 
 The ride's driver. Started by the launcher, which passes the control socket
 as fd 3. SIGUSR1: set off; SIGUSR2: speed up; SIGTSTP (^Z): tell the
 conductor we arrived (SIGUSR1), wait until it got off, then get off.`
 
 type config struct {
-	lang string
+	lang   string
+	report bool
 }
 
 func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 	var cfg config
 	fs := pflag.NewFlagSet("driver", pflag.ContinueOnError)
 	fs.StringVar(&cfg.lang, "lang", ride.DefaultLang, "language of the lines: zh or en")
+	fs.BoolVar(&cfg.report, "report", false, "report events (receive, send, print) to the launcher")
 	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
 		return cfg, err
 	}
@@ -54,7 +56,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		return err
 	}
 	msgs, _ := ride.MessagesFor(cfg.lang) // checked by parseFlags
-	r, err := ride.Join(ride.Driver, stdout)
+	r, err := ride.Join(ride.Driver, stdout, cfg.report)
 	if err != nil {
 		return err
 	}

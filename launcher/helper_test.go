@@ -17,7 +17,7 @@ func helper(name string) int {
 	case "stubborn":
 		// A driver that ignores SIGTERM: only SIGKILL ends it.
 		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
-		r, err := ride.Join(ride.Driver, os.Stdout)
+		r, err := ride.Join(ride.Driver, os.Stdout, false)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			return 1
@@ -37,7 +37,7 @@ func helper(name string) int {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			return 1
 		}
-		r, err := ride.Join(ride.Driver, os.Stdout)
+		r, err := ride.Join(ride.Driver, os.Stdout, false)
 		if err != nil {
 			return 1
 		}

@@ -97,10 +97,14 @@ func (l *launcher) spawn(role string) error {
 		return err
 	}
 	path := map[string]string{ride.Driver: l.cfg.driver, ride.Conductor: l.cfg.conductor}[role]
+	args := []string{path, "--lang", l.cfg.lang}
+	if l.cfg.verbose {
+		args = append(args, "--report") // events cost a wake-up each: only when used
+	}
 	child, err := supervise.Start(supervise.Spec{
 		Name:  role,
 		Path:  path,
-		Args:  []string{path, "--lang", l.cfg.lang},
+		Args:  args,
 		Files: []*os.File{os.Stdin, l.stdout, os.Stderr, childEnd}, // childEnd becomes ride.ControlFD
 	})
 	childEnd.Close()

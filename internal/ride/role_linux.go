@@ -25,12 +25,16 @@ type Role struct {
 	gone     chan struct{}
 	peerExit chan struct{}
 	waitPeer sync.Once
+	report   bool
 }
 
 // Join takes the control socket at ControlFD and waits for the launcher to
 // name the peer. Call it after the signal handlers are installed; then call
-// Ready.
-func Join(name string, out *os.File) (*Role, error) {
+// Ready. With report set, the role reports its events (receive, send,
+// print) to the launcher; the launcher asks for them only when it uses them,
+// since each report wakes the launcher, which then competes for a CPU with
+// the roles on the path of a key press.
+func Join(name string, out *os.File, report bool) (*Role, error) {
 	conn, err := FromFD(ControlFD)
 	if err != nil {
 		return nil, err
@@ -50,7 +54,7 @@ func Join(name string, out *os.File) (*Role, error) {
 	}
 	return &Role{
 		Name: name, Pid: os.Getpid(), out: out, conn: conn,
-		peerName: m.Role, peerPid: m.Pid, peerFd: fds[0],
+		peerName: m.Role, peerPid: m.Pid, peerFd: fds[0], report: report,
 		gone: make(chan struct{}), peerExit: make(chan struct{}),
 	}, nil
 }
@@ -141,9 +145,12 @@ func (r *Role) Forward(t int64, sig os.Signal, out syscall.Signal) error {
 	return err
 }
 
-// Report tells the launcher of events, after the fact. A launcher that has
-// gone is not an error here: Gone reports it.
+// Report tells the launcher of events, after the fact, if it asked for
+// them. A launcher that has gone is not an error here: Gone reports it.
 func (r *Role) Report(events ...Msg) {
+	if !r.report {
+		return
+	}
 	for _, m := range events {
 		if err := r.conn.Send(m); err != nil {
 			return

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Sizes of the ride benchmark: at least 1,000 round trips, 100 starts.
+const (
+	benchRoundTrips = 2000
+	benchWarmup     = 100
+	benchStarts     = 100
+)
+
+// BenchmarkRide measures, side by side in one run, the signal round trip
+// (kill SIGINT to the conductor -> the driver's line read here) and the
+// start-up time (exec -> ready), for the ride and for a minimal C pair that
+// does the same with sigwaitinfo and kill. Run it with `make bench`.
+func BenchmarkRide(b *testing.B) {
+	cdir := b.TempDir()
+	for _, name := range []string{"driver", "conductor"} {
+		out, err := exec.Command("gcc", "-O2", "-o", filepath.Join(cdir, name), filepath.Join("testdata/cpair", name+".c")).CombinedOutput()
+		if err != nil {
+			b.Fatalf("gcc %s: %v\n%s", name, err, out)
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		rt := measureRoundTrips(b, startOurs(), startOurs("-v"), cPair(cdir))
+		ours, reported, theirs := rt[0], rt[1], rt[2]
+		st := measureStarts(b, startOurs(), cPair(cdir))
+		oursStart, theirsStart := st[0], st[1]
+		b.ReportMetric(float64(percentile(ours, 50).Microseconds()), "rt-p50-µs")
+		b.ReportMetric(float64(percentile(ours, 99).Microseconds()), "rt-p99-µs")
+		b.ReportMetric(float64(percentile(oursStart, 50).Microseconds()), "start-p50-µs")
+
+		fmt.Printf("\nmachine: %s, %d cores, Linux %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version())
+		fmt.Printf("%-34s %10s %10s %10s\n", "measure", "sigride", "C pair", "ratio")
+		row := func(name string, a, c []time.Duration, p float64) {
+			x, y := percentile(a, p), percentile(c, p)
+			fmt.Printf("%-34s %10s %10s %9.2fx\n", name, us(x), us(y), float64(x)/float64(y))
+		}
+		row(fmt.Sprintf("round trip p50 (n=%d)", len(ours)), ours, theirs, 50)
+		row(fmt.Sprintf("round trip p99 (n=%d)", len(ours)), ours, theirs, 99)
+		row("round trip p50, events on (-v)", reported, theirs, 50)
+		row("round trip p99, events on (-v)", reported, theirs, 99)
+		row(fmt.Sprintf("start-up to ready p50 (n=%d)", len(oursStart)), oursStart, theirsStart, 50)
+		row(fmt.Sprintf("start-up to ready p99 (n=%d)", len(oursStart)), oursStart, theirsStart, 99)
+	}
+}
+
+// pair is a running ride: where its lines come from, whom to signal, and
+// how to end it.
+type pair struct {
+	lines     *bufio.Reader
+	conductor int
+	driver    int
+	stop      func()
+}
+
+type starter func(b *testing.B) pair
+
+// startOurs starts bin/launcher with flags and waits for its ready line.
+func startOurs(flags ...string) starter {
+	return func(b *testing.B) pair { return startLauncher(b, flags) }
+}
+
+func startLauncher(b *testing.B, flags []string) pair {
+	cmd := exec.Command(filepath.Join(binDir, "launcher"), append([]string{"--lang", "en"}, flags...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	p := pair{lines: bufio.NewReader(out), stop: func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		io.Copy(io.Discard, out)
+		cmd.Wait()
+	}}
+	line := readUntil(b, p.lines, "ready driver=")
+	m := readyRE.FindStringSubmatch(line)
+	p.driver, _ = strconv.Atoi(m[1])
+	p.conductor, _ = strconv.Atoi(m[2])
+	return p
+}
+
+// cPair starts the C driver, then the C conductor with the driver's pid,
+// each on one end of a shared pipe, and waits for both to say ready.
+func cPair(dir string) starter {
+	return func(b *testing.B) pair {
+		r, w, err := os.Pipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines := bufio.NewReader(r)
+		drv := exec.Command(filepath.Join(dir, "driver"))
+		drv.Stdout = w
+		if err := drv.Start(); err != nil {
+			b.Fatal(err)
+		}
+		readUntil(b, lines, "ready ")
+		con := exec.Command(filepath.Join(dir, "conductor"), strconv.Itoa(drv.Process.Pid))
+		con.Stdout = w
+		if err := con.Start(); err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+		readUntil(b, lines, "ready ")
+		return pair{lines: lines, conductor: con.Process.Pid, driver: drv.Process.Pid, stop: func() {
+			con.Process.Signal(syscall.SIGTERM)
+			drv.Process.Signal(syscall.SIGTERM)
+			con.Wait()
+			drv.Wait()
+			r.Close()
+		}}
+	}
+}
+
+// measureRoundTrips times SIGINT to the conductor until the driver's line
+// is read, one at a time (so nothing coalesces), after a warm-up. The pairs
+// run at once and take turns, one round trip each, so that whatever else
+// the machine does falls on all of them alike.
+func measureRoundTrips(b *testing.B, starts ...starter) [][]time.Duration {
+	pairs := make([]pair, len(starts))
+	for i, start := range starts {
+		pairs[i] = start(b)
+		defer pairs[i].stop()
+	}
+	d := make([][]time.Duration, len(pairs))
+	for i := 0; i < benchWarmup+benchRoundTrips; i++ {
+		for j, p := range pairs {
+			t0 := time.Now()
+			if err := syscall.Kill(p.conductor, syscall.SIGINT); err != nil {
+				b.Fatal(err)
+			}
+			readUntil(b, p.lines, fmt.Sprintf("driver[%d]: ", p.driver))
+			if i >= benchWarmup {
+				d[j] = append(d[j], time.Since(t0))
+			}
+		}
+	}
+	return d
+}
+
+// measureStarts times exec until both roles are ready, benchStarts times
+// for each starter, taking turns.
+func measureStarts(b *testing.B, starts ...starter) [][]time.Duration {
+	d := make([][]time.Duration, len(starts))
+	for i := 0; i < benchStarts; i++ {
+		for j, start := range starts {
+			t0 := time.Now()
+			p := start(b)
+			d[j] = append(d[j], time.Since(t0))
+			p.stop()
+		}
+	}
+	return d
+}
+
+func readUntil(b *testing.B, r *bufio.Reader, want string) string {
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			b.Fatalf("waiting for %q: %v", want, err)
+		}
+		if strings.Contains(line, want) {
+			return line
+		}
+	}
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p/100)]
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d.Nanoseconds())/1e3) }
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if name, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
+}
