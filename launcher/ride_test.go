@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -198,5 +200,54 @@ func TestConductorOffFirst(t *testing.T) {
 	r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
 	if code := r.wait(); code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
+	}
+}
+
+// TestVerboseEvents: with -v the roles report every event, and the launcher
+// logs them in causal order with their monotonic times.
+func TestVerboseEvents(t *testing.T) {
+	r := startRide(t, nil, "-v", "--lang", "en")
+	r.kill(r.Conductor, syscall.SIGINT)
+	r.expect("sets off")
+	r.kill(r.Driver, syscall.SIGTSTP)
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.transcript())
+	}
+	r.mu.Lock()
+	log := r.stderr.String()
+	r.mu.Unlock()
+	var events []ride.Msg
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		// "launcher: ROLE[PID] MESSAGE"
+		_, msg, ok := strings.Cut(line, "] ")
+		if !ok {
+			t.Fatalf("log line %q", line)
+		}
+		m, err := ride.ParseMsg([]byte(msg))
+		if err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		events = append(events, m)
+	}
+	want := []string{
+		"receive SIGINT", fmt.Sprintf("send SIGUSR1 %d", r.Driver), // the conductor
+		"receive SIGUSR1", "print The old driver sets off", // the driver
+		"receive SIGTSTP", fmt.Sprintf("send SIGUSR1 %d", r.Conductor), // the driver
+		"receive SIGUSR1", "print We have arrived, please get off", // the conductor
+	}
+	// Reports from two sockets reach the launcher in any order; their
+	// times, one clock for both processes, must put them in causal order.
+	slices.SortStableFunc(events, func(a, b ride.Msg) int { return cmp.Compare(a.Mono, b.Mono) })
+	var got []string
+	for _, m := range events {
+		if m.Kind == ride.KindReady {
+			continue
+		}
+		kind, rest, _ := strings.Cut(string(m.Marshal()), " ")
+		_, rest, _ = strings.Cut(rest, " ") // drop the time
+		got = append(got, kind+" "+rest)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("events by time:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

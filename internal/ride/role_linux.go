@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -126,9 +127,10 @@ func (r *Role) Say(text string) error {
 // Print is a role's answer to a signal that arrived at time t: one line,
 // then the report of both events.
 func (r *Role) Print(t int64, sig os.Signal, text string) error {
+	printed := Now() // stamped before the write, so it precedes what the line causes
 	err := r.Say(text)
 	r.Report(Msg{Kind: KindReceive, Mono: t, Signal: SignalName(sig)},
-		Msg{Kind: KindPrint, Mono: Now(), Text: text})
+		Msg{Kind: KindPrint, Mono: printed, Text: text})
 	return err
 }
 
@@ -136,10 +138,11 @@ func (r *Role) Print(t int64, sig os.Signal, text string) error {
 // peer, then the report of both events. A peer already gone is reported as
 // an error wrapping unix.ESRCH.
 func (r *Role) Forward(t int64, sig os.Signal, out syscall.Signal) error {
+	sent := Now() // stamped before the send, so it precedes the peer's receive
 	err := r.SignalPeer(out)
 	events := []Msg{{Kind: KindReceive, Mono: t, Signal: SignalName(sig)}}
 	if err == nil {
-		events = append(events, Msg{Kind: KindSend, Mono: Now(), Signal: SignalName(out), Pid: r.peerPid})
+		events = append(events, Msg{Kind: KindSend, Mono: sent, Signal: SignalName(out), Pid: r.peerPid})
 	}
 	r.Report(events...)
 	return err
@@ -164,12 +167,16 @@ func (r *Role) Close() error {
 	return r.conn.Close()
 }
 
-// Now is CLOCK_MONOTONIC in nanoseconds, the clock of every event.
-func Now() int64 {
+// Now is CLOCK_MONOTONIC in nanoseconds, the clock of every event. It is
+// read once through clock_gettime, then advanced with Go's own monotonic
+// reading (the vDSO, no system call), which runs on the same clock.
+func Now() int64 { return monoBase + int64(time.Since(timeBase)) }
+
+var monoBase, timeBase = func() (int64, time.Time) {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
-}
+	return ts.Nano(), time.Now()
+}()
 
 // SignalName is the full name of sig, "SIGUSR1".
 func SignalName(sig os.Signal) string {
