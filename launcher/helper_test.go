@@ -47,6 +47,23 @@ func helper(name string) int {
 		}
 		<-r.Gone()
 		return 1
+	case "mute":
+		// A driver that joins but never says ready.
+		r, err := ride.Join(ride.Driver, os.Stdout, false)
+		if err != nil {
+			return 1
+		}
+		time.Sleep(time.Hour)
+		r.Close()
+		return 1
+	case "quitter":
+		// A driver that gets off (exit 0) right after the ready line,
+		// leaving the conductor aboard.
+		r, err := ride.Join(ride.Driver, os.Stdout, false)
+		if err != nil || r.Ready() != nil {
+			return 1
+		}
+		return 0
 	case "sleeper":
 		// Waits for a signal's default action.
 		time.Sleep(time.Hour)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -249,5 +250,58 @@ func TestVerboseEvents(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("events by time:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+var reapedRE = regexp.MustCompile(`reaped \w+ pid=(\d+) `)
+
+// TestFailedStarts: the endings before or around the ready line, each with
+// exit 1, a reason on stderr, and every started role stopped and reaped.
+func TestFailedStarts(t *testing.T) {
+	self, _ := os.Executable()
+	for _, tc := range []struct {
+		name   string
+		env    []string
+		args   []string
+		lines  []string // in order
+		stderr string
+	}{
+		{"never ready", []string{helperEnv + "=mute"}, []string{"--driver", self, "--ready-timeout", "300ms"},
+			[]string{"reaped "}, "roles not ready after 300ms"},
+		{"cannot start", nil, []string{"--driver", "/nonexistent/driver"},
+			[]string{"reaped conductor pid="}, "start driver: no such file or directory"},
+		{"driver leaves conductor aboard", []string{helperEnv + "=quitter"}, []string{"--driver", self},
+			[]string{"ready driver=", "reaped driver pid=", "reaped conductor pid="}, "driver got off with the conductor still aboard"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRide(t, tc.env, tc.args...)
+			for _, l := range tc.lines {
+				r.expect(l)
+			}
+			if code := r.wait(); code != 1 {
+				t.Fatalf("exit %d, want 1\n%s", code, r.transcript())
+			}
+			r.mu.Lock()
+			stderr := r.stderr.String()
+			r.mu.Unlock()
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr %q lacks %q", stderr, tc.stderr)
+			}
+			reaped := 0
+			for _, line := range r.output() {
+				if strings.Contains(line, "ready driver=") && tc.name != "driver leaves conductor aboard" {
+					t.Errorf("ready line printed: %q", line)
+				}
+				if m := reapedRE.FindStringSubmatch(line); m != nil {
+					reaped++
+					if _, err := os.Stat("/proc/" + m[1]); err == nil {
+						t.Errorf("reaped pid %s still in /proc", m[1])
+					}
+				}
+			}
+			if want := 2 - strings.Count(tc.name, "cannot start"); reaped != want {
+				t.Errorf("%d roles reaped, want %d\n%s", reaped, want, r.transcript())
+			}
+		})
 	}
 }
