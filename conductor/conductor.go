@@ -7,9 +7,6 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/spf13/pflag"
-
-	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/ride"
 )
 
@@ -33,42 +30,16 @@ socket as fd 3. SIGINT (^C): tell the driver to set off (SIGUSR1);
 SIGQUIT (^\): tell it to speed up (SIGUSR2); SIGUSR1 (from the driver):
 announce the arrival and get off.`
 
-type config struct {
-	lang   string
-	report bool
-}
-
-func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
-	var cfg config
-	fs := pflag.NewFlagSet("conductor", pflag.ContinueOnError)
-	fs.StringVar(&cfg.lang, "lang", ride.DefaultLang, "language of the lines: zh or en")
-	fs.BoolVar(&cfg.report, "report", false, "report events (receive, send, print) to the launcher")
-	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
-	}
-	if _, err := ride.MessagesFor(cfg.lang); err != nil {
-		return cfg, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("--lang: %w", err))
-	}
-	return cfg, nil
-}
-
 func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stdout, stderr)
+	cfg, err := ride.ParseFlags(ride.Conductor, synopsis, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	msgs, _ := ride.MessagesFor(cfg.lang) // checked by parseFlags
-	r, err := ride.Join(ride.Conductor, stdout, cfg.report)
+	r, msgs, err := ride.Board(ride.Conductor, cfg, stdout)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if err := r.Ready(); err != nil {
-		return err
-	}
 	for {
 		select {
 		case <-r.Gone():

@@ -7,10 +7,8 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
-	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/ride"
 )
 
@@ -28,42 +26,16 @@ The ride's driver. Started by the launcher, which passes the control socket
 as fd 3. SIGUSR1: set off; SIGUSR2: speed up; SIGTSTP (^Z): tell the
 conductor we arrived (SIGUSR1), wait until it got off, then get off.`
 
-type config struct {
-	lang   string
-	report bool
-}
-
-func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
-	var cfg config
-	fs := pflag.NewFlagSet("driver", pflag.ContinueOnError)
-	fs.StringVar(&cfg.lang, "lang", ride.DefaultLang, "language of the lines: zh or en")
-	fs.BoolVar(&cfg.report, "report", false, "report events (receive, send, print) to the launcher")
-	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
-	}
-	if _, err := ride.MessagesFor(cfg.lang); err != nil {
-		return cfg, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("--lang: %w", err))
-	}
-	return cfg, nil
-}
-
 func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stdout, stderr)
+	cfg, err := ride.ParseFlags(ride.Driver, synopsis, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	msgs, _ := ride.MessagesFor(cfg.lang) // checked by parseFlags
-	r, err := ride.Join(ride.Driver, stdout, cfg.report)
+	r, msgs, err := ride.Board(ride.Driver, cfg, stdout)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if err := r.Ready(); err != nil {
-		return err
-	}
 	for {
 		select {
 		case <-r.Gone():
