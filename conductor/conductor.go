@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,22 +39,17 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		return err
 	}
 	defer r.Close()
-	for {
-		select {
-		case <-r.Gone():
-			return errors.New("launcher gone: getting off")
-		case sig := <-sigs:
-			t := ride.Now()
-			switch sig {
-			case syscall.SIGINT:
-				forward(r, t, sig, setOff, stderr)
-			case syscall.SIGQUIT:
-				forward(r, t, sig, speedUp, stderr)
-			case syscall.SIGUSR1:
-				return r.Print(t, sig, msgs.Arrived)
-			}
+	return r.Loop(sigs, func(t int64, sig os.Signal) (bool, error) {
+		switch sig {
+		case syscall.SIGINT:
+			forward(r, t, sig, setOff, stderr)
+		case syscall.SIGQUIT:
+			forward(r, t, sig, speedUp, stderr)
+		case syscall.SIGUSR1:
+			return true, r.Print(t, sig, msgs.Arrived)
 		}
-	}
+		return false, nil
+	})
 }
 
 // forward passes a key on to the driver. A driver that is gone is worth a

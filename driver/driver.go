@@ -20,6 +20,9 @@ var (
 	ignored = []os.Signal{syscall.SIGINT, syscall.SIGQUIT}
 )
 
+// What the driver sends the conductor on SIGTSTP (^Z): we have arrived.
+const arrived = syscall.SIGUSR1
+
 const synopsis = `usage: driver [--lang LANG] [--report]
 
 The ride's driver. Started by the launcher, which passes the control socket
@@ -36,31 +39,22 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		return err
 	}
 	defer r.Close()
-	for {
-		select {
-		case <-r.Gone():
-			return errors.New("launcher gone: getting off")
-		case sig := <-sigs:
-			t := ride.Now()
-			switch sig {
-			case syscall.SIGUSR1:
-				if err := r.Print(t, sig, msgs.SetOff); err != nil {
-					return err
-				}
-			case syscall.SIGUSR2:
-				if err := r.Print(t, sig, msgs.SeatBelt); err != nil {
-					return err
-				}
-			case syscall.SIGTSTP:
-				return arrive(r, t, sig, stderr)
-			}
+	return r.Loop(sigs, func(t int64, sig os.Signal) (bool, error) {
+		switch sig {
+		case syscall.SIGUSR1:
+			return false, r.Print(t, sig, msgs.SetOff)
+		case syscall.SIGUSR2:
+			return false, r.Print(t, sig, msgs.SeatBelt)
+		case syscall.SIGTSTP:
+			return true, arrive(r, t, sig, stderr)
 		}
-	}
+		return false, nil
+	})
 }
 
 // arrive tells the conductor we have arrived and gets off once it has.
 func arrive(r *ride.Role, t int64, sig os.Signal, stderr io.Writer) error {
-	err := r.Forward(t, sig, syscall.SIGUSR1)
+	err := r.Forward(t, sig, arrived)
 	switch {
 	case errors.Is(err, unix.ESRCH):
 		return nil // the conductor got off already

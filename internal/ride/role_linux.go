@@ -81,6 +81,24 @@ func (r *Role) Ready() error {
 	return nil
 }
 
+// ErrLauncherGone is returned by Loop when the control socket reached EOF.
+var ErrLauncherGone = errors.New("launcher gone: getting off")
+
+// Loop hands each signal from sigs, with the time it arrived, to handle,
+// until handle says the role is done (or fails), or the launcher is gone.
+func (r *Role) Loop(sigs <-chan os.Signal, handle func(t int64, sig os.Signal) (done bool, err error)) error {
+	for {
+		select {
+		case <-r.gone:
+			return ErrLauncherGone
+		case sig := <-sigs:
+			if done, err := handle(Now(), sig); done || err != nil {
+				return err
+			}
+		}
+	}
+}
+
 // Gone is closed when the launcher has gone away.
 func (r *Role) Gone() <-chan struct{} { return r.gone }
 
