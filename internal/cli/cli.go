@@ -95,8 +95,8 @@ func Report(prog string, err error, stderr io.Writer) {
 	switch {
 	case err == nil, errors.Is(err, ErrHelp), errors.As(err, &ue):
 		return
-	case errors.As(err, &ee) && ee.Err == nil:
-		return
+	case errors.As(err, &ee) && ee.Err == nil && err == error(ee):
+		return // a bare code says it all; a wrapper adds context, printed below
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 }
