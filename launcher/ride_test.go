@@ -16,9 +16,9 @@ import (
 )
 
 // checkNoZombies fails if the launcher has a zombie child right now. The
-// launcher reaps on SIGCHLD, so a zombie may exist for an instant: a zombie
-// is a failure only if it is still there once the launcher printed its
-// reaped line, which every caller below waits for first.
+// callers check at points where no role has exited, so any zombie there is
+// one the launcher failed to reap; after the ride, TestRideByKill checks the
+// roles are gone from /proc altogether (reaped, not merely dead).
 func (r *rideProc) checkNoZombies() {
 	r.t.Helper()
 	if z := zombies(r.cmd.Process.Pid); len(z) > 0 {
