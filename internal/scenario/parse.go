@@ -1,0 +1,355 @@
+package scenario
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kind is what a step does.
+type Kind string
+
+// The steps.
+const (
+	Send         Kind = "send"          // send ROLE SIGNAL [times N]
+	Kill         Kind = "kill"          // kill ROLE: SIGKILL
+	Sleep        Kind = "sleep"         // sleep DUR
+	ExpectLine   Kind = "expect"        // expect ROLE "TEXT" [within DUR]
+	ExpectExit   Kind = "expect exit"   // expect exit ROLE CODE [within DUR]
+	ExpectReaped Kind = "expect reaped" // expect reaped ROLE signal=NAME|exit=N [within DUR]
+)
+
+// The roles a step may name.
+const (
+	Driver    = "driver"
+	Conductor = "conductor"
+	Launcher  = "launcher"
+)
+
+// DefaultWithin is how long an expect step waits when it says nothing.
+const DefaultWithin = 2 * time.Second
+
+// Limits on what a scenario file may hold: it is read whole, and a step
+// may not ask the runner for more than this.
+const (
+	MaxLine  = 4096             // bytes in one line
+	MaxLines = 100_000          // lines in a file
+	MaxTimes = 10_000           // signals in one send step
+	MaxWait  = 10 * time.Minute // a sleep or a within
+)
+
+// Step is one parsed line.
+type Step struct {
+	File string
+	Line int
+	Kind Kind
+	Role string
+	// Signal is the signal of send (and of expect reaped by signal);
+	// SIGKILL for kill.
+	Signal syscall.Signal
+	Times  int           // send: how many times, 1 when not said
+	Text   string        // expect: the line's text
+	Code   int           // expect exit, expect reaped exit=N: the exit code
+	Dur    time.Duration // sleep: how long; expect: within how long
+}
+
+// Where is "FILE:LINE".
+func (s Step) Where() string { return fmt.Sprintf("%s:%d", s.File, s.Line) }
+
+// String is the step as it would be written.
+func (s Step) String() string {
+	switch s.Kind {
+	case Send:
+		if s.Times > 1 {
+			return fmt.Sprintf("send %s %s times %d", s.Role, unix.SignalName(s.Signal), s.Times)
+		}
+		return fmt.Sprintf("send %s %s", s.Role, unix.SignalName(s.Signal))
+	case Kill:
+		return "kill " + s.Role
+	case Sleep:
+		return "sleep " + s.Dur.String()
+	case ExpectLine:
+		return fmt.Sprintf("expect %s %s within %s", s.Role, strconv.Quote(s.Text), s.Dur)
+	case ExpectExit:
+		return fmt.Sprintf("expect exit %s %d within %s", s.Role, s.Code, s.Dur)
+	case ExpectReaped:
+		how := fmt.Sprintf("exit=%d", s.Code)
+		if s.Signal != 0 {
+			how = "signal=" + strings.TrimPrefix(unix.SignalName(s.Signal), "SIG")
+		}
+		return fmt.Sprintf("expect reaped %s %s within %s", s.Role, how, s.Dur)
+	}
+	return string(s.Kind)
+}
+
+// Error is a problem in a scenario file, at a line (0: the file as a whole).
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+}
+
+// Parse reads a scenario. file names it in errors and steps.
+func Parse(file string, r io.Reader) ([]Step, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1024), MaxLine+1)
+	var steps []Step
+	n := 0
+	for sc.Scan() {
+		n++
+		if n > MaxLines {
+			return nil, &Error{file, n, fmt.Sprintf("more than %d lines", MaxLines)}
+		}
+		step, ok, err := parseLine(sc.Text())
+		if err != nil {
+			return nil, &Error{file, n, err.Error()}
+		}
+		if ok {
+			step.File, step.Line = file, n
+			steps = append(steps, step)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, &Error{file, n + 1, fmt.Sprintf("line longer than %d bytes", MaxLine)}
+		}
+		return nil, &Error{file, 0, err.Error()}
+	}
+	if len(steps) == 0 {
+		return nil, &Error{file, 0, "no steps"}
+	}
+	return steps, nil
+}
+
+// parseLine parses one line; ok is false for a blank or comment line.
+func parseLine(line string) (Step, bool, error) {
+	if !utf8.ValidString(line) {
+		return Step{}, false, errors.New("not valid UTF-8")
+	}
+	words, err := split(line)
+	if err != nil || len(words) == 0 {
+		return Step{}, false, err
+	}
+	w := words[0]
+	if w.quoted {
+		return Step{}, false, fmt.Errorf("a step starts with a word, not %q", w.s)
+	}
+	var s Step
+	switch w.s {
+	case "send":
+		s, err = parseSend(words[1:])
+	case "kill":
+		s = Step{Kind: Kill, Signal: syscall.SIGKILL}
+		if len(words) != 2 {
+			return s, false, errors.New("kill takes one role: kill ROLE")
+		}
+		s.Role, err = parseRole(words[1], false)
+	case "sleep":
+		s = Step{Kind: Sleep}
+		if len(words) != 2 {
+			return s, false, errors.New("sleep takes one duration: sleep DUR")
+		}
+		s.Dur, err = parseDur(words[1])
+	case "expect":
+		s, err = parseExpect(words[1:])
+	default:
+		return s, false, fmt.Errorf("unknown step %q (want send, kill, sleep or expect)", w.s)
+	}
+	return s, err == nil, err
+}
+
+func parseSend(args []word) (Step, error) {
+	s := Step{Kind: Send, Times: 1}
+	if len(args) != 2 && len(args) != 4 {
+		return s, errors.New("send takes a role and a signal: send ROLE SIGNAL [times N]")
+	}
+	var err error
+	if s.Role, err = parseRole(args[0], true); err != nil {
+		return s, err
+	}
+	if s.Signal, err = parseSignal(args[1]); err != nil {
+		return s, err
+	}
+	if len(args) == 4 {
+		if args[2].s != "times" || args[2].quoted {
+			return s, fmt.Errorf("unexpected %q after the signal (want: times N)", args[2].s)
+		}
+		s.Times, err = strconv.Atoi(args[3].s)
+		if err != nil || s.Times < 1 || s.Times > MaxTimes {
+			return s, fmt.Errorf("times %q: want a whole number from 1 to %d", args[3].s, MaxTimes)
+		}
+	}
+	return s, nil
+}
+
+func parseExpect(args []word) (Step, error) {
+	s := Step{Kind: ExpectLine, Dur: DefaultWithin}
+	// An optional "within DUR" ends every expect.
+	if n := len(args); n >= 2 && args[n-2].s == "within" && !args[n-2].quoted {
+		d, err := parseDur(args[n-1])
+		if err != nil {
+			return s, err
+		}
+		s.Dur, args = d, args[:n-2]
+	}
+	if len(args) == 0 {
+		return s, errors.New(`expect what? expect ROLE "TEXT", expect exit ROLE CODE, expect reaped ROLE signal=NAME`)
+	}
+	var err error
+	switch {
+	case args[0].s == "exit" && !args[0].quoted:
+		s.Kind = ExpectExit
+		if len(args) != 3 {
+			return s, errors.New("expect exit takes a role and a code: expect exit ROLE CODE [within DUR]")
+		}
+		if s.Role, err = parseRole(args[1], false); err != nil {
+			return s, err
+		}
+		s.Code, err = parseCode(args[2].s)
+		return s, err
+	case args[0].s == "reaped" && !args[0].quoted:
+		s.Kind = ExpectReaped
+		if len(args) != 3 {
+			return s, errors.New("expect reaped takes a role and how: expect reaped ROLE signal=NAME [within DUR]")
+		}
+		if s.Role, err = parseRole(args[1], false); err != nil {
+			return s, err
+		}
+		how := args[2].s
+		if name, ok := strings.CutPrefix(how, "signal="); ok {
+			s.Signal, err = parseSignal(word{s: name})
+			return s, err
+		}
+		if code, ok := strings.CutPrefix(how, "exit="); ok {
+			s.Code, err = parseCode(code)
+			return s, err
+		}
+		return s, fmt.Errorf("expect reaped: %q is neither signal=NAME nor exit=N", how)
+	}
+	if len(args) != 2 {
+		return s, errors.New(`expect takes a role and a quoted text: expect ROLE "TEXT" [within DUR]`)
+	}
+	if s.Role, err = parseRole(args[0], true); err != nil {
+		return s, err
+	}
+	if !args[1].quoted {
+		return s, fmt.Errorf("the text to expect must be quoted: \"%s\"", args[1].s)
+	}
+	s.Text = args[1].s
+	return s, nil
+}
+
+func parseRole(w word, launcherToo bool) (string, error) {
+	switch {
+	case w.quoted:
+	case w.s == Driver, w.s == Conductor:
+		return w.s, nil
+	case w.s == Launcher && launcherToo:
+		return w.s, nil
+	}
+	if launcherToo {
+		return "", fmt.Errorf("unknown role %q (want driver, conductor or launcher)", w.s)
+	}
+	return "", fmt.Errorf("unknown role %q (want driver or conductor)", w.s)
+}
+
+// parseSignal takes INT or SIGINT; names are upper case, as kill -l says.
+func parseSignal(w word) (syscall.Signal, error) {
+	name := w.s
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	sig := unix.SignalNum(name)
+	if w.quoted || sig == 0 {
+		return 0, fmt.Errorf("unknown signal %q", w.s)
+	}
+	return sig, nil
+}
+
+func parseDur(w word) (time.Duration, error) {
+	d, err := time.ParseDuration(w.s)
+	if w.quoted || err != nil || d < 0 || d > MaxWait {
+		return 0, fmt.Errorf("bad duration %q (want e.g. 50ms or 1.5s, at most %v)", w.s, MaxWait)
+	}
+	return d, nil
+}
+
+func parseCode(s string) (int, error) {
+	c, err := strconv.Atoi(s)
+	if err != nil || c < 0 || c > 255 {
+		return 0, fmt.Errorf("bad exit code %q (want 0 to 255)", s)
+	}
+	return c, nil
+}
+
+// word is one word of a line; quoted words keep their spaces and may hold
+// \" and \\.
+type word struct {
+	s      string
+	quoted bool
+}
+
+// split cuts a line into words. '#' outside quotes starts a comment.
+func split(line string) ([]word, error) {
+	var words []word
+	for i := 0; i < len(line); {
+		switch c := line[i]; {
+		case c == ' ' || c == '\t' || c == '\r':
+			i++
+		case c == '#':
+			return words, nil
+		case c == '"':
+			var b strings.Builder
+			i++
+			for {
+				if i >= len(line) {
+					return nil, errors.New("unterminated quote")
+				}
+				c := line[i]
+				if c == '"' {
+					i++
+					break
+				}
+				if c == '\\' {
+					if i+1 >= len(line) || (line[i+1] != '"' && line[i+1] != '\\') {
+						return nil, errors.New(`in quotes, \ may only escape " or \`)
+					}
+					i++
+					c = line[i]
+				}
+				b.WriteByte(c)
+				i++
+			}
+			if i < len(line) && line[i] != ' ' && line[i] != '\t' && line[i] != '#' && line[i] != '\r' {
+				return nil, errors.New("a quoted text must be followed by a space")
+			}
+			words = append(words, word{s: b.String(), quoted: true})
+		default:
+			j := i
+			for j < len(line) && line[j] != ' ' && line[j] != '\t' && line[j] != '\r' && line[j] != '"' && line[j] != '#' {
+				j++
+			}
+			if j < len(line) && line[j] == '"' {
+				return nil, errors.New(`a quote must start a word`)
+			}
+			words = append(words, word{s: line[i:j]})
+			i = j
+		}
+	}
+	return words, nil
+}
