@@ -1,0 +1,192 @@
+package trace
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// ride is the trace of a plain ride: ^C, ^\, ^Z from the terminal.
+func ride() []Event {
+	return []Event{
+		{T: 0, Pid: 10, Role: "launcher", Event: Spawn},
+		{T: 0.001, Pid: 11, Role: "conductor", Event: Spawn},
+		{T: 0.002, Pid: 12, Role: "driver", Event: Spawn},
+		{T: 0.010, Pid: 11, Role: "conductor", Event: Ready},
+		{T: 0.011, Pid: 12, Role: "driver", Event: Ready},
+		{T: 1.000, Pid: 11, Role: "conductor", Event: Receive, Signal: "SIGINT"},
+		{T: 1.001, Pid: 11, Role: "conductor", Event: Send, Signal: "SIGUSR1", To: 12},
+		{T: 1.002, Pid: 12, Role: "driver", Event: Receive, Signal: "SIGUSR1"},
+		{T: 1.003, Pid: 12, Role: "driver", Event: Print, Text: "老司机开车了"},
+		{T: 2.000, Pid: 12, Role: "driver", Event: Receive, Signal: "SIGTSTP"},
+		{T: 2.001, Pid: 12, Role: "driver", Event: Send, Signal: "SIGUSR1", To: 11},
+		{T: 2.002, Pid: 11, Role: "conductor", Event: Receive, Signal: "SIGUSR1"},
+		{T: 2.003, Pid: 11, Role: "conductor", Event: Print, Text: "到站了，请下车 <&>"},
+		{T: 2.004, Pid: 11, Role: "conductor", Event: Exit, Code: CodeOf(0)},
+		{T: 2.005, Pid: 11, Role: "conductor", Event: Reap, Code: CodeOf(0)},
+		{T: 2.006, Pid: 12, Role: "driver", Event: Reap, Signal: "SIGKILL"},
+	}
+}
+
+func TestWriteReadOrder(t *testing.T) {
+	events := ride()
+	shuffled := slices.Clone(events) // collected out of order
+	slices.Reverse(shuffled)
+	var b bytes.Buffer
+	if err := Write(&b, shuffled); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b.String(), `{"t":0,"pid":10,"role":"launcher","event":"spawn"}`+"\n") {
+		t.Errorf("first line: %q", strings.SplitN(b.String(), "\n", 2)[0])
+	}
+	if !strings.Contains(b.String(), `"code":0`) {
+		t.Error("exit code 0 not written")
+	}
+	got, err := Read(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(events) {
+		t.Fatalf("%d events back, want %d", len(got), len(events))
+	}
+	for i := range got {
+		if got[i].T != events[i].T || got[i].Event != events[i].Event || got[i].Text != events[i].Text {
+			t.Errorf("event %d: %+v, want %+v", i, got[i], events[i])
+		}
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"t":0,"pid":1,"role":"x","event":"dance"}`, `line 1: unknown event "dance"`},
+		{`{"t":0,"pid":0,"role":"x","event":"ready"}`, "line 1: ready: bad pid 0"},
+		{`{"t":0,"pid":1,"event":"ready"}`, "line 1: ready: no role"},
+		{`{"t":-1,"pid":1,"role":"x","event":"ready"}`, "line 1: ready: negative time"},
+		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"USR1","to":2}`, `line 1: send: bad signal "USR1"`},
+		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"SIGUSR1"}`, "line 1: send: bad receiver 0"},
+		{"\n" + `{"t":0,"pid":1,"role":"x","event":"ready","extra":1}`, `line 2: json: unknown field "extra"`},
+		{`{"t":0,"pid":1,"role":"x","event":"ready"} {}`, "line 1: more than one object"},
+		{`not json`, "line 1: invalid character 'o' in literal null (expecting 'u')"},
+		{strings.Repeat("x", MaxLine+1), "a line longer than 65536 bytes"},
+	} {
+		_, err := Read(strings.NewReader(tc.in))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Read(%.40q) = %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+// FuzzRead: Read never panics, and what it accepts writes and reads back
+// to the same events.
+func FuzzRead(f *testing.F) {
+	var b bytes.Buffer
+	Write(&b, ride())
+	f.Add(b.String())
+	f.Add(`{"t":0,"pid":1,"role":"x","event":"ready"}`)
+	f.Add(`{"t":1e308,"pid":9999999999,"role":"","event":"send","signal":"SIG","to":-1}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		events, err := Read(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		if err := Write(&out, events); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Read(&out)
+		if err != nil || len(again) != len(events) {
+			t.Fatalf("written trace reads back as %d events, %v", len(again), err)
+		}
+		// The renderers take whatever Read accepts.
+		SVG(io.Discard, events)
+		Mermaid(io.Discard, events)
+	})
+}
+
+func TestSVG(t *testing.T) {
+	var b bytes.Buffer
+	if err := SVG(&b, ride()); err != nil {
+		t.Fatal(err)
+	}
+	// It parses as XML, and its text names every role, pid and signal.
+	dec := xml.NewDecoder(bytes.NewReader(b.Bytes()))
+	var texts []string
+	root := ""
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not XML: %v\n%s", err, b.String())
+		}
+		switch tk := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = tk.Name.Local
+			}
+			for _, a := range tk.Attr {
+				if strings.Contains(a.Value, "http") && a.Name.Local != "xmlns" {
+					t.Errorf("external reference %s=%q", a.Name.Local, a.Value)
+				}
+			}
+		case xml.CharData:
+			texts = append(texts, string(tk))
+		}
+	}
+	if root != "svg" {
+		t.Errorf("root element %q", root)
+	}
+	all := strings.Join(texts, "\n")
+	for _, want := range []string{"launcher", "conductor", "driver", "pid 11", "pid 12", Outside,
+		"SIGINT", "SIGUSR1", "SIGTSTP", "老司机开车了", "到站了，请下车 <&>", "reaped exit=0", "reaped signal=KILL", "2.006s"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("SVG text lacks %q", want)
+		}
+	}
+}
+
+func TestMermaid(t *testing.T) {
+	var b bytes.Buffer
+	if err := Mermaid(&b, ride()); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{
+		"sequenceDiagram\n",
+		"participant P0 as terminal / kill\n",
+		"participant P1 as launcher 10\n",
+		"participant P2 as conductor 11\n",
+		"participant P3 as driver 12\n",
+		"P0->>P2: SIGINT (1.000s)\n",          // ^C from the terminal
+		"P2->>P3: SIGUSR1 (1.001s)\n",         // the conductor to the driver
+		"Note right of P3: 老司机开车了 (1.003s)\n", // the driver's line
+		"P0->>P3: SIGTSTP (2.000s)\n",
+		"P3-->>P1: reaped signal=KILL (2.006s)\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Mermaid lacks %q\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "P0->>P3: SIGUSR1") {
+		t.Error("a receive that answers a send was drawn from outside")
+	}
+}
+
+// TestCoalesced: sends that no receive answers keep their arrows; the one
+// delivery adds no row.
+func TestCoalesced(t *testing.T) {
+	events := []Event{{T: 0, Pid: 1, Role: "launcher", Event: Spawn}}
+	for i := 0; i < 5; i++ {
+		events = append(events, Event{T: 0.1 + float64(i)/100, Pid: 1, Role: "launcher", Event: Send, Signal: "SIGINT", To: 2})
+	}
+	events = append(events, Event{T: 0.2, Pid: 2, Role: "conductor", Event: Receive, Signal: "SIGINT"})
+	var b bytes.Buffer
+	Mermaid(&b, events)
+	if n := strings.Count(b.String(), "->>P"); n != 5 {
+		t.Errorf("%d arrows, want 5 sends and no outside arrow\n%s", n, b.String())
+	}
+}
