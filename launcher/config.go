@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,14 +13,35 @@ import (
 
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/ride"
+	"github.com/sigride/sigride/internal/scenario"
 )
 
+// readScenario reads and parses a scenario file; its errors name FILE or
+// FILE:LINE.
+func readScenario(path string) ([]scenario.Step, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		msg := err.Error()
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			msg = pe.Err.Error() // the path is already the error's FILE
+		}
+		return nil, &scenario.Error{File: path, Msg: msg}
+	}
+	defer f.Close()
+	return scenario.Parse(path, f)
+}
+
 const synopsis = `usage: launcher [flags]
+       launcher diagram TRACE -o FILE.svg|FILE.mmd
 
 Starts the ride: a driver and a conductor, each its own process, in this
 terminal's foreground group. Press ^C (SIGINT) to set off, ^\ (SIGQUIT) to
 speed up, ^Z (SIGTSTP) to arrive. The launcher ignores those keys; SIGTERM or
-SIGHUP to it stops the ride (exit 128+signal).`
+SIGHUP to it stops the ride (exit 128+signal).
+
+With --scenario FILE it runs the file's steps instead of waiting for keys and
+exits 0 if every step held, 1 at the first that did not, 2 if FILE cannot be
+read or parsed. "launcher diagram" renders a saved trace.`
 
 // Defaults of the launcher's flags.
 const (
@@ -34,6 +57,16 @@ type config struct {
 	driver       string
 	conductor    string
 	verbose      bool
+	scenario     string // a scenario file to run
+	trace        string // write the trace here, JSON Lines
+	diagram      string // write a sequence diagram here: .svg or .mmd
+	steps        []scenario.Step
+}
+
+// reporting reports whether the roles must report their events: everything
+// but a plain ride uses them.
+func (c config) reporting() bool {
+	return c.verbose || c.scenario != "" || c.trace != "" || c.diagram != ""
 }
 
 func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
@@ -46,6 +79,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.driver, "driver", "", "the driver executable (default: driver beside the launcher)")
 	fs.StringVar(&cfg.conductor, "conductor", "", "the conductor executable (default: conductor beside the launcher)")
 	fs.BoolVarP(&cfg.verbose, "verbose", "v", false, "log every event the roles report on stderr")
+	fs.StringVar(&cfg.scenario, "scenario", "", "run the steps of this scenario file (see docs/scenarios.md)")
+	fs.StringVar(&cfg.trace, "trace", "", "write every event here at the end, as JSON Lines")
+	fs.StringVar(&cfg.diagram, "diagram", "", "write a sequence diagram of the ride here at the end: FILE.svg or FILE.mmd")
 	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
 		return cfg, err
 	}
@@ -58,6 +94,18 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 	}
 	if cfg.grace <= 0 || cfg.readyTimeout <= 0 {
 		return fail(fmt.Errorf("--grace and --ready-timeout must be positive"))
+	}
+	if cfg.diagram != "" && diagramFormat(cfg.diagram) == "" {
+		return fail(fmt.Errorf("--diagram %s: the name must end in .svg or .mmd", cfg.diagram))
+	}
+	if cfg.scenario != "" {
+		steps, err := readScenario(cfg.scenario)
+		if err != nil {
+			// FILE:LINE: the problem, exit 2: the scenario is the input.
+			fmt.Fprintln(stderr, err)
+			return cfg, &cli.UsageError{Err: err}
+		}
+		cfg.steps = steps
 	}
 	for _, p := range []*string{&cfg.driver, &cfg.conductor} {
 		if *p != "" {

@@ -10,8 +10,12 @@ import (
 	"time"
 
 	"github.com/sigride/sigride/internal/cli"
+	"golang.org/x/sys/unix"
+
 	"github.com/sigride/sigride/internal/ride"
+	"github.com/sigride/sigride/internal/scenario"
 	"github.com/sigride/sigride/internal/supervise"
+	"github.com/sigride/sigride/internal/trace"
 )
 
 // roleEvent is one control message from a role, or the end of its socket.
@@ -43,9 +47,27 @@ type launcher struct {
 	// normal end), and whether anything has ended it yet.
 	result error
 	ending bool
+
+	rec  *recorder // nil: no trace, diagram or scenario
+	eof  map[string]bool
+	scen *scenarioRun // nil: no scenario, or not started
+}
+
+// scenarioRun is a scenario under way: its runner's goroutine talks to the
+// loop through these.
+type scenarioRun struct {
+	obs    *inbox
+	acts   chan action
+	result chan error
+	done   bool
+	err    error
 }
 
 func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "diagram" {
+		return runDiagram(args[1:], stdout, stderr)
+	}
+	start := ride.Now()
 	cfg, err := parseFlags(args, stdout, stderr)
 	if err != nil {
 		return err
@@ -61,13 +83,63 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		conns:  make(map[string]*ride.Conn),
 		events: make(chan roleEvent, 64),
 		ready:  make(map[string]bool),
+		eof:    make(map[string]bool),
 		runDir: runDir{dir: cfg.runDir},
+	}
+	if cfg.trace != "" || cfg.diagram != "" || cfg.scenario != "" {
+		l.rec = &recorder{start: start}
+		l.rec.add(start, l.pid, ride.Launcher, trace.Spawn)
 	}
 	defer l.close()
 	if err := l.start(); err != nil {
 		l.endWith(err)
 	}
-	return l.loop(sigs)
+	result := l.loop(sigs)
+	return l.finish(result)
+}
+
+// finish takes in the reports still on their way, saves the trace and the
+// diagram, and decides the exit: with a scenario, the scenario's.
+func (l *launcher) finish(result error) error {
+	if l.rec == nil {
+		return result
+	}
+	l.drain(time.Second)
+	if l.scen != nil {
+		for _, line := range l.rec.summary() {
+			l.sayOnly(line)
+		}
+		if l.result != nil && l.scen.err == nil {
+			fmt.Fprintf(l.stderr, "launcher: the ride: %v\n", l.result)
+		}
+		result = nil
+		if l.scen.err != nil {
+			fmt.Fprintln(l.stderr, l.scen.err) // FILE:LINE: expected, happened
+			result = &cli.ExitError{Code: cli.ExitFailure}
+		}
+	}
+	if err := l.rec.save(l.cfg); err != nil {
+		fmt.Fprintf(l.stderr, "launcher: %v\n", err)
+		if result == nil {
+			result = &cli.ExitError{Code: cli.ExitFailure}
+		}
+	}
+	return result
+}
+
+// drain handles the events still on their way, until every role's control
+// socket reached EOF or the time is up: a role's last reports may arrive
+// after it was reaped.
+func (l *launcher) drain(limit time.Duration) {
+	timeout := time.After(limit)
+	for len(l.eof) < len(l.conns) {
+		select {
+		case ev := <-l.events:
+			l.event(ev)
+		case <-timeout:
+			return
+		}
+	}
 }
 
 // start spawns the conductor, then the driver, and hands each the other's
@@ -98,7 +170,7 @@ func (l *launcher) spawn(role string) error {
 	}
 	path := map[string]string{ride.Driver: l.cfg.driver, ride.Conductor: l.cfg.conductor}[role]
 	args := []string{path, "--lang", l.cfg.lang}
-	if l.cfg.verbose {
+	if l.cfg.reporting() {
 		args = append(args, "--report") // events cost a wake-up each: only when used
 	}
 	child, err := supervise.Start(supervise.Spec{
@@ -111,6 +183,9 @@ func (l *launcher) spawn(role string) error {
 	if err != nil {
 		conn.Close()
 		return err
+	}
+	if l.rec != nil {
+		l.rec.add(ride.Now(), child.Pid, role, trace.Spawn)
 	}
 	l.group.Add(child)
 	l.roles[role] = child
@@ -134,20 +209,29 @@ func read(role string, pid int, conn *ride.Conn, events chan<- roleEvent) {
 }
 
 // loop is the ride's only event loop: signals (SIGCHLD among them), role
-// events, and timers. It returns once every child has been reaped.
+// events, the scenario's actions, and timers. It returns once every child
+// has been reaped and the scenario, if any, has finished.
 func (l *launcher) loop(sigs <-chan os.Signal) error {
 	readyTimer := time.NewTimer(l.cfg.readyTimeout)
 	defer readyTimer.Stop()
 	var grace <-chan time.Time
+	var acts chan action
+	var scenarioDone chan error
 	for {
 		if l.ending && !l.group.Stopping() {
+			l.recordSends(syscall.SIGTERM)
 			grace = l.group.Stop(syscall.SIGTERM, l.cfg.grace)
 		}
 		if l.group.Len() == 0 {
-			if !l.adoptOrphans() {
+			if l.adoptOrphans() {
+				continue
+			}
+			if l.scen == nil || l.scen.done {
 				return l.result
 			}
-			continue
+		}
+		if l.scen != nil && !l.scen.done {
+			acts, scenarioDone = l.scen.acts, l.scen.result
 		}
 		select {
 		case sig := <-sigs:
@@ -162,13 +246,59 @@ func (l *launcher) loop(sigs <-chan os.Signal) error {
 			}
 		case ev := <-l.events:
 			l.event(ev)
+		case a := <-acts:
+			a.reply <- l.act(a.step)
+		case err := <-scenarioDone:
+			l.scen.done, l.scen.err = true, err
+			acts, scenarioDone = nil, nil
+			l.endWith(nil) // the ride ends with its scenario
 		case <-readyTimer.C:
 			if len(l.ready) < 2 {
 				l.endWith(fmt.Errorf("roles not ready after %v", l.cfg.readyTimeout))
 			}
 		case <-grace:
+			l.recordSends(syscall.SIGKILL)
 			l.group.Kill()
 		}
+	}
+}
+
+// act carries out a scenario's send or kill.
+func (l *launcher) act(s scenario.Step) error {
+	role := roleOf(s)
+	pid := l.pid
+	if role != ride.Launcher {
+		child := l.roles[role]
+		if _, live := l.group.Get(child.Pid); !live {
+			return fmt.Errorf("cannot signal %s: it has been reaped", role)
+		}
+		pid = child.Pid
+	}
+	for i := 0; i < max(s.Times, 1); i++ {
+		if l.rec != nil {
+			l.rec.sent(l.pid, ride.SignalName(s.Signal), pid)
+		}
+		var err error
+		if role == ride.Launcher {
+			err = unix.Kill(pid, s.Signal) // arrives in sigs, like any other
+		} else {
+			err = l.roles[role].Signal(s.Signal)
+		}
+		if err != nil {
+			return fmt.Errorf("send %s to %s: %w", ride.SignalName(s.Signal), role, err)
+		}
+	}
+	return nil
+}
+
+// recordSends records the launcher's sig to every live child, as it stops
+// them.
+func (l *launcher) recordSends(sig syscall.Signal) {
+	if l.rec == nil {
+		return
+	}
+	for _, c := range l.group.Children() {
+		l.rec.sent(l.pid, ride.SignalName(sig), c.Pid)
 	}
 }
 
@@ -203,13 +333,21 @@ func (l *launcher) reap() {
 		fmt.Fprintf(l.stderr, "launcher: %v\n", err)
 	}
 	for _, e := range exits {
+		role := "orphan"
 		child, ours := l.group.Reaped(e)
-		if !ours {
-			l.say(fmt.Sprintf("reaped orphan pid=%d %s", e.Pid, e))
-			continue
+		if ours {
+			role = child.Name
 		}
-		l.say(fmt.Sprintf("reaped %s pid=%d %s", child.Name, e.Pid, e))
-		l.ended(child.Name, e)
+		if l.rec != nil {
+			l.rec.reaped(role, e)
+		}
+		if l.scen != nil {
+			l.scen.obs.push(observation{role: role, reaped: &e})
+		}
+		l.say(fmt.Sprintf("reaped %s pid=%d %s", role, e.Pid, e))
+		if ours {
+			l.ended(child.Name, e)
+		}
 	}
 }
 
@@ -234,6 +372,7 @@ func (l *launcher) ended(role string, e supervise.Exit) {
 func (l *launcher) event(ev roleEvent) {
 	switch {
 	case errors.Is(ev.err, io.EOF):
+		l.eof[ev.role] = true
 		return
 	case ev.err != nil:
 		fmt.Fprintf(l.stderr, "launcher: %s[%d]: %v\n", ev.role, ev.pid, ev.err)
@@ -241,6 +380,12 @@ func (l *launcher) event(ev roleEvent) {
 	}
 	if l.cfg.verbose {
 		fmt.Fprintf(l.stderr, "launcher: %s[%d] %s\n", ev.role, ev.pid, ev.msg.Marshal())
+	}
+	if l.rec != nil {
+		l.rec.message(ev.role, ev.pid, ev.msg)
+	}
+	if l.scen != nil && ev.msg.Kind == ride.KindPrint {
+		l.scen.obs.push(observation{role: ev.role, text: ev.msg.Text})
 	}
 	if ev.msg.Kind == ride.KindReady && !l.ready[ev.role] {
 		l.ready[ev.role] = true
@@ -263,12 +408,37 @@ func (l *launcher) announce() {
 			}
 		}
 	}
+	keys := l.msgs.Keys
+	if l.cfg.scenario != "" {
+		keys = "running " + l.cfg.scenario
+	}
 	l.say(fmt.Sprintf("ready driver=%d conductor=%d — %s",
-		l.roles[ride.Driver].Pid, l.roles[ride.Conductor].Pid, l.msgs.Keys))
+		l.roles[ride.Driver].Pid, l.roles[ride.Conductor].Pid, keys))
+	if l.cfg.steps != nil {
+		l.startScenario()
+	}
 }
 
-// say prints one launcher line on stdout, in one write.
+// startScenario starts the runner's goroutine.
+func (l *launcher) startScenario() {
+	l.scen = &scenarioRun{obs: newInbox(), acts: make(chan action), result: make(chan error, 1)}
+	r := &runner{steps: l.cfg.steps, in: l.scen.obs, acts: l.scen.acts, say: l.sayOnly}
+	go func() { l.scen.result <- r.run() }()
+}
+
+// say prints one launcher line on stdout, in one write; a scenario may
+// expect it.
 func (l *launcher) say(text string) {
+	l.sayOnly(text)
+	if l.scen != nil {
+		l.scen.obs.push(observation{role: ride.Launcher, text: text})
+	}
+}
+
+// sayOnly prints a launcher line no scenario expects: the steps and the
+// summary. The runner's goroutine calls it too: one write(2) per line keeps
+// lines whole.
+func (l *launcher) sayOnly(text string) {
 	if _, err := l.stdout.Write(ride.Line(ride.Launcher, l.pid, strings.TrimSpace(text))); err != nil {
 		fmt.Fprintf(l.stderr, "launcher: %v\n", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,22 +15,17 @@ type runDir struct {
 	written []string
 }
 
-// write writes DIR/NAME.pid atomically: a temp file renamed into place, so a
-// reader never sees a partial pid.
+// write writes DIR/NAME.pid atomically, so a reader never sees a partial pid.
 func (r *runDir) write(name string, pid int) error {
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return fmt.Errorf("run dir: %w", err)
 	}
 	path := filepath.Join(r.dir, name+".pid")
-	tmp, err := os.CreateTemp(r.dir, "."+name+".pid.*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := tmp.WriteString(strconv.Itoa(pid) + "\n")
-	cerr := tmp.Close()
-	if err := firstErr(werr, cerr, os.Chmod(tmp.Name(), 0o644), os.Rename(tmp.Name(), path)); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := writeAtomic(path, func(w io.Writer) error {
+		_, err := io.WriteString(w, strconv.Itoa(pid)+"\n")
+		return err
+	}); err != nil {
+		return err
 	}
 	r.written = append(r.written, path)
 	return nil
@@ -41,13 +37,4 @@ func (r *runDir) removeAll() {
 		os.Remove(p)
 	}
 	r.written = nil
-}
-
-func firstErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -20,6 +20,7 @@ const (
 	KindReceive Kind = "receive" // role → launcher: "receive MONO SIGNAME", a signal arrived
 	KindSend    Kind = "send"    // role → launcher: "send MONO SIGNAME PID", a signal sent to PID
 	KindPrint   Kind = "print"   // role → launcher: "print MONO TEXT", a line printed
+	KindExit    Kind = "exit"    // role → launcher: "exit MONO CODE", about to exit with CODE
 )
 
 // MaxMsg bounds a message: a role's line is at most this long, so a line
@@ -35,6 +36,7 @@ type Msg struct {
 	Pid    int    // peer: the peer's pid; send: the receiver's pid
 	Signal string // receive, send: "SIGUSR1"
 	Text   string // print
+	Code   int    // exit: 0 to 255
 }
 
 // Marshal encodes m. It does not check m: Parse does, on the other side.
@@ -58,6 +60,9 @@ func (m Msg) Marshal() []byte {
 	case KindPrint:
 		num(m.Mono)
 		str(m.Text)
+	case KindExit:
+		num(m.Mono)
+		num(int64(m.Code))
 	}
 	return b
 }
@@ -79,7 +84,7 @@ func ParseMsg(b []byte) (Msg, error) {
 	if rest != "" || strings.Contains(s, " ") {
 		fields = strings.Split(rest, " ")
 	}
-	want := map[Kind]int{KindPeer: 2, KindReady: 1, KindReceive: 2, KindSend: 3, KindPrint: 2}
+	want := map[Kind]int{KindPeer: 2, KindReady: 1, KindReceive: 2, KindSend: 3, KindPrint: 2, KindExit: 2}
 	n, ok := want[m.Kind]
 	if !ok {
 		return Msg{}, fmt.Errorf("unknown message kind %q", kind)
@@ -111,6 +116,10 @@ func ParseMsg(b []byte) (Msg, error) {
 		}
 	case KindPrint:
 		m.Text, err = parseText(fields[1])
+	case KindExit:
+		if m.Code, err = strconv.Atoi(fields[1]); err != nil || m.Code < 0 || m.Code > 255 {
+			err = fmt.Errorf("bad exit code %q", fields[1])
+		}
 	}
 	if err != nil {
 		return Msg{}, wrapField(kind, err)

@@ -19,6 +19,11 @@ func TestParseMsg(t *testing.T) {
 		{"print 9 老司机开车了", Msg{Kind: KindPrint, Mono: 9, Text: "老司机开车了"}, ""},
 		{"print 9 two  spaces here", Msg{Kind: KindPrint, Mono: 9, Text: "two  spaces here"}, ""},
 		{"print 9 ", Msg{Kind: KindPrint, Mono: 9, Text: ""}, ""},
+		{"exit 9 0", Msg{Kind: KindExit, Mono: 9}, ""},
+		{"exit 9 143", Msg{Kind: KindExit, Mono: 9, Code: 143}, ""},
+		{"exit 9 256", Msg{}, `bad exit code "256"`},
+		{"exit 9 -1", Msg{}, `bad exit code "-1"`},
+		{"exit 9", Msg{}, "1 fields, want 2"},
 		{"", Msg{}, "unknown message kind"},
 		{"hello 1", Msg{}, "unknown message kind"},
 		{"ready", Msg{}, "0 fields, want 1"},
@@ -60,7 +65,7 @@ func TestParseMsg(t *testing.T) {
 // back to a message it parses to the same value.
 func FuzzParseMsg(f *testing.F) {
 	for _, s := range []string{"peer driver 42", "ready 1", "receive 5 SIGINT", "send 5 SIGUSR1 99",
-		"print 9 老司机开车了", "print 1 ", "ready", "send 1 SIG 1", "print 1 \x00"} {
+		"print 9 老司机开车了", "print 1 ", "ready", "exit 1 0", "send 1 SIG 1", "print 1 \x00"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

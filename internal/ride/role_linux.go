@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/cli"
 )
 
 // Role is the runtime of one role process: its control socket, its peer, and
@@ -86,7 +88,9 @@ var ErrLauncherGone = errors.New("launcher gone: getting off")
 
 // Loop hands each signal from sigs, with the time it arrived, to handle,
 // until handle says the role is done (or fails), or the launcher is gone.
-func (r *Role) Loop(sigs <-chan os.Signal, handle func(t int64, sig os.Signal) (done bool, err error)) error {
+// Its exit code (as cli.Code maps the error) is reported to the launcher.
+func (r *Role) Loop(sigs <-chan os.Signal, handle func(t int64, sig os.Signal) (done bool, err error)) (err error) {
+	defer func() { r.Report(Msg{Kind: KindExit, Mono: Now(), Code: cli.Code(err)}) }()
 	for {
 		select {
 		case <-r.gone:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +34,16 @@ func (g *Group) Len() int { return len(g.live) }
 func (g *Group) Get(pid int) (*Child, bool) {
 	c, ok := g.live[pid]
 	return c, ok
+}
+
+// Children returns the live children, ordered by pid.
+func (g *Group) Children() []*Child {
+	cs := make([]*Child, 0, len(g.live))
+	for _, c := range g.live {
+		cs = append(cs, c)
+	}
+	slices.SortFunc(cs, func(a, b *Child) int { return a.Pid - b.Pid })
+	return cs
 }
 
 // Reaped takes the child reaped as e out of the group and closes its pidfd.

@@ -24,9 +24,14 @@ const (
 // labelled with its name, printed lines as notes, the time on the left.
 func SVG(w io.Writer, events []Event) error {
 	lines, rows := layout(events)
-	width := svgTimeW + len(lines)*svgColW + svgPadding
-	height := svgHeadH + (len(rows)+1)*svgRowH + svgPadding
 	x := func(i int) int { return svgTimeW + i*svgColW + svgColW/2 }
+	width := svgTimeW + len(lines)*svgColW + svgPadding
+	for _, rw := range rows { // a note may reach past the last column
+		if rw.Kind == note {
+			width = max(width, x(rw.From)+6+textWidth(rw.Label)+12+svgPadding)
+		}
+	}
+	height := svgHeadH + (len(rows)+1)*svgRowH + svgPadding
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	b.WriteString(`<defs><marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#333"/></marker></defs>` + "\n")

@@ -21,6 +21,7 @@ func ride() []Event {
 		{T: 1.001, Pid: 11, Role: "conductor", Event: Send, Signal: "SIGUSR1", To: 12},
 		{T: 1.002, Pid: 12, Role: "driver", Event: Receive, Signal: "SIGUSR1"},
 		{T: 1.003, Pid: 12, Role: "driver", Event: Print, Text: "老司机开车了"},
+		{T: 1.004, Pid: 12, Role: "driver", Event: Print, Text: "系好安全带，车速有点快"},
 		{T: 2.000, Pid: 12, Role: "driver", Event: Receive, Signal: "SIGTSTP"},
 		{T: 2.001, Pid: 12, Role: "driver", Event: Send, Signal: "SIGUSR1", To: 11},
 		{T: 2.002, Pid: 11, Role: "conductor", Event: Receive, Signal: "SIGUSR1"},
@@ -139,6 +140,15 @@ func TestSVG(t *testing.T) {
 	}
 	if root != "svg" {
 		t.Errorf("root element %q", root)
+	}
+	// The longest note, on the last lifeline, fits in the picture.
+	var size struct {
+		Width int `xml:"width,attr"`
+	}
+	xml.Unmarshal(b.Bytes(), &size)
+	lastX := svgTimeW + 3*svgColW + svgColW/2 // the driver's lifeline: the 4th column
+	if need := lastX + 6 + textWidth("系好安全带，车速有点快") + 12; size.Width < need {
+		t.Errorf("width %d cuts the driver's note (needs %d)", size.Width, need)
 	}
 	all := strings.Join(texts, "\n")
 	for _, want := range []string{"launcher", "conductor", "driver", "pid 11", "pid 12", Outside,
