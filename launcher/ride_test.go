@@ -217,10 +217,14 @@ func TestVerboseEvents(t *testing.T) {
 	r.mu.Lock()
 	log := r.stderr.String()
 	r.mu.Unlock()
-	var events []ride.Msg
+	type event struct {
+		role string
+		msg  ride.Msg
+	}
+	var events []event
 	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
 		// "launcher: ROLE[PID] MESSAGE"
-		_, msg, ok := strings.Cut(line, "] ")
+		who, msg, ok := strings.Cut(strings.TrimPrefix(line, "launcher: "), "] ")
 		if !ok {
 			t.Fatalf("log line %q", line)
 		}
@@ -228,25 +232,26 @@ func TestVerboseEvents(t *testing.T) {
 		if err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		events = append(events, m)
+		events = append(events, event{role: who[:strings.IndexByte(who, '[')], msg: m})
 	}
 	want := []string{
-		"receive SIGINT", fmt.Sprintf("send SIGUSR1 %d", r.Driver), // the conductor
-		"receive SIGUSR1", "print The old driver sets off", // the driver
-		"receive SIGTSTP", fmt.Sprintf("send SIGUSR1 %d", r.Conductor), // the driver
-		"receive SIGUSR1", "print We have arrived, please get off", // the conductor
+		"conductor receive SIGINT", fmt.Sprintf("conductor send SIGUSR1 %d", r.Driver),
+		"driver receive SIGUSR1", "driver print The old driver sets off",
+		"driver receive SIGTSTP", fmt.Sprintf("driver send SIGUSR1 %d", r.Conductor),
+		"conductor receive SIGUSR1", "conductor print We have arrived, please get off",
+		"conductor exit 0", "driver exit 0", // the conductor gets off first
 	}
 	// Reports from two sockets reach the launcher in any order; their
 	// times, one clock for both processes, must put them in causal order.
-	slices.SortStableFunc(events, func(a, b ride.Msg) int { return cmp.Compare(a.Mono, b.Mono) })
+	slices.SortStableFunc(events, func(a, b event) int { return cmp.Compare(a.msg.Mono, b.msg.Mono) })
 	var got []string
-	for _, m := range events {
-		if m.Kind == ride.KindReady {
+	for _, e := range events {
+		if e.msg.Kind == ride.KindReady {
 			continue
 		}
-		kind, rest, _ := strings.Cut(string(m.Marshal()), " ")
+		kind, rest, _ := strings.Cut(string(e.msg.Marshal()), " ")
 		_, rest, _ = strings.Cut(rest, " ") // drop the time
-		got = append(got, kind+" "+rest)
+		got = append(got, e.role+" "+kind+" "+rest)
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("events by time:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
