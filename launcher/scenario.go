@@ -95,7 +95,7 @@ func (r *runner) do(s scenario.Step) error {
 		return r.await(s, func() bool {
 			seen := r.lines[s.Role]
 			for i := r.cursor[s.Role]; i < len(seen); i++ {
-				if seen[i] == s.Text {
+				if matches(seen[i], s.Text) {
 					r.cursor[s.Role] = i + 1
 					return true
 				}
@@ -170,6 +170,12 @@ func (r *runner) absorb() {
 			r.lines[o.role] = append(r.lines[o.role], o.text)
 		}
 	}
+}
+
+// matches reports whether a line's text is what an expect step names: the
+// whole text, or its first words (the launcher's lines end with pids).
+func matches(line, want string) bool {
+	return line == want || strings.HasPrefix(line, want+" ")
 }
 
 // roleOf is the role a step names, as the launcher's children know it.
