@@ -299,3 +299,30 @@ func TestTraceInTerminal(t *testing.T) {
 		t.Errorf("trace of a terminal ride: %v", n)
 	}
 }
+
+// TestTraceCausal: in a scenario every signal comes from a process of the
+// ride, so every receive must have a send of that signal to that process at
+// or before it. Stamps taken in different processes must agree for that.
+func TestTraceCausal(t *testing.T) {
+	for i := 0; i < 10; i++ {
+		path := filepath.Join(t.TempDir(), "ride.jsonl")
+		if _, stderr, code := runLauncher(t, "--scenario", "../scripts/scenarios/rush-hour.zh.scenario", "--trace", path); code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		events := readTrace(t, path)
+		for j, e := range events {
+			if e.Event != trace.Receive {
+				continue
+			}
+			found := false
+			for _, s := range events[:j] {
+				if s.Event == trace.Send && s.Signal == e.Signal && s.To == e.Pid {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("run %d: %s receives %s at %.6fs with no send before it", i, e.Role, e.Signal, e.T)
+			}
+		}
+	}
+}

@@ -3,6 +3,8 @@ package ride
 import (
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseMsg(t *testing.T) {
@@ -142,5 +144,19 @@ func TestMessagesFor(t *testing.T) {
 	}
 	if _, err := MessagesFor("fr"); err == nil {
 		t.Error("fr accepted")
+	}
+}
+
+// TestNowIsMonotonicClock: Now agrees with clock_gettime(CLOCK_MONOTONIC)
+// to well within the time a signal takes to cross processes.
+func TestNowIsMonotonicClock(t *testing.T) {
+	for i := 0; i < 100; i++ {
+		var ts unix.Timespec
+		a := Now()
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		b := Now()
+		if m := ts.Nano(); m < a-5000 || m > b+5000 {
+			t.Fatalf("clock_gettime %d outside [%d, %d] by more than 5µs", m, a, b)
+		}
 	}
 }
