@@ -77,7 +77,7 @@ func (s Step) String() string {
 	case Sleep:
 		return "sleep " + s.Dur.String()
 	case ExpectLine:
-		return fmt.Sprintf("expect %s %s within %s", s.Role, strconv.Quote(s.Text), s.Dur)
+		return fmt.Sprintf("expect %s %s within %s", s.Role, quote(s.Text), s.Dur)
 	case ExpectExit:
 		return fmt.Sprintf("expect exit %s %d within %s", s.Role, s.Code, s.Dur)
 	case ExpectReaped:
@@ -88,6 +88,11 @@ func (s Step) String() string {
 		return fmt.Sprintf("expect reaped %s %s within %s", s.Role, how, s.Dur)
 	}
 	return string(s.Kind)
+}
+
+// quote writes text as the language quotes it: only " and \ are escaped.
+func quote(text string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(text) + `"`
 }
 
 // Error is a problem in a scenario file, at a line (0: the file as a whole).
@@ -324,6 +329,9 @@ func split(line string) ([]word, error) {
 				if c == '"' {
 					i++
 					break
+				}
+				if c < ' ' || c == 0x7f {
+					return nil, fmt.Errorf("control character %q in quotes: a line never holds one", c)
 				}
 				if c == '\\' {
 					if i+1 >= len(line) || (line[i+1] != '"' && line[i+1] != '\\') {

@@ -89,6 +89,8 @@ func TestParseErrors(t *testing.T) {
 		{`expect driver "a"b`, "f:1: a quoted text must be followed by a space"},
 		{`expect driver a"b"`, "f:1: a quote must start a word"},
 		{`expect driver "a\n"`, `f:1: in quotes, \ may only escape " or \`},
+		{"expect driver \"a\x00\"", `f:1: control character '\x00' in quotes: a line never holds one`},
+		{"expect driver \"tab\there\"", `f:1: control character '\t' in quotes: a line never holds one`},
 		{`expect nobody "a"`, `f:1: unknown role "nobody" (want driver, conductor or launcher)`},
 		{`"send" driver INT`, `f:1: a step starts with a word, not "send"`},
 		{"expect exit driver", "f:1: expect exit takes a role and a code: expect exit ROLE CODE [within DUR]"},
