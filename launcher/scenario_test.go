@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/creack/pty"
-
 	"github.com/sigride/sigride/internal/trace"
 )
 
@@ -274,16 +272,7 @@ func TestDiagramUsage(t *testing.T) {
 // the keys arrive from outside (no send event before them).
 func TestTraceInTerminal(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tty.jsonl")
-	cmd := exec.Command(filepath.Join(binDir, "launcher"), "--trace", path, "--lang", "en")
-	tty, err := pty.Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	r := &rideProc{t: t, cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
-	r.follow(tty)
-	t.Cleanup(r.cleanup)
-	r.ready()
+	r, tty := startInTerminal(t, "--trace", path, "--lang", "en")
 	tty.Write([]byte("\x03"))
 	r.expect("sets off")
 	tty.Write([]byte("\x1a"))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -15,19 +16,8 @@ import (
 // turns the keys into SIGINT, SIGQUIT and SIGTSTP for every process of the
 // group, exactly as at a keyboard.
 func TestRideInTerminal(t *testing.T) {
-	cmd := exec.Command(filepath.Join(binDir, "launcher"))
-	// pty.Start makes the launcher a session leader with the pty as its
-	// controlling terminal: its process group is the foreground group.
-	tty, err := pty.Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	r := &rideProc{t: t, cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
-	r.follow(tty)
-	t.Cleanup(r.cleanup)
-	r.ready()
-
+	r, tty := startInTerminal(t)
+	cmd := r.cmd
 	if pgrp, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP); err != nil || pgrp != cmd.Process.Pid {
 		t.Fatalf("foreground group %d (%v), want the launcher's %d", pgrp, err, cmd.Process.Pid)
 	}
@@ -55,4 +45,23 @@ func TestRideInTerminal(t *testing.T) {
 	if code := r.wait(); code != 0 {
 		t.Fatalf("launcher exit %d, want 0\n%s", code, r.transcript())
 	}
+}
+
+// startInTerminal starts bin/launcher with args under a new pseudo-terminal
+// and waits for its ready line. pty.Start makes the launcher a session
+// leader with the pty as its controlling terminal: its process group is the
+// foreground group. Writing to the returned tty types keys.
+func startInTerminal(t *testing.T, args ...string) (*rideProc, *os.File) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "launcher"), args...)
+	tty, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tty.Close() })
+	r := &rideProc{t: t, cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
+	r.follow(tty)
+	t.Cleanup(r.cleanup)
+	r.ready()
+	return r, tty
 }
