@@ -63,11 +63,13 @@ type config struct {
 	steps        []scenario.Step
 }
 
-// reporting reports whether the roles must report their events: everything
-// but a plain ride uses them.
-func (c config) reporting() bool {
-	return c.verbose || c.scenario != "" || c.trace != "" || c.diagram != ""
-}
+// recording reports whether the launcher keeps the ride's events: for a
+// trace, a diagram, or a scenario (which expects lines and counts).
+func (c config) recording() bool { return c.scenario != "" || c.trace != "" || c.diagram != "" }
+
+// reporting reports whether the roles must report their events to the
+// launcher: when it records them or logs them (-v).
+func (c config) reporting() bool { return c.verbose || c.recording() }
 
 func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 	var cfg config

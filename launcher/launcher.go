@@ -86,7 +86,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		eof:    make(map[string]bool),
 		runDir: runDir{dir: cfg.runDir},
 	}
-	if cfg.trace != "" || cfg.diagram != "" || cfg.scenario != "" {
+	if cfg.recording() {
 		l.rec = &recorder{start: start}
 		l.rec.add(start, l.pid, ride.Launcher, trace.Spawn)
 	}
@@ -94,13 +94,15 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 	if err := l.start(); err != nil {
 		l.endWith(err)
 	}
-	result := l.loop(sigs)
-	return l.finish(result)
+	l.loop(sigs)
+	return l.finish()
 }
 
 // finish takes in the reports still on their way, saves the trace and the
-// diagram, and decides the exit: with a scenario, the scenario's.
-func (l *launcher) finish(result error) error {
+// diagram, and decides the exit: the ride's, or with a scenario, the
+// scenario's.
+func (l *launcher) finish() error {
+	result := l.result
 	if l.rec == nil {
 		return result
 	}
@@ -210,8 +212,9 @@ func read(role string, pid int, conn *ride.Conn, events chan<- roleEvent) {
 
 // loop is the ride's only event loop: signals (SIGCHLD among them), role
 // events, the scenario's actions, and timers. It returns once every child
-// has been reaped and the scenario, if any, has finished.
-func (l *launcher) loop(sigs <-chan os.Signal) error {
+// has been reaped and the scenario, if any, has finished; l.result then
+// holds the ride's outcome.
+func (l *launcher) loop(sigs <-chan os.Signal) {
 	readyTimer := time.NewTimer(l.cfg.readyTimeout)
 	defer readyTimer.Stop()
 	var grace <-chan time.Time
@@ -227,7 +230,7 @@ func (l *launcher) loop(sigs <-chan os.Signal) error {
 				continue
 			}
 			if l.scen == nil || l.scen.done {
-				return l.result
+				return
 			}
 		}
 		if l.scen != nil && !l.scen.done {
