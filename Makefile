@@ -5,7 +5,7 @@ BINARIES := launcher driver conductor
 # How long each fuzz target runs inside `make test`; `make fuzz` runs longer.
 FUZZTIME ?= 5s
 # Every fuzz target, as package:Target.
-FUZZ_TARGETS := ./internal/ride:FuzzParseMsg ./internal/ride:FuzzParseLine ./internal/scenario:FuzzParse ./internal/trace:FuzzRead ./internal/wire:FuzzReadRequest ./internal/wire:FuzzReadResponse ./internal/wire:FuzzParseList
+FUZZ_TARGETS := ./internal/ride:FuzzParseMsg ./internal/ride:FuzzParseLine ./internal/scenario:FuzzParse ./internal/trace:FuzzRead ./internal/wire:FuzzReadRequest ./internal/wire:FuzzReadResponse ./internal/wire:FuzzParseList ./internal/library:FuzzCheckName
 
 .PHONY: build test lint unit fuzz-short fuzz bench clean
 

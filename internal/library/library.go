@@ -1,0 +1,235 @@
+package library
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+)
+
+// Errors a client's request can meet, beside *NameError.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrNotAFile = errors.New("not a regular file")
+	ErrChecksum = errors.New("checksum mismatch")
+)
+
+// Library is a directory of files, served by name.
+type Library struct {
+	root *os.Root
+	sums sums
+}
+
+// Open opens the library at dir, creating it if missing.
+func Open(dir string) (*Library, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("library %s: %w", dir, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("library %s: %w", dir, err)
+	}
+	return &Library{root: root}, nil
+}
+
+// Close releases the library's root.
+func (l *Library) Close() error { return l.root.Close() }
+
+// Dir is the library's directory.
+func (l *Library) Dir() string { return l.root.Name() }
+
+// escapes is how os.Root says a path (through a symlink, say) leads out of
+// the root. It exports no sentinel for it; TestOpenRefusals pins the text.
+const escapes = "path escapes from parent"
+
+// resolveErr turns an error from os.Root into the library's: a name that a
+// symlink leads out of the root is refused like any bad name.
+func resolveErr(name string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: %w", name, ErrNotFound)
+	case strings.HasSuffix(err.Error(), escapes):
+		return &NameError{Name: name, Reason: "leads out of the library"}
+	}
+	return err
+}
+
+// File is a file open for download, with its size and SHA-256.
+type File struct {
+	*os.File
+	Size    int64
+	ModTime time.Time
+	Sum     Sum
+}
+
+// Open opens name for reading.
+func (l *Library) Open(name string) (*File, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	f, err := l.root.Open(name)
+	if err != nil {
+		return nil, resolveErr(name, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: %w", name, ErrNotAFile)
+	}
+	var sum Sum
+	if err == nil {
+		sum, err = l.sums.sumOf(f, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &File{File: f, Size: fi.Size(), ModTime: fi.ModTime(), Sum: sum}, nil
+}
+
+// Entry is one file of a listing.
+type Entry struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+}
+
+// List lists every regular file beneath the root, by name, with symlinks
+// that stay inside followed, and without temp files.
+func (l *Library) List() ([]Entry, error) {
+	var entries []Entry
+	err := fs.WalkDir(l.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == "." {
+				return err
+			}
+			return nil // vanished meanwhile, or unreadable: not listed
+		}
+		if strings.HasPrefix(path.Base(p), ReservedPrefix) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || (!d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0) {
+			return nil
+		}
+		fi, err := l.root.Stat(p) // follows a symlink, within the root only
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+		entries = append(entries, Entry{Name: p, Size: fi.Size(), ModTime: fi.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	return entries, nil
+}
+
+// Upload is a file being received: a temp file beside its target until
+// Commit renames it into place.
+type Upload struct {
+	l    *Library
+	name string
+	tmp  string
+	f    *os.File
+}
+
+// Create starts an upload of name.
+func (l *Library) Create(name string) (*Upload, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	dir := path.Dir(name)
+	if dir != "." {
+		if err := l.root.MkdirAll(dir, 0o755); err != nil {
+			return nil, resolveErr(name, err)
+		}
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := path.Join(dir, TempPrefix+hex.EncodeToString(rnd[:]))
+	// Read and write: Commit reads the body back to verify it.
+	f, err := l.root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, resolveErr(name, err)
+	}
+	return &Upload{l: l, name: name, tmp: tmp, f: f}, nil
+}
+
+// File is the temp file to write the body to.
+func (u *Upload) File() *os.File { return u.f }
+
+// Commit makes the upload visible under its name, if the temp file holds
+// exactly size bytes whose SHA-256 is sum: fsync, verify (read back from
+// the file, so what is checked is what was written), rename, fsync the
+// directory. On any failure nothing is visible and the temp file is gone.
+func (u *Upload) Commit(size int64, sum Sum) (err error) {
+	defer func() {
+		if err != nil {
+			u.Abort()
+		}
+	}()
+	if err := u.f.Sync(); err != nil {
+		return fmt.Errorf("upload %s: %w", u.name, err)
+	}
+	fi, err := u.f.Stat()
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", u.name, err)
+	}
+	if fi.Size() != size {
+		return fmt.Errorf("upload %s: %d bytes written, %d announced", u.name, fi.Size(), size)
+	}
+	got, err := hashFile(u.f, size)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", u.name, err)
+	}
+	if got != sum {
+		return fmt.Errorf("upload %s: %w", u.name, ErrChecksum)
+	}
+	u.l.sums.keep(u.f, stampOf(fi), sum)
+	if err := u.f.Close(); err != nil {
+		return fmt.Errorf("upload %s: %w", u.name, err)
+	}
+	if err := u.l.root.Rename(u.tmp, u.name); err != nil {
+		return fmt.Errorf("upload %s: %w", u.name, resolveErr(u.name, err))
+	}
+	u.f = nil
+	if d, err := u.l.root.Open(path.Dir(u.name)); err == nil {
+		d.Sync() // the rename is durable once the directory is
+		d.Close()
+	}
+	return nil
+}
+
+// Abort drops the upload: the temp file is removed. Safe after Commit.
+func (u *Upload) Abort() {
+	if u.f == nil {
+		return
+	}
+	u.f.Close()
+	u.l.root.Remove(u.tmp)
+	u.f = nil
+}
+
+// CleanTemp removes the temp files of uploads a crash interrupted. Call it
+// before any worker serves: it cannot tell a stale temp file from one being
+// written.
+func (l *Library) CleanTemp() (int, error) {
+	n := 0
+	err := fs.WalkDir(l.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasPrefix(path.Base(p), TempPrefix) {
+			return nil
+		}
+		if l.root.Remove(p) == nil {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,272 @@
+package library
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestCheckName(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		reason string // "" for accepted
+	}{
+		{"a.txt", ""},
+		{"docs/a.txt", ""},
+		{"老司机/开车.md", ""},
+		{"a..b", ""},
+		{".hidden", ""},
+		{strings.Repeat("a", 255), ""},
+		{"", "empty"},
+		{"/etc/passwd", "absolute"},
+		{"../x", `".." component`},
+		{"a/../../x", `".." component`},
+		{"a/./b", `"." component`},
+		{"a//b", "empty component"},
+		{"a/", "empty component"},
+		{"a\x00b", "control character U+0000"},
+		{"a\nb", "control character U+000A"},
+		{"a\x1b[31m", "control character U+001B"},
+		{"\xff", "not valid UTF-8"},
+		{strings.Repeat("a", 256), "a component longer than 255 bytes"},
+		{strings.Repeat("a/", 512) + "a", "longer than 1024 bytes"},
+		{".sigride-upload-1234", "reserved for the server's temp files"},
+		{"d/.sigride-x", "reserved for the server's temp files"},
+	} {
+		err := CheckName(tc.name)
+		var ne *NameError
+		switch {
+		case tc.reason == "" && err != nil:
+			t.Errorf("%.40q refused: %v", tc.name, err)
+		case tc.reason != "" && (!errors.As(err, &ne) || ne.Reason != tc.reason):
+			t.Errorf("%.40q: %v, want reason %q", tc.name, err, tc.reason)
+		}
+	}
+}
+
+// FuzzCheckName: an accepted name is relative, clean, and stays beneath
+// the root once joined to it.
+func FuzzCheckName(f *testing.F) {
+	for _, s := range []string{"a", "../a", "a/b", "/a", "a\x00", ".sigride-x", "a//b", "…/…"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if CheckName(name) != nil {
+			return
+		}
+		if filepath.IsAbs(name) || filepath.Clean(name) != name || strings.HasPrefix(filepath.Clean("/root/"+name), "/root/") == false {
+			t.Fatalf("accepted %q", name)
+		}
+	})
+}
+
+func newLib(t *testing.T) (*Library, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "library")
+	l, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, dir
+}
+
+func put(t *testing.T, l *Library, name string, data []byte) error {
+	t.Helper()
+	u, err := l.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := u.File().Write(data); err != nil {
+		u.Abort()
+		return err
+	}
+	return u.Commit(int64(len(data)), sha256.Sum256(data))
+}
+
+func TestUploadAndOpen(t *testing.T) {
+	l, dir := newLib(t)
+	data := []byte("老司机开车了\n")
+	if err := put(t, l, "docs/ride.txt", data); err != nil {
+		t.Fatal(err)
+	}
+	f, err := l.Open("docs/ride.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Size != int64(len(data)) || f.Sum != sha256.Sum256(data) {
+		t.Errorf("size %d sum %x", f.Size, f.Sum)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "docs/ride.txt"))
+	if !bytes.Equal(got, data) {
+		t.Errorf("on disk: %q", got)
+	}
+	// The upload left its sum beside the file: a download will not hash.
+	var x [sumXattrLen]byte
+	n, err := unix.Getxattr(filepath.Join(dir, "docs/ride.txt"), sumXattr, x[:])
+	if want := sha256.Sum256(data); err != nil || n != sumXattrLen || !bytes.Equal(x[:32], want[:]) {
+		t.Errorf("sum xattr: %d bytes, %v", n, err)
+	}
+	entries, err := l.List()
+	if err != nil || len(entries) != 1 || entries[0].Name != "docs/ride.txt" || entries[0].Size != int64(len(data)) {
+		t.Errorf("List = %+v, %v", entries, err)
+	}
+}
+
+// TestUploadFailuresLeaveNothing: a wrong sum, a wrong size, an abort: no
+// file visible under the name, no temp file left.
+func TestUploadFailuresLeaveNothing(t *testing.T) {
+	l, dir := newLib(t)
+	data := []byte("payload")
+	for _, tc := range []struct {
+		name   string
+		commit func(u *Upload) error
+	}{
+		{"wrong sum", func(u *Upload) error { return u.Commit(int64(len(data)), sha256.Sum256([]byte("other"))) }},
+		{"wrong size", func(u *Upload) error { return u.Commit(int64(len(data))+1, sha256.Sum256(data)) }},
+		{"abort", func(u *Upload) error { u.Abort(); return errors.New("aborted") }},
+	} {
+		u, err := l.Create("x/f.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.File().Write(data)
+		if err := tc.commit(u); err == nil {
+			t.Errorf("%s: committed", tc.name)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(dir, "x")); len(ents) != 0 {
+			t.Errorf("%s: left %v", tc.name, ents)
+		}
+	}
+	u, _ := l.Create("y.bin")
+	u.File().Write(data)
+	if err := u.Commit(int64(len(data)), sha256.Sum256([]byte("no"))); !errors.Is(err, ErrChecksum) {
+		t.Errorf("wrong sum: %v, want ErrChecksum", err)
+	}
+}
+
+// TestConcurrentUploads: two uploads of one name at once: the result is
+// exactly one of them.
+func TestConcurrentUploads(t *testing.T) {
+	l, dir := newLib(t)
+	a, b := bytes.Repeat([]byte("a"), 1<<20), bytes.Repeat([]byte("b"), 1<<20)
+	for i := 0; i < 20; i++ {
+		var wg sync.WaitGroup
+		for _, d := range [][]byte{a, b} {
+			wg.Add(1)
+			go func() { defer wg.Done(); put(t, l, "same.bin", d) }()
+		}
+		wg.Wait()
+		got, _ := os.ReadFile(filepath.Join(dir, "same.bin"))
+		if !bytes.Equal(got, a) && !bytes.Equal(got, b) {
+			t.Fatalf("round %d: a mix of both uploads (%d bytes)", i, len(got))
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("left: %v", ents)
+	}
+}
+
+func TestOpenRefusals(t *testing.T) {
+	l, dir := newLib(t)
+	outside := filepath.Join(filepath.Dir(dir), "secret")
+	os.WriteFile(outside, []byte("secret"), 0o644)
+	os.Symlink(outside, filepath.Join(dir, "out-link"))
+	os.Symlink("/etc", filepath.Join(dir, "etc"))
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub/in.txt"), []byte("in"), 0o644)
+	os.Symlink("sub/in.txt", filepath.Join(dir, "in-link"))
+	for _, tc := range []struct {
+		name string
+		want func(error) bool
+	}{
+		{"missing", func(err error) bool { return errors.Is(err, ErrNotFound) }},
+		{"sub", func(err error) bool { return errors.Is(err, ErrNotAFile) }},
+		{"out-link", isNameErr},
+		{"etc/passwd", isNameErr},
+		{"../secret", isNameErr},
+		{"/etc/passwd", isNameErr},
+	} {
+		f, err := l.Open(tc.name)
+		if err == nil {
+			f.Close()
+		}
+		if !tc.want(err) {
+			t.Errorf("Open(%q) = %v", tc.name, err)
+		}
+	}
+	f, err := l.Open("in-link") // a symlink that stays inside is served
+	if err != nil {
+		t.Fatalf("in-link: %v", err)
+	}
+	f.Close()
+	if _, err := l.Create("etc/evil"); !isNameErr(err) {
+		t.Errorf("Create through a symlink out: %v", err)
+	}
+	entries, _ := l.List()
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name)
+	}
+	if strings.Join(names, ",") != "in-link,sub/in.txt" {
+		t.Errorf("List = %v (symlinks out must not be listed)", names)
+	}
+}
+
+func isNameErr(err error) bool {
+	var ne *NameError
+	return errors.As(err, &ne)
+}
+
+// TestTempFiles: never listed, removed by CleanTemp.
+func TestTempFiles(t *testing.T) {
+	l, dir := newLib(t)
+	u, err := l.Create("d/in-flight.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.File().Write([]byte("partial"))
+	if entries, _ := l.List(); len(entries) != 0 {
+		t.Errorf("temp file listed: %+v", entries)
+	}
+	u.File().Close() // a crash: never committed, never aborted
+	n, err := l.CleanTemp()
+	if err != nil || n != 1 {
+		t.Errorf("CleanTemp = %d, %v", n, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "d")); len(ents) != 0 {
+		t.Errorf("left: %v", ents)
+	}
+}
+
+// TestSumCache: a file changed behind the library's back is hashed again.
+func TestSumCache(t *testing.T) {
+	l, dir := newLib(t)
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, []byte("one"), 0o644)
+	sumOf := func() Sum {
+		f, err := l.Open("f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return f.Sum
+	}
+	if sumOf() != sha256.Sum256([]byte("one")) {
+		t.Fatal("first sum wrong")
+	}
+	os.WriteFile(p, []byte("two"), 0o644) // same size, new content
+	os.Chtimes(p, time.Now(), time.Now().Add(time.Second))
+	if sumOf() != sha256.Sum256([]byte("two")) {
+		t.Error("stale sum served after the file changed")
+	}
+}
