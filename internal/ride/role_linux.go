@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/supervise"
 )
 
 // Role is the runtime of one role process: its control socket, its peer, and
@@ -51,7 +52,7 @@ func Join(name string, out *os.File, report bool) (*Role, error) {
 		conn.Close()
 		return nil, fmt.Errorf("wait for peer: %w", err)
 	case m.Kind != KindPeer || len(fds) != 1:
-		closeAll(fds)
+		supervise.CloseFds(fds)
 		conn.Close()
 		return nil, fmt.Errorf("wait for peer: got %q with %d fds", m.Kind, len(fds))
 	}
@@ -76,7 +77,7 @@ func (r *Role) Ready() error {
 			if _, fds, err := r.conn.Recv(); err != nil {
 				return
 			} else {
-				closeAll(fds)
+				supervise.CloseFds(fds)
 			}
 		}
 	}()

@@ -21,6 +21,9 @@
 //     wait (no exec.Cmd.Wait, no os.Process.Wait): two waiters race for the
 //     same exit status and one of them loses it.
 //   - A Group closes a child's pidfd only once that child is reaped.
+//   - A child's control socket (Conn: a SOCK_SEQPACKET socketpair) carries
+//     its readiness handshake; its EOF in the child means the supervisor is
+//     gone, however it went: the backstop to the parent-death signal.
 //
 // Only the caller's main may call signal.Notify; the supervisor's loop reads
 // SIGCHLD from a channel it is given and calls Reap on each.

@@ -1,0 +1,135 @@
+package supervise
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Conn is one end of a control socket between a supervisor and a child: an
+// AF_UNIX SOCK_SEQPACKET socketpair, so every message is one packet, never
+// split or merged, and file descriptors can travel with it (SCM_RIGHTS).
+// The child's end reaching EOF means the supervisor is gone: the backstop
+// to the parent-death signal.
+type Conn struct {
+	f *os.File
+}
+
+// NewPair makes a control socketpair: the supervisor's end, and the child's
+// end to pass in Spec.Files (close it once the child has started). Both
+// are close-on-exec in this process, so no other child inherits them.
+func NewPair() (*Conn, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control socketpair: %w", err)
+	}
+	// The supervisor's end is non-blocking, so its reads go through Go's
+	// poller and Close interrupts them; the child's end is made so by FromFD.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, fmt.Errorf("control socketpair: %w", err)
+	}
+	return &Conn{f: os.NewFile(uintptr(fds[0]), "control")}, os.NewFile(uintptr(fds[1]), "control-child"), nil
+}
+
+// FromFD wraps an inherited control socket in a child, checking that it is
+// one, and makes it close-on-exec.
+func FromFD(fd int) (*Conn, error) {
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil || typ != unix.SOCK_SEQPACKET {
+		return nil, fmt.Errorf("no control socket on fd %d", fd)
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, fmt.Errorf("control socket on fd %d: %w", fd, err)
+	}
+	return &Conn{f: os.NewFile(uintptr(fd), "control")}, nil
+}
+
+// Send sends one packet, with fds attached when given.
+func (c *Conn) Send(msg []byte, fds ...int) error {
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	raw, err := c.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), msg, oob, nil, 0)
+		return !errors.Is(serr, unix.EAGAIN)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// Recv receives one packet into buf (a longer one is cut, and reported as
+// such) and the fds attached to it, close-on-exec. It returns io.EOF when
+// the other end has closed.
+func (c *Conn) Recv(buf []byte) (int, []int, error) {
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	raw, err := c.f.SyscallConn()
+	if err != nil {
+		return 0, nil, err
+	}
+	var n, oobn, flags int
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return !errors.Is(rerr, unix.EAGAIN)
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	fds, err := parseRights(oob[:oobn])
+	switch {
+	case err != nil:
+		return 0, nil, err
+	case n == 0 && len(fds) == 0:
+		return 0, nil, io.EOF
+	case flags&unix.MSG_TRUNC != 0:
+		CloseFds(fds)
+		return 0, nil, fmt.Errorf("control message longer than %d bytes", len(buf))
+	}
+	return n, fds, nil
+}
+
+func parseRights(oob []byte) ([]int, error) {
+	if len(oob) == 0 {
+		return nil, nil
+	}
+	cmsgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("control message: %w", err)
+	}
+	var fds []int
+	for _, cm := range cmsgs {
+		got, err := unix.ParseUnixRights(&cm)
+		if err != nil {
+			CloseFds(fds)
+			return nil, fmt.Errorf("control message: %w", err)
+		}
+		fds = append(fds, got...)
+	}
+	return fds, nil
+}
+
+// CloseFds closes fds received and not wanted.
+func CloseFds(fds []int) {
+	for _, fd := range fds {
+		_ = unix.Close(fd)
+	}
+}
+
+// Close closes this end; the other end then reads EOF.
+func (c *Conn) Close() error { return c.f.Close() }
