@@ -1,7 +1,7 @@
 # sigride. `make` builds, `make test` lints and tests, `make bench` measures.
 GO       ?= go
 BIN      := bin
-BINARIES := launcher driver conductor
+BINARIES := launcher driver conductor fileserver
 # How long each fuzz target runs inside `make test`; `make fuzz` runs longer.
 FUZZTIME ?= 5s
 # Every fuzz target, as package:Target.

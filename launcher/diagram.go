@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sigride/sigride/internal/atomicfile"
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/trace"
 )
@@ -34,7 +35,7 @@ func writeDiagram(path string, events []trace.Event) error {
 	if diagramFormat(path) == "mmd" {
 		render = trace.Mermaid
 	}
-	return writeAtomic(path, func(w io.Writer) error { return render(w, events) })
+	return atomicfile.Write(path, func(w io.Writer) error { return render(w, events) })
 }
 
 // runDiagram is "launcher diagram TRACE -o FILE".

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sigride/sigride/internal/atomicfile"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/supervise"
 	"github.com/sigride/sigride/internal/trace"
@@ -60,7 +61,7 @@ func (r *recorder) reaped(role string, e supervise.Exit) {
 // save writes the trace and the diagram the flags ask for.
 func (r *recorder) save(cfg config) error {
 	if cfg.trace != "" {
-		if err := writeAtomic(cfg.trace, func(w io.Writer) error { return trace.Write(w, r.events) }); err != nil {
+		if err := atomicfile.Write(cfg.trace, func(w io.Writer) error { return trace.Write(w, r.events) }); err != nil {
 			return err
 		}
 	}

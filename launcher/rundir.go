@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strconv"
+
+	"github.com/sigride/sigride/internal/atomicfile"
 )
 
 // runDir holds the pid files a shell uses to drive a ride with kill.
@@ -21,10 +21,7 @@ func (r *runDir) write(name string, pid int) error {
 		return fmt.Errorf("run dir: %w", err)
 	}
 	path := filepath.Join(r.dir, name+".pid")
-	if err := writeAtomic(path, func(w io.Writer) error {
-		_, err := io.WriteString(w, strconv.Itoa(pid)+"\n")
-		return err
-	}); err != nil {
+	if err := atomicfile.WritePid(path, pid); err != nil {
 		return err
 	}
 	r.written = append(r.written, path)

@@ -1,0 +1,420 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// bin is the fileserver binary, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	// Tests orphan workers on purpose (SIGKILL to the master): as a
+	// subreaper this process reaps them.
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	dir, err := os.MkdirTemp("", "fileserver-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "fileserver")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// serverProc is a running "fileserver serve" and its log.
+type serverProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	addr   string
+	root   string
+	mu     sync.Mutex
+	log    []string
+	logged chan struct{} // a token per new log line
+	done   chan struct{}
+	code   int
+}
+
+var listeningRE = regexp.MustCompile(`listening on (\S+) with`)
+
+// startServer starts a server on a free port of 127.0.0.1 and waits for it
+// to say it listens.
+func startServer(t *testing.T, args ...string) *serverProc {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "library")
+	cmd := exec.Command(bin, append([]string{"serve", "--root", root, "--listen", "127.0.0.1:0"}, args...)...)
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &serverProc{t: t, cmd: cmd, root: root, logged: make(chan struct{}, 1), done: make(chan struct{})}
+	go s.follow(stderr)
+	lines := bufio.NewScanner(stdout)
+	ready := make(chan string, 1)
+	go func() {
+		for lines.Scan() {
+			if m := listeningRE.FindStringSubmatch(lines.Text()); m != nil {
+				ready <- m[1]
+			}
+		}
+		s.code = exitCode(cmd.Wait())
+		close(s.done)
+	}()
+	t.Cleanup(s.stop)
+	select {
+	case s.addr = <-ready:
+	case <-s.done:
+		t.Fatalf("server exited %d before listening:\n%s", s.code, s.logText())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("server not listening after 10s:\n%s", s.logText())
+	}
+	return s
+}
+
+func (s *serverProc) follow(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		s.mu.Lock()
+		s.log = append(s.log, sc.Text())
+		s.mu.Unlock()
+		select {
+		case s.logged <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *serverProc) logText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.log, "\n")
+}
+
+// waitLog waits until the log has n lines matching re, and returns them.
+func (s *serverProc) waitLog(re *regexp.Regexp, n int) []string {
+	s.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		var got []string
+		s.mu.Lock()
+		for _, l := range s.log {
+			if re.MatchString(l) {
+				got = append(got, l)
+			}
+		}
+		s.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-s.logged:
+		case <-deadline:
+			s.t.Fatalf("fewer than %d log lines matching %s:\n%s", n, re, s.logText())
+		}
+	}
+}
+
+func (s *serverProc) stop() {
+	select {
+	case <-s.done:
+	default:
+		s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+// client runs a client command against s.
+func (s *serverProc) client(args ...string) (string, string, int) {
+	cmd := exec.Command(bin, append(args, "--addr", s.addr)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	code := exitCode(cmd.Run())
+	return stdout.String(), stderr.String(), code
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func randomFile(t *testing.T, dir string, size int) string {
+	t.Helper()
+	p := filepath.Join(dir, fmt.Sprintf("src-%d.bin", size))
+	b := make([]byte, size)
+	rand.Read(b)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func sameFile(t *testing.T, a, b string) {
+	t.Helper()
+	x, err1 := os.ReadFile(a)
+	y, err2 := os.ReadFile(b)
+	if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
+		t.Fatalf("%s and %s differ (%d and %d bytes; %v %v)", a, b, len(x), len(y), err1, err2)
+	}
+}
+
+// TestRoundTrips: empty, small, binary and large files up and down, every
+// byte compared, and listed with their sizes.
+func TestRoundTrips(t *testing.T) {
+	s := startServer(t, "--workers", "2")
+	dir := t.TempDir()
+	sizes := []int{0, 6, 1 << 20, 100 << 20}
+	for _, size := range sizes {
+		src := randomFile(t, dir, size)
+		name := fmt.Sprintf("d/f%d.bin", size)
+		if _, stderr, code := s.client("put", src, "--as", name); code != 0 {
+			t.Fatalf("put %d bytes: exit %d: %s", size, code, stderr)
+		}
+		sameFile(t, src, filepath.Join(s.root, name))
+		dst := filepath.Join(dir, fmt.Sprintf("got-%d", size))
+		if _, stderr, code := s.client("get", name, "-o", dst); code != 0 {
+			t.Fatalf("get %d bytes: exit %d: %s", size, code, stderr)
+		}
+		sameFile(t, src, dst)
+		if _, err := os.Stat(dst + ".part"); err == nil {
+			t.Errorf("%s.part left behind", dst)
+		}
+	}
+	stdout, _, code := s.client("ls")
+	if code != 0 {
+		t.Fatalf("ls: exit %d", code)
+	}
+	for _, size := range sizes {
+		if !strings.Contains(stdout, fmt.Sprintf("d/f%d.bin\t%d\t", size, size)) {
+			t.Errorf("ls lacks d/f%d.bin:\n%s", size, stdout)
+		}
+	}
+	if stdout, _, _ := s.client("ls", "--json"); !strings.Contains(stdout, `"name": "d/f6.bin"`) {
+		t.Errorf("ls --json:\n%s", stdout)
+	}
+}
+
+// TestBadNames: every name that could leave the root is refused, with exit
+// 1 and one line, and the attempt is logged.
+func TestBadNames(t *testing.T) {
+	s := startServer(t, "--workers", "1")
+	os.Symlink("/etc", filepath.Join(s.root, "etc"))
+	src := randomFile(t, t.TempDir(), 10)
+	for _, name := range []string{"../x", "/etc/passwd", "a/../../x", "etc/passwd", "a\x1bb", "a\nb", strings.Repeat("n", 300)} {
+		for _, op := range []string{"get", "put"} {
+			args := []string{"get", name, "-o", filepath.Join(t.TempDir(), "x")}
+			if op == "put" {
+				args = []string{"put", src, "--as", name}
+			}
+			_, stderr, code := s.client(args...)
+			if code != 1 || !strings.Contains(stderr, "bad name") || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("%s %q: exit %d, stderr %q", op, name, code, stderr)
+			}
+		}
+	}
+	s.waitLog(regexp.MustCompile(`refused`), 14)
+	if ents, _ := os.ReadDir(s.root); len(ents) != 1 {
+		t.Errorf("library holds %v", ents)
+	}
+}
+
+// TestNotFoundAndLimits: a missing file, an oversize upload: exit 1, one
+// line, nothing written.
+func TestNotFoundAndLimits(t *testing.T) {
+	s := startServer(t, "--workers", "1", "--max-upload", "1KiB")
+	dst := filepath.Join(t.TempDir(), "x")
+	if _, stderr, code := s.client("get", "missing", "-o", dst); code != 1 || !strings.Contains(stderr, "not found") {
+		t.Errorf("get missing: exit %d %q", code, stderr)
+	}
+	if _, err := os.Stat(dst + ".part"); err == nil {
+		t.Error("a .part left for a missing file")
+	}
+	big := randomFile(t, t.TempDir(), 2048)
+	if _, stderr, code := s.client("put", big, "--as", "big"); code != 1 || !strings.Contains(stderr, "too large") {
+		t.Errorf("put 2KiB over 1KiB: exit %d %q", code, stderr)
+	}
+	if ents, _ := os.ReadDir(s.root); len(ents) != 0 {
+		t.Errorf("library holds %v", ents)
+	}
+}
+
+// TestContinue: a download resumed from a .part holding the first half.
+func TestContinue(t *testing.T) {
+	s := startServer(t, "--workers", "1")
+	dir := t.TempDir()
+	src := randomFile(t, dir, 3<<20)
+	if _, stderr, code := s.client("put", src, "--as", "r.bin"); code != 0 {
+		t.Fatal(stderr)
+	}
+	data, _ := os.ReadFile(src)
+	dst := filepath.Join(dir, "r.bin")
+	os.WriteFile(dst+".part", data[:1<<20], 0o644)
+	if _, stderr, code := s.client("get", "r.bin", "-o", dst, "--continue"); code != 0 {
+		t.Fatalf("get --continue: exit %d %s", code, stderr)
+	}
+	sameFile(t, src, dst)
+	// A .part that lies about the file is caught by the whole file's sum.
+	os.WriteFile(dst+"2.part", bytes.Repeat([]byte("x"), 1<<20), 0o644)
+	if _, stderr, code := s.client("get", "r.bin", "-o", dst+"2", "--continue"); code != 1 || !strings.Contains(stderr, "checksum mismatch") {
+		t.Errorf("corrupt .part: exit %d %q", code, stderr)
+	}
+	if _, err := os.Stat(dst + "2"); err == nil {
+		t.Error("a corrupt download became visible")
+	}
+}
+
+var readyRE = regexp.MustCompile(`worker (\d+) pid=(\d+) ready`)
+
+func workerPids(lines []string) []int {
+	var pids []int
+	for _, l := range lines {
+		if m := readyRE.FindStringSubmatch(l); m != nil {
+			pid, _ := strconv.Atoi(m[2])
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestWorkerKilledIsReplaced: kill -9 of a worker, and a new one is ready
+// within a second; the others go on serving.
+func TestWorkerKilledIsReplaced(t *testing.T) {
+	s := startServer(t, "--workers", "2")
+	pids := workerPids(s.waitLog(readyRE, 2))
+	killed := time.Now()
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	s.waitLog(regexp.MustCompile(fmt.Sprintf(`pid=%d exited signal=KILL`, pids[0])), 1)
+	s.waitLog(readyRE, 3)
+	if d := time.Since(killed); d > time.Second {
+		t.Errorf("replacement ready after %v, want within 1s", d)
+	}
+	if _, stderr, code := s.client("ls"); code != 0 {
+		t.Errorf("ls after the kill: %s", stderr)
+	}
+}
+
+// TestTTINTTOU: one worker more, one fewer.
+func TestTTINTTOU(t *testing.T) {
+	s := startServer(t, "--workers", "1")
+	s.waitLog(readyRE, 1)
+	s.cmd.Process.Signal(syscall.SIGTTIN)
+	pids := workerPids(s.waitLog(readyRE, 2))
+	s.cmd.Process.Signal(syscall.SIGTTOU)
+	s.waitLog(regexp.MustCompile(fmt.Sprintf(`worker 2 pid=%d exited exit=0`, pids[1])), 1)
+	if _, stderr, code := s.client("ls"); code != 0 {
+		t.Errorf("ls with one worker: %s", stderr)
+	}
+	if strings.Contains(s.logText(), "worker 3") {
+		t.Errorf("a retired worker was replaced:\n%s", s.logText())
+	}
+}
+
+// TestStop: SIGTERM and SIGQUIT stop the pool, exit 0, the pidfile gone.
+func TestStop(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			pidfile := filepath.Join(t.TempDir(), "fs.pid")
+			s := startServer(t, "--workers", "2", "--pidfile", pidfile)
+			b, err := os.ReadFile(pidfile)
+			if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || pid != s.cmd.Process.Pid {
+				t.Fatalf("pidfile %q, %v", b, err)
+			}
+			s.cmd.Process.Signal(sig)
+			select {
+			case <-s.done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("still running")
+			}
+			if s.code != 0 {
+				t.Errorf("exit %d\n%s", s.code, s.logText())
+			}
+			if _, err := os.Stat(pidfile); err == nil {
+				t.Error("pidfile left behind")
+			}
+		})
+	}
+}
+
+// TestMasterKilled: the workers never outlive their master by more than a
+// second.
+func TestMasterKilled(t *testing.T) {
+	s := startServer(t, "--workers", "2")
+	pids := workerPids(s.waitLog(readyRE, 2))
+	var fds []int
+	for _, pid := range pids {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		fds = append(fds, fd)
+	}
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+	end := time.Now().Add(time.Second)
+	for i, fd := range fds {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, _ := unix.Poll(pfd, int(max(time.Until(end), 0).Milliseconds()))
+		if n != 1 {
+			t.Errorf("worker %d still alive a second after its master died", pids[i])
+			syscall.Kill(pids[i], syscall.SIGKILL)
+		}
+		var ws unix.WaitStatus
+		unix.Wait4(pids[i], &ws, 0, nil) // re-parented here: reap
+	}
+}
+
+// TestUsage: exit 2 for bad command lines, 0 for --help.
+func TestUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "usage: fileserver COMMAND"},
+		{[]string{"fly"}, 2, `unknown command "fly"`},
+		{[]string{"serve", "--workers", "x"}, 2, "invalid argument"},
+		{[]string{"serve", "--max-upload", "lots"}, 2, "bad size"},
+		{[]string{"get"}, 2, "want 1 arguments, got 0"},
+		{[]string{"put", "a", "b"}, 2, "want 1 arguments, got 2"},
+		{[]string{"ls", "--bogus"}, 2, "unknown flag"},
+		{[]string{"get", "--help"}, 0, "usage: fileserver get"},
+		{[]string{"get", "x", "--addr", "127.0.0.1:1"}, 1, "connect to 127.0.0.1:1"},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Dir = t.TempDir()
+		out, _ := cmd.CombinedOutput()
+		code := cmd.ProcessState.ExitCode()
+		if code != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: exit %d, output %q; want %d and %q", tc.args, code, out, tc.code, tc.want)
+		}
+	}
+}

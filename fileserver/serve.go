@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sigride/sigride/internal/atomicfile"
+	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/library"
+	"github.com/sigride/sigride/internal/prefork"
+)
+
+const serveSynopsis = `usage: fileserver serve [flags]
+
+Runs the server: a master that owns the listening socket and a pool of
+worker processes accepting on it. Signals to the master: SIGTTIN one worker
+more, SIGTTOU one fewer, SIGTERM or SIGINT stop (in-flight transfers get
+--grace), SIGQUIT stop once in-flight transfers are done. A worker that dies
+is replaced. Prints "listening on ADDR" once the pool accepts.`
+
+type serveConfig struct {
+	root        string
+	listen      string
+	workers     int
+	pidfile     string
+	maxUpload   sizeValue
+	idleTimeout time.Duration
+	grace       time.Duration
+	maxConns    int
+}
+
+// Defaults of serve.
+const (
+	defaultRoot        = "./library"
+	defaultMaxUpload   = 4 << 30
+	defaultIdleTimeout = 30 * time.Second
+	defaultGrace       = 10 * time.Second
+	defaultMaxConns    = 1024 // per worker
+)
+
+// serverFlags are the flags the master and its workers share.
+func serverFlags(fs *pflag.FlagSet, cfg *serveConfig) {
+	cfg.maxUpload = defaultMaxUpload
+	fs.StringVar(&cfg.root, "root", defaultRoot, "the library's directory (created if missing)")
+	fs.Var(&cfg.maxUpload, "max-upload", "the largest upload accepted (default 4GiB)")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "drop a client silent this long")
+	fs.IntVar(&cfg.maxConns, "max-conns", defaultMaxConns, "connections one worker serves at once; more are told busy")
+}
+
+func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := pflag.NewFlagSet("fileserver serve", pflag.ContinueOnError)
+	serverFlags(fs, &cfg)
+	fs.StringVar(&cfg.listen, "listen", defaultAddr, "the address to listen on")
+	fs.IntVar(&cfg.workers, "workers", runtime.NumCPU(), "worker processes")
+	fs.StringVar(&cfg.pidfile, "pidfile", "", "write the master's pid here (atomically; removed on exit)")
+	fs.DurationVar(&cfg.grace, "grace", defaultGrace, "on SIGTERM, time in-flight transfers get before workers are killed")
+	if err := cli.Parse(fs, serveSynopsis, args, stdout, stderr); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	case cfg.workers < 0 || cfg.maxConns < 1 || cfg.idleTimeout <= 0 || cfg.grace <= 0:
+		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("--workers, --max-conns, --idle-timeout and --grace must be positive"))
+	}
+	pid := os.Getpid()
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(stderr, "fileserver[%d]: %s\n", pid, fmt.Sprintf(format, a...))
+	}
+
+	lib, err := library.Open(cfg.root)
+	if err != nil {
+		return err
+	}
+	if n, err := lib.CleanTemp(); err != nil {
+		logf("clean temp files: %v", err)
+	} else if n > 0 {
+		logf("removed %d temp files of interrupted uploads", n)
+	}
+	lib.Close()
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	addr := ln.Addr().String()
+	lnFile, err := ln.(*net.TCPListener).File() // a dup the workers inherit
+	ln.Close()
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer lnFile.Close()
+
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find my own executable: %w", err)
+	}
+	workerArgs := []string{self, workerCmd, "--root", cfg.root,
+		"--max-upload", cfg.maxUpload.String(), "--idle-timeout", cfg.idleTimeout.String(),
+		"--max-conns", strconv.Itoa(cfg.maxConns)}
+	var pidErr error
+	err = prefork.Run(prefork.Config{
+		Path: self, Args: workerArgs, Workers: cfg.workers, Grace: cfg.grace,
+		Listener: lnFile, Stdout: stdout, Stderr: os.Stderr, Log: logf,
+		Ready: func() {
+			if cfg.pidfile != "" {
+				if pidErr = atomicfile.WritePid(cfg.pidfile, pid); pidErr != nil {
+					logf("%v", pidErr)
+				}
+			}
+			fmt.Fprintf(stdout, "fileserver[%d]: listening on %s with %d workers\n", pid, addr, cfg.workers)
+		},
+	}, sigs)
+	if cfg.pidfile != "" {
+		os.Remove(cfg.pidfile)
+	}
+	return err
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/library"
+	"github.com/sigride/sigride/internal/prefork"
+)
+
+const workerSynopsis = `usage: fileserver worker [flags]
+
+A worker of "fileserver serve", started by its master with the listening
+socket as fd 3 and a control socket as fd 4. Not for running by hand.`
+
+// runWorker serves connections until SIGTERM, SIGINT or SIGQUIT, or the
+// master's end of the control socket closes; then it stops accepting, lets
+// the transfers in flight finish, and exits 0.
+func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := pflag.NewFlagSet("fileserver worker", pflag.ContinueOnError)
+	serverFlags(fs, &cfg)
+	if err := cli.Parse(fs, workerSynopsis, args, io.Discard, stderr); err != nil {
+		return err
+	}
+	lib, err := library.Open(cfg.root)
+	if err != nil {
+		return err
+	}
+	defer lib.Close()
+	w, err := prefork.Join()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	pid := os.Getpid()
+	s := &server{
+		lib: lib, maxUpload: int64(cfg.maxUpload), idle: cfg.idleTimeout, maxConns: int64(cfg.maxConns),
+		logf: func(format string, a ...any) {
+			fmt.Fprintf(stderr, "fileserver worker[%d]: %s\n", pid, fmt.Sprintf(format, a...))
+		},
+		conns: map[net.Conn]bool{},
+	}
+	accepted := make(chan error, 1)
+	go func() { accepted <- s.accept(w.Listener) }()
+	if err := w.Ready(); err != nil {
+		return err
+	}
+	select {
+	case <-sigs:
+	case <-w.Gone():
+		s.logf("master gone: stopping")
+	case err := <-accepted:
+		return fmt.Errorf("accept: %w", err)
+	}
+	s.drain(w.Listener)
+	return nil
+}
+
+// server serves the protocol from a library, one goroutine a connection.
+type server struct {
+	lib       *library.Library
+	maxUpload int64
+	idle      time.Duration
+	maxConns  int64
+	logf      func(format string, a ...any)
+
+	active   atomic.Int64
+	draining atomic.Bool
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]bool // true while a request is in flight
+}
+
+// accept accepts until the listener closes.
+func (s *server) accept(ln net.Listener) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				s.logf("accept: %v", err)
+				time.Sleep(10 * time.Millisecond) // out of fds: let some close
+				continue
+			}
+			return err
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(c)
+		}()
+	}
+}
+
+// drain stops accepting and waits for the connections: idle ones are
+// closed at once, busy ones after their current request.
+func (s *server) drain(ln net.Listener) {
+	s.draining.Store(true)
+	ln.Close()
+	s.mu.Lock()
+	for c, busy := range s.conns {
+		if !busy {
+			c.SetReadDeadline(time.Now()) // wakes its read; it sees draining
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}

@@ -1,0 +1,19 @@
+// Package prefork is a pre-fork worker pool on top of supervise: a master
+// that owns one listening socket and keeps N worker processes accepting on
+// it, run by signals the way nginx and unicorn are run.
+//
+// Invariants:
+//   - Workers are the master's own binary re-executed (Go cannot fork
+//     without exec), the listening socket inherited as fd ListenerFD and a
+//     control socket as fd ControlFD. They share the one socket (no
+//     SO_REUSEPORT): a worker's death loses no connection queued on it.
+//   - A worker counts as serving only once it said "ready" on its control
+//     socket; it ends when that socket reaches EOF (the master is gone) or
+//     on SIGTERM, SIGINT or SIGQUIT (stop accepting, finish what is in
+//     flight, exit).
+//   - The pool loop is the master's only waiter (supervise.Reap on SIGCHLD):
+//     a worker that dies unasked is replaced at once, or after a back-off
+//     that doubles while workers die young, up to MaxBackoff.
+//   - SIGTTIN adds a worker, SIGTTOU retires one (gracefully); SIGTERM and
+//     SIGINT stop the pool within the grace time, SIGQUIT without one.
+package prefork

@@ -1,0 +1,261 @@
+package prefork
+
+import (
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/sigride/sigride/internal/supervise"
+)
+
+// Back-off for workers that die young.
+const (
+	youngAge     = time.Second            // a worker dying sooner died young
+	FirstBackoff = 100 * time.Millisecond // the wait after the first young death
+	MaxBackoff   = 5 * time.Second        // the longest wait before a replacement
+)
+
+// Config describes a pool.
+type Config struct {
+	Path     string   // the executable started as a worker (the master's own)
+	Args     []string // its argv
+	Workers  int      // how many to keep
+	Grace    time.Duration
+	Listener *os.File // the listening socket every worker inherits
+	Stdout   *os.File
+	Stderr   *os.File
+	Log      func(format string, args ...any)
+	Ready    func() // called once, when the first Workers workers are ready
+}
+
+type worker struct {
+	id       int
+	child    *supervise.Child
+	conn     *supervise.Conn
+	started  time.Time
+	ready    bool
+	retiring bool // asked to go (SIGTTOU): not replaced
+}
+
+// event is a worker saying it is ready.
+type event struct{ pid int }
+
+// pool is the master's state; only Run's goroutine touches it.
+type pool struct {
+	cfg       Config
+	group     *supervise.Group
+	workers   map[int]*worker
+	want      int
+	nextID    int
+	events    chan event
+	announced bool
+	stopping  bool
+	young     int // workers that died young in a row
+	respawn   *time.Timer
+	pending   int // replacements waiting for the back-off
+}
+
+// Run starts the workers and runs the pool until it is stopped. sigs must
+// carry SIGCHLD, SIGTTIN, SIGTTOU, SIGTERM, SIGINT and SIGQUIT.
+func Run(cfg Config, sigs <-chan os.Signal) error {
+	p := &pool{cfg: cfg, group: supervise.NewGroup(), workers: map[int]*worker{}, want: cfg.Workers, events: make(chan event, 64)}
+	for i := 0; i < cfg.Workers; i++ {
+		if err := p.spawn(); err != nil {
+			p.stop(true)
+			p.drainUntilEmpty(sigs)
+			return err
+		}
+	}
+	p.maybeAnnounce()
+	var grace <-chan time.Time
+	var respawn <-chan time.Time
+	for !(p.stopping && p.group.Len() == 0) {
+		if p.respawn != nil {
+			respawn = p.respawn.C
+		}
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGCHLD:
+				p.reap()
+			case syscall.SIGTTIN:
+				p.want++
+				p.cfg.Log("SIGTTIN: %d workers", p.want)
+				if err := p.spawn(); err != nil {
+					p.cfg.Log("%v", err)
+				}
+			case syscall.SIGTTOU:
+				p.retireOne()
+			case syscall.SIGTERM, syscall.SIGINT:
+				p.cfg.Log("%s: stopping, in-flight transfers get %v", supervise.SignalName(sig.(syscall.Signal)), p.cfg.Grace)
+				grace = p.stop(false)
+			case syscall.SIGQUIT:
+				p.cfg.Log("SIGQUIT: stopping once in-flight transfers are done")
+				p.stop(true)
+			}
+		case ev := <-p.events:
+			p.event(ev)
+		case <-respawn:
+			p.respawn, respawn = nil, nil
+			for ; p.pending > 0 && !p.stopping; p.pending-- {
+				if err := p.spawn(); err != nil {
+					p.cfg.Log("%v", err)
+				}
+			}
+		case <-grace:
+			p.cfg.Log("grace over: killing %d workers", p.group.Len())
+			p.group.Kill()
+		}
+	}
+	return nil
+}
+
+// drainUntilEmpty reaps until every worker started is gone.
+func (p *pool) drainUntilEmpty(sigs <-chan os.Signal) {
+	for p.group.Len() > 0 {
+		if <-sigs == syscall.SIGCHLD {
+			p.reap()
+		}
+	}
+}
+
+func (p *pool) spawn() error {
+	conn, childEnd, err := supervise.NewPair()
+	if err != nil {
+		return err
+	}
+	p.nextID++
+	id := p.nextID
+	child, err := supervise.Start(supervise.Spec{
+		Name:  "worker",
+		Path:  p.cfg.Path,
+		Args:  p.cfg.Args,
+		Files: []*os.File{os.Stdin, p.cfg.Stdout, p.cfg.Stderr, p.cfg.Listener, childEnd},
+	})
+	childEnd.Close()
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	p.group.Add(child)
+	p.workers[child.Pid] = &worker{id: id, child: child, conn: conn, started: time.Now()}
+	go watch(child.Pid, conn, p.events)
+	return nil
+}
+
+// watch tells the loop when a worker says it is ready. It ends when the
+// worker's end closes (its death is learnt from SIGCHLD, not from here).
+func watch(pid int, conn *supervise.Conn, events chan<- event) {
+	buf := make([]byte, 64)
+	for {
+		n, fds, err := conn.Recv(buf)
+		supervise.CloseFds(fds)
+		if err != nil {
+			return
+		}
+		if string(buf[:n]) == readyMsg {
+			events <- event{pid: pid}
+		}
+	}
+}
+
+func (p *pool) event(ev event) {
+	w, ok := p.workers[ev.pid]
+	if !ok || w.ready {
+		return
+	}
+	w.ready = true
+	p.cfg.Log("worker %d pid=%d ready", w.id, ev.pid)
+	p.maybeAnnounce()
+}
+
+func (p *pool) maybeAnnounce() {
+	if p.announced {
+		return
+	}
+	ready := 0
+	for _, w := range p.workers {
+		if w.ready {
+			ready++
+		}
+	}
+	if ready >= p.cfg.Workers {
+		p.announced = true
+		p.cfg.Ready()
+	}
+}
+
+// reap collects ended workers and replaces those that died unasked.
+func (p *pool) reap() {
+	exits, err := supervise.Reap()
+	if err != nil {
+		p.cfg.Log("%v", err)
+	}
+	for _, e := range exits {
+		w, ok := p.workers[e.Pid]
+		p.group.Reaped(e)
+		if !ok {
+			p.cfg.Log("reaped pid=%d %s", e.Pid, e)
+			continue
+		}
+		delete(p.workers, e.Pid)
+		w.conn.Close()
+		p.cfg.Log("worker %d pid=%d exited %s", w.id, e.Pid, e)
+		if p.stopping || w.retiring {
+			continue
+		}
+		p.replace(time.Since(w.started) < youngAge)
+	}
+}
+
+// replace starts a worker for one that died: at once, or after a back-off
+// that doubles while workers die young.
+func (p *pool) replace(young bool) {
+	if !young {
+		p.young = 0
+		if err := p.spawn(); err != nil {
+			p.cfg.Log("%v", err)
+		}
+		return
+	}
+	p.young++
+	wait := FirstBackoff << min(p.young-1, 10)
+	wait = min(wait, MaxBackoff)
+	p.pending++
+	if p.respawn == nil {
+		p.cfg.Log("workers die young (%d in a row): next one in %v", p.young, wait)
+		p.respawn = time.NewTimer(wait)
+	}
+}
+
+// retireOne stops the newest worker gracefully (SIGTTOU).
+func (p *pool) retireOne() {
+	var newest *worker
+	for _, w := range p.workers {
+		if !w.retiring && (newest == nil || w.id > newest.id) {
+			newest = w
+		}
+	}
+	if newest == nil {
+		p.cfg.Log("SIGTTOU: no worker left to retire")
+		return
+	}
+	p.want--
+	newest.retiring = true
+	p.cfg.Log("SIGTTOU: retiring worker %d pid=%d, %d workers", newest.id, newest.child.Pid, p.want)
+	newest.child.Signal(syscall.SIGTERM)
+}
+
+// stop asks every worker to finish and exit. Without a deadline (SIGQUIT)
+// they take the time they need; else the returned channel fires after the
+// grace time, and the loop kills what is left.
+func (p *pool) stop(noDeadline bool) <-chan time.Time {
+	p.stopping = true
+	if noDeadline {
+		for _, c := range p.group.Children() {
+			c.Signal(syscall.SIGTERM)
+		}
+		return nil
+	}
+	return p.group.Stop(syscall.SIGTERM, p.cfg.Grace)
+}

@@ -1,0 +1,70 @@
+package prefork
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/sigride/sigride/internal/supervise"
+)
+
+// The fds a worker inherits, after stdin, stdout and stderr.
+const (
+	ListenerFD = 3 // the shared listening socket
+	ControlFD  = 4 // the control socket to the master
+)
+
+// readyMsg is what a worker says once it accepts.
+const readyMsg = "ready"
+
+// Worker is a worker's side of the pool.
+type Worker struct {
+	Listener net.Listener
+	control  *supervise.Conn
+	gone     chan struct{}
+}
+
+// Join takes the inherited listener and control socket.
+func Join() (*Worker, error) {
+	control, err := supervise.FromFD(ControlFD)
+	if err != nil {
+		return nil, fmt.Errorf("%w (workers are started by the master)", err)
+	}
+	f := os.NewFile(ListenerFD, "listener")
+	ln, err := net.FileListener(f)
+	f.Close() // FileListener dup'ed it
+	if err != nil {
+		control.Close()
+		return nil, fmt.Errorf("inherited listener: %w", err)
+	}
+	return &Worker{Listener: ln, control: control, gone: make(chan struct{})}, nil
+}
+
+// Ready tells the master this worker accepts, and starts watching for the
+// master's end to close: Gone is closed then.
+func (w *Worker) Ready() error {
+	if err := w.control.Send([]byte(readyMsg)); err != nil {
+		return fmt.Errorf("tell the master ready: %w", err)
+	}
+	go func() {
+		defer close(w.gone)
+		buf := make([]byte, 64)
+		for {
+			if _, fds, err := w.control.Recv(buf); err != nil {
+				return // io.EOF: the master is gone
+			} else {
+				supervise.CloseFds(fds)
+			}
+		}
+	}()
+	return nil
+}
+
+// Gone is closed when the master has gone away.
+func (w *Worker) Gone() <-chan struct{} { return w.gone }
+
+// Close releases the listener and the control socket.
+func (w *Worker) Close() error {
+	w.Listener.Close()
+	return w.control.Close()
+}
