@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -416,5 +417,60 @@ func TestUsage(t *testing.T) {
 		if code != tc.code || !strings.Contains(string(out), tc.want) {
 			t.Errorf("%v: exit %d, output %q; want %d and %q", tc.args, code, out, tc.code, tc.want)
 		}
+	}
+}
+
+// TestHUPRollingRestart: SIGHUP replaces every worker while clients keep
+// downloading: zero failures, every old worker gone (exit 0), as many new
+// ones ready.
+func TestHUPRollingRestart(t *testing.T) {
+	s := startServer(t, "--workers", "2")
+	src := randomFile(t, t.TempDir(), 64<<10)
+	if _, stderr, code := s.client("put", src, "--as", "f.bin"); code != 0 {
+		t.Fatal(stderr)
+	}
+	old := workerPids(s.waitLog(readyRE, 2))
+	stop := make(chan struct{})
+	var done, failed atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := filepath.Join(t.TempDir(), "got")
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var errb bytes.Buffer
+				if err := runGet([]string{"f.bin", "-o", dst, "--addr", s.addr}, io.Discard, &errb); err != nil {
+					failed.Add(1)
+					t.Errorf("get during the restart: %v", err)
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	for done.Load() < 20 { // the loop is running before the signal
+		time.Sleep(time.Millisecond)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	s.waitLog(regexp.MustCompile(`every worker replaced`), 1)
+	for _, pid := range old {
+		s.waitLog(regexp.MustCompile(fmt.Sprintf(`pid=%d exited exit=0`, pid)), 1)
+	}
+	before := done.Load()
+	for done.Load() < before+20 { // and still serving after
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d requests failed during the restart", failed.Load(), done.Load())
+	}
+	if n := len(workerPids(s.waitLog(readyRE, 4))); n != 4 {
+		t.Errorf("%d workers ready in all, want 2 old and 2 new", n)
 	}
 }

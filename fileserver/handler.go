@@ -27,28 +27,35 @@ func (s *server) serveConn(c net.Conn) {
 		return
 	}
 	defer s.active.Add(-1)
-	s.track(c, false)
+	st := &connState{}
+	s.mu.Lock()
+	s.conns[c] = st
+	s.mu.Unlock()
 	defer s.untrack(c)
 	br := bufio.NewReaderSize(c, 4096)
-	for !s.draining.Load() {
+	for {
 		c.SetReadDeadline(time.Now().Add(s.idle))
 		req, err := wire.ReadRequest(br)
 		if err != nil {
 			s.refuse(c, err)
 			return
 		}
-		s.track(c, true)
+		s.setBusy(st, true)
 		keep := s.handle(c, br, req)
-		s.track(c, false)
-		if !keep {
+		s.setBusy(st, false)
+		if !keep || s.draining.Load() {
 			return
 		}
 	}
 }
 
-func (s *server) track(c net.Conn, busy bool) {
+// setBusy marks a connection's request in flight, or answered.
+func (s *server) setBusy(st *connState, busy bool) {
 	s.mu.Lock()
-	s.conns[c] = busy
+	st.busy = busy
+	if !busy {
+		st.served++
+	}
 	s.mu.Unlock()
 }
 
@@ -64,7 +71,8 @@ func (s *server) refuse(c net.Conn, err error) {
 	var we *wire.Error
 	var ne net.Error
 	switch {
-	case errors.Is(err, io.EOF), s.draining.Load():
+	case errors.Is(err, io.EOF):
+	case s.draining.Load() && errors.As(err, &ne) && ne.Timeout():
 	case errors.As(err, &ne) && ne.Timeout():
 		s.reply(c, wire.Response{Status: wire.ErrTimeout, Message: "idle too long"})
 	case errors.As(err, &we):

@@ -21,7 +21,8 @@ const serveSynopsis = `usage: fileserver serve [flags]
 
 Runs the server: a master that owns the listening socket and a pool of
 worker processes accepting on it. Signals to the master: SIGTTIN one worker
-more, SIGTTOU one fewer, SIGTERM or SIGINT stop (in-flight transfers get
+more, SIGTTOU one fewer, SIGHUP replace every worker one by one, SIGTERM
+or SIGINT stop (in-flight transfers get
 --grace), SIGQUIT stop once in-flight transfers are done. A worker that dies
 is replaced. Prints "listening on ADDR" once the pool accepts.`
 

@@ -49,7 +49,7 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 		logf: func(format string, a ...any) {
 			fmt.Fprintf(stderr, "fileserver worker[%d]: %s\n", pid, fmt.Sprintf(format, a...))
 		},
-		conns: map[net.Conn]bool{},
+		conns: map[net.Conn]*connState{},
 	}
 	accepted := make(chan error, 1)
 	go func() { accepted <- s.accept(w.Listener) }()
@@ -79,7 +79,13 @@ type server struct {
 	draining atomic.Bool
 	wg       sync.WaitGroup
 	mu       sync.Mutex
-	conns    map[net.Conn]bool // true while a request is in flight
+	conns    map[net.Conn]*connState
+}
+
+// connState is what drain needs to know of a connection.
+type connState struct {
+	busy   bool // a request is in flight
+	served int  // requests answered so far
 }
 
 // accept accepts until the listener closes.
@@ -106,14 +112,17 @@ func (s *server) accept(ln net.Listener) error {
 	}
 }
 
-// drain stops accepting and waits for the connections: idle ones are
-// closed at once, busy ones after their current request.
+// drain stops accepting and waits for the connections. A connection idle
+// between requests (keep-alive) is closed at once, as a client of such a
+// connection must expect; one that has not carried a request yet gets its
+// first one served, for its request may be on its way already; a busy one
+// finishes its request. Then each closes.
 func (s *server) drain(ln net.Listener) {
 	s.draining.Store(true)
 	ln.Close()
 	s.mu.Lock()
-	for c, busy := range s.conns {
-		if !busy {
+	for c, st := range s.conns {
+		if !st.busy && st.served > 0 {
 			c.SetReadDeadline(time.Now()) // wakes its read; it sees draining
 		}
 	}

@@ -14,6 +14,8 @@
 //   - The pool loop is the master's only waiter (supervise.Reap on SIGCHLD):
 //     a worker that dies unasked is replaced at once, or after a back-off
 //     that doubles while workers die young, up to MaxBackoff.
-//   - SIGTTIN adds a worker, SIGTTOU retires one (gracefully); SIGTERM and
-//     SIGINT stop the pool within the grace time, SIGQUIT without one.
+//   - SIGTTIN adds a worker, SIGTTOU retires one (gracefully); SIGHUP
+//     replaces them all, one at a time, retiring an old worker only once a
+//     new one accepts; SIGTERM and SIGINT stop the pool within the grace
+//     time, SIGQUIT without one.
 package prefork

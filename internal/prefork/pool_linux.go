@@ -32,9 +32,10 @@ type worker struct {
 	id       int
 	child    *supervise.Child
 	conn     *supervise.Conn
+	gen      int // the generation it was started in (SIGHUP starts a new one)
 	started  time.Time
 	ready    bool
-	retiring bool // asked to go (SIGTTOU): not replaced
+	retiring bool // asked to go (SIGTTOU, SIGHUP): not replaced
 }
 
 // event is a worker saying it is ready.
@@ -53,6 +54,7 @@ type pool struct {
 	young     int // workers that died young in a row
 	respawn   *time.Timer
 	pending   int // replacements waiting for the back-off
+	gen       int // the current generation of workers
 }
 
 // Run starts the workers and runs the pool until it is stopped. sigs must
@@ -86,6 +88,8 @@ func Run(cfg Config, sigs <-chan os.Signal) error {
 				}
 			case syscall.SIGTTOU:
 				p.retireOne()
+			case syscall.SIGHUP:
+				p.restart()
 			case syscall.SIGTERM, syscall.SIGINT:
 				p.cfg.Log("%s: stopping, in-flight transfers get %v", supervise.SignalName(sig.(syscall.Signal)), p.cfg.Grace)
 				grace = p.stop(false)
@@ -138,7 +142,7 @@ func (p *pool) spawn() error {
 		return err
 	}
 	p.group.Add(child)
-	p.workers[child.Pid] = &worker{id: id, child: child, conn: conn, started: time.Now()}
+	p.workers[child.Pid] = &worker{id: id, child: child, conn: conn, gen: p.gen, started: time.Now()}
 	go watch(child.Pid, conn, p.events)
 	return nil
 }
@@ -167,6 +171,56 @@ func (p *pool) event(ev event) {
 	w.ready = true
 	p.cfg.Log("worker %d pid=%d ready", w.id, ev.pid)
 	p.maybeAnnounce()
+	if w.gen == p.gen && !p.stopping {
+		p.rollOn()
+	}
+}
+
+// restart replaces every worker, one at a time (SIGHUP): a new one is
+// started, and only once it accepts is an old one retired, so the pool
+// never has fewer workers accepting than it had, and no request is refused.
+func (p *pool) restart() {
+	if p.stopping {
+		return
+	}
+	p.gen++
+	p.cfg.Log("SIGHUP: replacing the workers one by one (generation %d)", p.gen)
+	if p.oldest() == nil {
+		return
+	}
+	if err := p.spawn(); err != nil {
+		p.cfg.Log("%v", err)
+	}
+}
+
+// rollOn retires one worker of an older generation now that a new one is
+// ready, and starts the next new one while older ones remain.
+func (p *pool) rollOn() {
+	old := p.oldest()
+	if old == nil {
+		return
+	}
+	old.retiring = true
+	p.cfg.Log("retiring worker %d pid=%d (generation %d)", old.id, old.child.Pid, old.gen)
+	old.child.Signal(syscall.SIGTERM)
+	if p.oldest() == nil {
+		p.cfg.Log("SIGHUP: every worker replaced")
+		return
+	}
+	if err := p.spawn(); err != nil {
+		p.cfg.Log("%v", err)
+	}
+}
+
+// oldest is the first worker of an older generation not yet retiring.
+func (p *pool) oldest() *worker {
+	var found *worker
+	for _, w := range p.workers {
+		if w.gen < p.gen && !w.retiring && (found == nil || w.id < found.id) {
+			found = w
+		}
+	}
+	return found
 }
 
 func (p *pool) maybeAnnounce() {
