@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/proctest"
 )
 
 // bin is the fileserver binary, built once by TestMain.
@@ -27,17 +29,16 @@ var bin string
 func TestMain(m *testing.M) {
 	// Tests orphan workers on purpose (SIGKILL to the master): as a
 	// subreaper this process reaps them.
-	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-	dir, err := os.MkdirTemp("", "fileserver-bin-")
+	if err := proctest.Subreaper(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	dir, err := proctest.Build(".", ".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "fileserver")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.Exit(1)
-	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -154,18 +155,7 @@ func (s *serverProc) client(args ...string) (string, string, int) {
 	return stdout.String(), stderr.String(), code
 }
 
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ee.ExitCode()
-	}
-	return -1
-}
+func exitCode(err error) int { return proctest.ExitCode(err) }
 
 func randomFile(t *testing.T, dir string, size int) string {
 	t.Helper()

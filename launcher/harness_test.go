@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/proctest"
 )
 
 // binDir holds the three binaries, built once by TestMain.
@@ -33,25 +35,16 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	// The tests orphan processes on purpose (SIGKILL to the launcher): as a
-	// subreaper, this process adopts and reaps them instead of leaving them
-	// to a PID 1 that may not reap.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+	if err := proctest.Subreaper(); err != nil {
 		fmt.Fprintln(os.Stderr, "subreaper:", err)
 		return 1
 	}
-	dir, err := os.MkdirTemp("", "sigride-bin-")
+	dir, err := proctest.Build("..", "./launcher", "./driver", "./conductor")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+"/", "./launcher", "./driver", "./conductor")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		return 1
-	}
 	binDir = dir
 	return m.Run()
 }
@@ -280,18 +273,7 @@ func processAlive(pid int) bool {
 	return ok && p.state != 'Z'
 }
 
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ee.ExitCode()
-	}
-	return -1
-}
+func exitCode(err error) int { return proctest.ExitCode(err) }
 
 type lockedWriter struct {
 	mu *sync.Mutex

@@ -1,0 +1,10 @@
+// Package proctest holds what the tests of sigride's binaries share: they
+// run the real binaries as real processes.
+//
+// Invariants:
+//   - Build builds the binaries once per test binary, into a temp dir.
+//   - Subreaper makes the test process a child subreaper, so the processes
+//     a test orphans on purpose are re-parented to it and reaped, not left
+//     to a PID 1 that may not reap.
+//   - Only tests import it.
+package proctest

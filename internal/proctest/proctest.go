@@ -1,0 +1,46 @@
+package proctest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Build builds the packages (paths relative to dir, e.g. "./launcher") into
+// a new temp dir and returns it. The caller removes it.
+func Build(dir string, pkgs ...string) (string, error) {
+	out, err := os.MkdirTemp("", "sigride-bin-")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("go", append([]string{"build", "-o", out + "/"}, pkgs...)...)
+	cmd.Dir = dir
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(out)
+		return "", fmt.Errorf("build: %v\n%s", err, msg)
+	}
+	return out, nil
+}
+
+// Subreaper makes the test process a child subreaper.
+func Subreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
+
+// ExitCode is a finished command's exit code as a shell reports it:
+// 128+N for a process killed by signal N, -1 if it did not run.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return -1
+}
