@@ -114,13 +114,14 @@ const getSynopsis = `usage: fileserver get NAME [-o PATH] [--continue] [--addr A
 
 Downloads NAME to PATH (default: NAME's last element, here). The bytes go to
 PATH.part, renamed to PATH only once complete and its SHA-256 verified;
---continue resumes from an existing PATH.part.`
+--continue resumes from an existing PATH.part. Over 4 MiB, a progress bar
+shows on stderr when it is a terminal (--quiet: none).`
 
 func runGet(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("fileserver get", pflag.ContinueOnError)
 	out := fs.StringP("output", "o", "", "where to write the file")
 	resume := fs.Bool("continue", false, "resume from PATH.part")
-	fs.BoolP("quiet", "q", false, "no progress bar")
+	quiet := fs.BoolP("quiet", "q", false, "no progress bar")
 	addr, err := clientFlags(fs, getSynopsis, args, 1, stdout, stderr)
 	if err != nil {
 		return err
@@ -161,7 +162,9 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("get %q: %w", name, err)
 	}
 	want := int64(resp.Size - resp.Offset)
-	got, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(c, want))
+	bar := newProgress(stderr, *quiet, name, want)
+	got, err := copyN(io.MultiWriter(f, h), c, want, bar)
+	bar.finish()
 	if err == nil && got < want {
 		err = io.ErrUnexpectedEOF
 	}
@@ -191,12 +194,13 @@ func sum(h hash.Hash) (s [wire.SumSize]byte) {
 const putSynopsis = `usage: fileserver put PATH [--as NAME] [--addr ADDR]
 
 Uploads PATH as NAME (default: PATH's last element). The server makes it
-visible only once complete and its SHA-256 verified.`
+visible only once complete and its SHA-256 verified. Over 4 MiB, a progress
+bar shows on stderr when it is a terminal (--quiet: none).`
 
 func runPut(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("fileserver put", pflag.ContinueOnError)
 	as := fs.String("as", "", "the name in the library")
-	fs.BoolP("quiet", "q", false, "no progress bar")
+	quiet := fs.BoolP("quiet", "q", false, "no progress bar")
 	addr, err := clientFlags(fs, putSynopsis, args, 1, stdout, stderr)
 	if err != nil {
 		return err
@@ -239,7 +243,10 @@ func runPut(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("put %q: the server answered %s before the body", name, resp.Status)
 	}
 	s := sum(h)
-	if n, err := io.Copy(c, io.LimitReader(f, fi.Size())); err != nil || n != fi.Size() {
+	bar := newProgress(stderr, *quiet, name, fi.Size())
+	n, err := copyN(c, f, fi.Size(), bar)
+	bar.finish()
+	if err != nil || n != fi.Size() {
 		return fmt.Errorf("put %q: connection lost after %d of %d bytes: %v", name, n, fi.Size(), err)
 	}
 	if _, err := c.Write(s[:]); err != nil {
