@@ -26,6 +26,7 @@ Commands:
   ls                 list the library
   get NAME           download a file
   put PATH           upload a file
+  bench              load the server: ops/s, MB/s, latency
 
 Run "fileserver COMMAND --help" for a command's flags.`
 
@@ -48,6 +49,8 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		return runGet(args[1:], stdout, stderr)
 	case "put":
 		return runPut(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -464,3 +464,25 @@ func TestHUPRollingRestart(t *testing.T) {
 		t.Errorf("%d workers ready in all, want 2 old and 2 new", n)
 	}
 }
+
+// TestBench: the load generator runs each op and reports what it did.
+func TestBench(t *testing.T) {
+	s := startServer(t, "--workers", "2")
+	for _, op := range []string{"get", "put", "ls"} {
+		stdout, stderr, code := s.client("bench", "--op", op, "--clients", "8", "--requests", "200", "--size", "8KiB")
+		if code != 0 {
+			t.Fatalf("bench %s: exit %d %s", op, code, stderr)
+		}
+		for _, want := range []string{"op " + op + ", 8192 bytes, 8 clients, 200 requests in", "\nops/s\t", "\np99\t", "\nfailed\t0\n"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("bench %s lacks %q:\n%s", op, want, stdout)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(s.root, "bench/get-8192.bin")); err != nil {
+		t.Errorf("the file to get: %v", err)
+	}
+	if _, stderr, code := s.client("bench", "--op", "dance"); code != 2 || !strings.Contains(stderr, `--op "dance"`) {
+		t.Errorf("bad op: exit %d %q", code, stderr)
+	}
+}

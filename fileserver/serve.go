@@ -50,7 +50,7 @@ const (
 func serverFlags(fs *pflag.FlagSet, cfg *serveConfig) {
 	cfg.maxUpload = defaultMaxUpload
 	fs.StringVar(&cfg.root, "root", defaultRoot, "the library's directory (created if missing)")
-	fs.Var(&cfg.maxUpload, "max-upload", "the largest upload accepted (default 4GiB)")
+	fs.Var(&cfg.maxUpload, "max-upload", "the largest upload accepted: 4GiB, 100MB, 1024 ...")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "drop a client silent this long")
 	fs.IntVar(&cfg.maxConns, "max-conns", defaultMaxConns, "connections one worker serves at once; more are told busy")
 }

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/wire"
+)
+
+const benchSynopsis = `usage: fileserver bench [--addr ADDR] [--clients N] [--requests N] [--op get|put|ls] [--size BYTES]
+
+A load generator for this protocol, like redis-benchmark: N clients, each on
+one connection kept alive, share the requests. For get it first uploads a
+file of --size bytes (bench/get-SIZE.bin); for put each client overwrites
+bench/put-CLIENT.bin. Prints ops/s, MB/s and the latency's p50 and p99;
+exits 1 if any request failed. Every response's length is checked; sums are
+checked for put (by the server) and not recomputed for get.`
+
+type benchConfig struct {
+	clients, requests int
+	op                string
+	size              sizeValue
+}
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	cfg := benchConfig{size: 4096}
+	fs := pflag.NewFlagSet("fileserver bench", pflag.ContinueOnError)
+	fs.IntVar(&cfg.clients, "clients", 16, "concurrent clients, one connection each")
+	fs.IntVar(&cfg.requests, "requests", 10000, "requests in all")
+	fs.StringVar(&cfg.op, "op", "get", "get, put or ls")
+	fs.Var(&cfg.size, "size", "bytes per get or put")
+	addr, err := clientFlags(fs, benchSynopsis, args, 0, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cfg.op != "get" && cfg.op != "put" && cfg.op != "ls":
+		return cli.BadUsage(fs, benchSynopsis, stderr, fmt.Errorf("--op %q: want get, put or ls", cfg.op))
+	case cfg.clients < 1 || cfg.requests < cfg.clients:
+		return cli.BadUsage(fs, benchSynopsis, stderr, fmt.Errorf("want at least one client and one request per client"))
+	}
+	data := make([]byte, cfg.size)
+	rand.Read(data)
+	sum := sha256.Sum256(data)
+	getName := fmt.Sprintf("bench/get-%d.bin", cfg.size)
+	if cfg.op == "get" {
+		c, err := dial(addr)
+		if err != nil {
+			return err
+		}
+		err = benchPut(c, getName, data, sum)
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("upload the file to get: %w", err)
+		}
+	}
+
+	lat := make([][]time.Duration, cfg.clients)
+	errs := make([]error, cfg.clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range cfg.clients {
+		n := cfg.requests / cfg.clients
+		if i < cfg.requests%cfg.clients {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat[i], errs[i] = benchClient(addr, cfg.op, n, getName, fmt.Sprintf("bench/put-%d.bin", i), data, sum)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	failed := cfg.requests - len(all)
+	pct := func(p float64) time.Duration {
+		if len(all) == 0 {
+			return 0
+		}
+		return all[int(float64(len(all)-1)*p/100)]
+	}
+	bytesMoved := float64(len(all)) * float64(cfg.size)
+	if cfg.op == "ls" {
+		bytesMoved = 0
+	}
+	fmt.Fprintf(stdout, "op %s, %d bytes, %d clients, %d requests in %v\n", cfg.op, int64(cfg.size), cfg.clients, cfg.requests, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "ops/s\t%.1f\n", float64(len(all))/elapsed.Seconds())
+	fmt.Fprintf(stdout, "MB/s\t%.1f\n", bytesMoved/elapsed.Seconds()/1e6)
+	fmt.Fprintf(stdout, "p50\t%v\n", pct(50))
+	fmt.Fprintf(stdout, "p99\t%v\n", pct(99))
+	fmt.Fprintf(stdout, "failed\t%d\n", failed)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%d requests failed: %w", failed, err)
+	}
+	return nil
+}
+
+// benchClient runs n requests on one connection and returns each request's
+// latency. It stops at the first failure.
+func benchClient(addr, op string, n int, getName, putName string, data []byte, sum [32]byte) ([]time.Duration, error) {
+	c, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { c.Close() }()
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		switch op {
+		case "get":
+			err = benchGet(c, getName, int64(len(data)))
+		case "put":
+			err = benchPut(c, putName, data, sum)
+		case "ls":
+			err = benchList(c)
+		}
+		if err != nil {
+			return lat, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
+}
+
+func benchGet(c net.Conn, name string, size int64) error {
+	resp, err := request(c, wire.Request{Op: wire.OpGet, Name: name})
+	if err != nil {
+		return err
+	}
+	if int64(resp.Size) != size {
+		return fmt.Errorf("get %s: %d bytes, want %d", name, resp.Size, size)
+	}
+	_, err = io.CopyN(io.Discard, c, size)
+	return err
+}
+
+func benchPut(c net.Conn, name string, data []byte, sum [32]byte) error {
+	if _, err := request(c, wire.Request{Op: wire.OpPut, Name: name, Arg: uint64(len(data))}); err != nil {
+		return err
+	}
+	if _, err := c.Write(append(append([]byte(nil), data...), sum[:]...)); err != nil {
+		return err
+	}
+	resp, err := wire.ReadResponse(c)
+	if err == nil {
+		err = resp.Err()
+	}
+	return err
+}
+
+func benchList(c net.Conn) error {
+	resp, err := request(c, wire.Request{Op: wire.OpList})
+	if err != nil {
+		return err
+	}
+	_, err = io.CopyN(io.Discard, c, int64(resp.Size))
+	return err
+}
