@@ -65,21 +65,32 @@ func startServer(t *testing.T, args ...string) *serverProc {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "library")
 	cmd := exec.Command(bin, append([]string{"serve", "--root", root, "--listen", "127.0.0.1:0"}, args...)...)
-	stdout, _ := cmd.StdoutPipe()
-	stderr, _ := cmd.StderrPipe()
+	// Plain pipes, not StdoutPipe: the process's exit must be seen on its
+	// own, for its pipes may outlive it (a successor master inherits them).
+	outR, outW, _ := os.Pipe()
+	errR, errW, _ := os.Pipe()
+	cmd.Stdout, cmd.Stderr = outW, errW
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	outW.Close()
+	errW.Close()
+	t.Cleanup(func() { outR.Close(); errR.Close() })
 	s := &serverProc{t: t, cmd: cmd, root: root, logged: make(chan struct{}, 1), done: make(chan struct{})}
-	go s.follow(stderr)
-	lines := bufio.NewScanner(stdout)
-	ready := make(chan string, 1)
+	go s.follow(errR)
+	ready := make(chan string, 8)
 	go func() {
+		lines := bufio.NewScanner(outR)
 		for lines.Scan() {
 			if m := listeningRE.FindStringSubmatch(lines.Text()); m != nil {
-				ready <- m[1]
+				select {
+				case ready <- m[1]:
+				default:
+				}
 			}
 		}
+	}()
+	go func() {
 		s.code = exitCode(cmd.Wait())
 		close(s.done)
 	}()
@@ -484,5 +495,97 @@ func TestBench(t *testing.T) {
 	}
 	if _, stderr, code := s.client("bench", "--op", "dance"); code != 2 || !strings.Contains(stderr, `--op "dance"`) {
 		t.Errorf("bad op: exit %d %q", code, stderr)
+	}
+}
+
+// TestUSR2Upgrade: the binary on disk is replaced, SIGUSR2 starts a new
+// master from it; the pidfile names the new master once it serves; the old
+// one drains and exits 0; client loops running throughout see no failure.
+func TestUSR2Upgrade(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "fileserver")
+	copyExe := func() {
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A new file renamed over the old, as an install does.
+		if err := os.WriteFile(exe+".new", b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(exe+".new", exe); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyExe()
+	pidfile := filepath.Join(dir, "fs.pid")
+	saved := bin
+	bin = exe
+	s := startServer(t, "--workers", "2", "--pidfile", pidfile)
+	bin = saved
+	oldPid := s.cmd.Process.Pid
+	src := randomFile(t, dir, 64<<10)
+	if _, stderr, code := s.client("put", src, "--as", "f.bin"); code != 0 {
+		t.Fatal(stderr)
+	}
+	stop := make(chan struct{})
+	var done, failed atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	halt := func() { once.Do(func() { close(stop) }); wg.Wait() }
+	t.Cleanup(halt) // a failure must not leave the loops running
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := filepath.Join(t.TempDir(), "got")
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := runGet([]string{"f.bin", "-o", dst, "--addr", s.addr}, io.Discard, io.Discard); err != nil {
+					failed.Add(1)
+					t.Errorf("get during the upgrade: %v", err)
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	for done.Load() < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	copyExe() // the new binary on disk
+	s.cmd.Process.Signal(syscall.SIGUSR2)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("old master still running:\n%s", s.logText())
+	}
+	if s.code != 0 {
+		t.Errorf("old master exit %d", s.code)
+	}
+	b, err := os.ReadFile(pidfile)
+	newPid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || newPid == oldPid || newPid == 0 {
+		t.Fatalf("pidfile %q after the upgrade (old master %d): %v\n%s", b, oldPid, err, s.logText())
+	}
+	before := done.Load()
+	for done.Load() < before+20 { // the new master serves
+		time.Sleep(time.Millisecond)
+	}
+	halt()
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d requests failed during the upgrade", failed.Load(), done.Load())
+	}
+	// The new master was re-parented to this subreaper: stop and reap it.
+	syscall.Kill(newPid, syscall.SIGTERM)
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(newPid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
+		t.Errorf("new master: %v, %v\n%s", ws, err, s.logText())
+	}
+	if _, err := os.Stat(pidfile); err == nil {
+		t.Error("pidfile left after the new master stopped")
 	}
 }

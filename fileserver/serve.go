@@ -21,7 +21,8 @@ const serveSynopsis = `usage: fileserver serve [flags]
 
 Runs the server: a master that owns the listening socket and a pool of
 worker processes accepting on it. Signals to the master: SIGTTIN one worker
-more, SIGTTOU one fewer, SIGHUP replace every worker one by one, SIGTERM
+more, SIGTTOU one fewer, SIGUSR2 upgrade to the binary on disk (the pidfile
+names the new master once it serves; the old one drains and exits), SIGHUP replace every worker one by one, SIGTERM
 or SIGINT stop (in-flight transfers get
 --grace), SIGQUIT stop once in-flight transfers are done. A worker that dies
 is replaced. Prints "listening on ADDR" once the pool accepts.`
@@ -77,26 +78,28 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 		fmt.Fprintf(stderr, "fileserver[%d]: %s\n", pid, fmt.Sprintf(format, a...))
 	}
 
+	succ, err := prefork.TakeOver()
+	if err != nil {
+		return err
+	}
 	lib, err := library.Open(cfg.root)
 	if err != nil {
 		return err
 	}
-	if n, err := lib.CleanTemp(); err != nil {
-		logf("clean temp files: %v", err)
-	} else if n > 0 {
-		logf("removed %d temp files of interrupted uploads", n)
+	// Temp files are stale only at a cold start: in an upgrade, the old
+	// master's workers may be writing theirs.
+	if succ == nil {
+		if n, err := lib.CleanTemp(); err != nil {
+			logf("clean temp files: %v", err)
+		} else if n > 0 {
+			logf("removed %d temp files of interrupted uploads", n)
+		}
 	}
 	lib.Close()
 
-	ln, err := net.Listen("tcp", cfg.listen)
+	lnFile, addr, err := listen(cfg.listen, succ)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	addr := ln.Addr().String()
-	lnFile, err := ln.(*net.TCPListener).File() // a dup the workers inherit
-	ln.Close()
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	defer lnFile.Close()
 
@@ -107,21 +110,50 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	workerArgs := []string{self, workerCmd, "--root", cfg.root,
 		"--max-upload", cfg.maxUpload.String(), "--idle-timeout", cfg.idleTimeout.String(),
 		"--max-conns", strconv.Itoa(cfg.maxConns)}
-	var pidErr error
-	err = prefork.Run(prefork.Config{
+	handedOver, err := prefork.Run(prefork.Config{
 		Path: self, Args: workerArgs, Workers: cfg.workers, Grace: cfg.grace,
 		Listener: lnFile, Stdout: stdout, Stderr: os.Stderr, Log: logf,
+		MasterArgs: append([]string{self, "serve"}, args...),
 		Ready: func() {
 			if cfg.pidfile != "" {
-				if pidErr = atomicfile.WritePid(cfg.pidfile, pid); pidErr != nil {
-					logf("%v", pidErr)
+				if err := atomicfile.WritePid(cfg.pidfile, pid); err != nil {
+					logf("%v", err)
 				}
 			}
 			fmt.Fprintf(stdout, "fileserver[%d]: listening on %s with %d workers\n", pid, addr, cfg.workers)
+			if succ != nil {
+				if err := succ.Serving(); err != nil {
+					logf("%v", err)
+				}
+			}
 		},
 	}, sigs)
-	if cfg.pidfile != "" {
-		os.Remove(cfg.pidfile)
+	if cfg.pidfile != "" && !handedOver {
+		os.Remove(cfg.pidfile) // after a hand-over it names the new master
 	}
 	return err
+}
+
+// listen opens the listening socket, or takes over the predecessor's in an
+// upgrade. It returns it as a file for the workers, and its address.
+func listen(addr string, succ *prefork.Successor) (*os.File, string, error) {
+	if succ != nil {
+		ln, err := net.FileListener(succ.Listener)
+		if err != nil {
+			return nil, "", fmt.Errorf("inherited listener: %w", err)
+		}
+		a := ln.Addr().String()
+		ln.Close() // succ.Listener stays open for the workers
+		return succ.Listener, a, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen: %w", err)
+	}
+	f, err := ln.(*net.TCPListener).File() // a dup the workers inherit
+	ln.Close()
+	if err != nil {
+		return nil, "", fmt.Errorf("listen: %w", err)
+	}
+	return f, ln.Addr().String(), nil
 }

@@ -63,7 +63,7 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 	case err := <-accepted:
 		return fmt.Errorf("accept: %w", err)
 	}
-	s.drain(w.Listener)
+	s.drain(w.Listener, accepted)
 	return nil
 }
 
@@ -112,14 +112,19 @@ func (s *server) accept(ln net.Listener) error {
 	}
 }
 
-// drain stops accepting and waits for the connections. A connection idle
+// drain stops accepting, waits for the accept loop to end, then for the
+// connections. A connection idle
 // between requests (keep-alive) is closed at once, as a client of such a
 // connection must expect; one that has not carried a request yet gets its
 // first one served, for its request may be on its way already; a busy one
 // finishes its request. Then each closes.
-func (s *server) drain(ln net.Listener) {
+func (s *server) drain(ln net.Listener, acceptDone <-chan error) {
 	s.draining.Store(true)
 	ln.Close()
+	// An Accept under way may still hand over a connection: only once the
+	// accept loop has returned is every connection counted in wg (else one
+	// could be left unread as the worker exits, and reset).
+	<-acceptDone
 	s.mu.Lock()
 	for c, st := range s.conns {
 		if !st.busy && st.served > 0 {

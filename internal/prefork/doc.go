@@ -18,4 +18,10 @@
 //     replaces them all, one at a time, retiring an old worker only once a
 //     new one accepts; SIGTERM and SIGINT stop the pool within the grace
 //     time, SIGQUIT without one.
+//   - SIGUSR2 starts a successor master from the binary on disk, handing it
+//     the listening socket (and no parent-death signal: it must outlive its
+//     predecessor). Only once the successor's workers accept does the old
+//     master drain and exit; if the successor dies first, the old one
+//     serves on. The listening socket is never closed in between, so no
+//     connection is refused.
 package prefork

@@ -26,6 +26,9 @@ type Config struct {
 	Stderr   *os.File
 	Log      func(format string, args ...any)
 	Ready    func() // called once, when the first Workers workers are ready
+	// MasterArgs is the argv a successor master is started with on
+	// SIGUSR2 (the binary at Path, as it is on disk then); nil: no upgrade.
+	MasterArgs []string
 }
 
 type worker struct {
@@ -38,34 +41,40 @@ type worker struct {
 	retiring bool // asked to go (SIGTTOU, SIGHUP): not replaced
 }
 
-// event is a worker saying it is ready.
+// event is a worker, or the successor master, saying it is ready.
 type event struct{ pid int }
 
 // pool is the master's state; only Run's goroutine touches it.
 type pool struct {
-	cfg       Config
-	group     *supervise.Group
-	workers   map[int]*worker
-	want      int
-	nextID    int
-	events    chan event
-	announced bool
-	stopping  bool
-	young     int // workers that died young in a row
-	respawn   *time.Timer
-	pending   int // replacements waiting for the back-off
-	gen       int // the current generation of workers
+	cfg        Config
+	group      *supervise.Group
+	workers    map[int]*worker
+	want       int
+	nextID     int
+	events     chan event
+	announced  bool
+	stopping   bool
+	young      int // workers that died young in a row
+	respawn    *time.Timer
+	pending    int              // replacements waiting for the back-off
+	gen        int              // the current generation of workers
+	successor  *supervise.Child // the new master started by SIGUSR2
+	succConn   *supervise.Conn
+	handedOver bool // the successor serves: this master drains and exits
 }
 
-// Run starts the workers and runs the pool until it is stopped. sigs must
-// carry SIGCHLD, SIGTTIN, SIGTTOU, SIGTERM, SIGINT and SIGQUIT.
-func Run(cfg Config, sigs <-chan os.Signal) error {
+// Run starts the workers and runs the pool until it is stopped, or until a
+// successor master started by SIGUSR2 serves and this pool has drained:
+// handedOver says which (the pidfile names the successor then, and is not
+// this master's to remove). sigs must carry SIGCHLD, SIGTTIN, SIGTTOU,
+// SIGHUP, SIGUSR2, SIGTERM, SIGINT and SIGQUIT.
+func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 	p := &pool{cfg: cfg, group: supervise.NewGroup(), workers: map[int]*worker{}, want: cfg.Workers, events: make(chan event, 64)}
 	for i := 0; i < cfg.Workers; i++ {
 		if err := p.spawn(); err != nil {
 			p.stop(true)
 			p.drainUntilEmpty(sigs)
-			return err
+			return false, err
 		}
 	}
 	p.maybeAnnounce()
@@ -90,6 +99,8 @@ func Run(cfg Config, sigs <-chan os.Signal) error {
 				p.retireOne()
 			case syscall.SIGHUP:
 				p.restart()
+			case syscall.SIGUSR2:
+				p.upgrade()
 			case syscall.SIGTERM, syscall.SIGINT:
 				p.cfg.Log("%s: stopping, in-flight transfers get %v", supervise.SignalName(sig.(syscall.Signal)), p.cfg.Grace)
 				grace = p.stop(false)
@@ -111,7 +122,7 @@ func Run(cfg Config, sigs <-chan os.Signal) error {
 			p.group.Kill()
 		}
 	}
-	return nil
+	return p.handedOver, nil
 }
 
 // drainUntilEmpty reaps until every worker started is gone.
@@ -164,6 +175,14 @@ func watch(pid int, conn *supervise.Conn, events chan<- event) {
 }
 
 func (p *pool) event(ev event) {
+	if p.successor != nil && ev.pid == p.successor.Pid {
+		if !p.stopping {
+			p.handedOver = true
+			p.cfg.Log("new master pid=%d serves: draining and exiting", ev.pid)
+			p.stop(true)
+		}
+		return
+	}
 	w, ok := p.workers[ev.pid]
 	if !ok || w.ready {
 		return
@@ -174,6 +193,44 @@ func (p *pool) event(ev event) {
 	if w.gen == p.gen && !p.stopping {
 		p.rollOn()
 	}
+}
+
+// upgrade starts a successor master from the binary on disk (SIGUSR2),
+// handing it the listening socket. The successor starts its own workers and
+// says ready once they accept; then this master drains and exits. Until
+// then, and if the successor fails, this one serves on.
+func (p *pool) upgrade() {
+	switch {
+	case p.cfg.MasterArgs == nil:
+		p.cfg.Log("SIGUSR2: no upgrade configured")
+		return
+	case p.successor != nil || p.stopping:
+		p.cfg.Log("SIGUSR2: an upgrade or a stop is under way already")
+		return
+	}
+	conn, childEnd, err := supervise.NewPair()
+	if err != nil {
+		p.cfg.Log("SIGUSR2: %v", err)
+		return
+	}
+	child, err := supervise.Start(supervise.Spec{
+		Name:    "new master",
+		Path:    p.cfg.Path,
+		Args:    p.cfg.MasterArgs,
+		Env:     append(os.Environ(), UpgradeEnv+"=1"),
+		Files:   []*os.File{os.Stdin, p.cfg.Stdout, p.cfg.Stderr, p.cfg.Listener, childEnd},
+		Outlive: true, // it takes over: it must not die with this master
+	})
+	childEnd.Close()
+	if err != nil {
+		conn.Close()
+		p.cfg.Log("SIGUSR2: start the new master: %v", err)
+		return
+	}
+	// Not in the group: a stop must not reach it. Reap still reports it.
+	p.successor, p.succConn = child, conn
+	p.cfg.Log("SIGUSR2: new master pid=%d starting from %s", child.Pid, p.cfg.Path)
+	go watch(child.Pid, conn, p.events)
 }
 
 // restart replaces every worker, one at a time (SIGHUP): a new one is
@@ -248,6 +305,13 @@ func (p *pool) reap() {
 	for _, e := range exits {
 		w, ok := p.workers[e.Pid]
 		p.group.Reaped(e)
+		if p.successor != nil && e.Pid == p.successor.Pid {
+			p.cfg.Log("new master pid=%d exited %s before serving: upgrade failed, serving on", e.Pid, e)
+			p.successor.Close()
+			p.succConn.Close()
+			p.successor, p.succConn = nil, nil
+			continue
+		}
 		if !ok {
 			p.cfg.Log("reaped pid=%d %s", e.Pid, e)
 			continue

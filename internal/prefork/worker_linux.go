@@ -68,3 +68,39 @@ func (w *Worker) Close() error {
 	w.Listener.Close()
 	return w.control.Close()
 }
+
+// UpgradeEnv marks a master started by its predecessor on SIGUSR2: it
+// inherits the listening socket at ListenerFD and a control socket to the
+// predecessor at ControlFD.
+const UpgradeEnv = "SIGRIDE_UPGRADE"
+
+// Successor is a new master's side of an upgrade.
+type Successor struct {
+	Listener *os.File // the predecessor's listening socket
+	control  *supervise.Conn
+}
+
+// TakeOver returns the inherited socket and control channel when this
+// master was started by a predecessor, and nil when it was not. It clears
+// UpgradeEnv, so this master's own children do not see it.
+func TakeOver() (*Successor, error) {
+	if os.Getenv(UpgradeEnv) == "" {
+		return nil, nil
+	}
+	os.Unsetenv(UpgradeEnv)
+	control, err := supervise.FromFD(ControlFD)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
+	return &Successor{Listener: os.NewFile(ListenerFD, "listener"), control: control}, nil
+}
+
+// Serving tells the predecessor that this master's workers accept: it then
+// drains and exits.
+func (s *Successor) Serving() error {
+	defer s.control.Close()
+	if err := s.control.Send([]byte(readyMsg)); err != nil {
+		return fmt.Errorf("tell the old master: %w", err)
+	}
+	return nil
+}

@@ -20,6 +20,10 @@ type Spec struct {
 	Files []*os.File // become fds 0, 1, 2, 3, ... in the child; nil entries are closed
 	// Dir is the working directory; empty: the supervisor's.
 	Dir string
+	// Outlive lets the child live on when the supervisor dies: no
+	// parent-death signal. For a successor (a new master taking over), not
+	// for workers.
+	Outlive bool
 }
 
 // Child is a started process, held by pid and by pidfd until it is reaped.
@@ -52,7 +56,7 @@ func (c *Child) Close() error {
 }
 
 // Start starts the child described by spec on the spawner thread. The child
-// gets SIGKILL when the supervisor dies.
+// gets SIGKILL when the supervisor dies, unless spec.Outlive.
 func Start(spec Spec) (*Child, error) {
 	spawnerOnce.Do(func() { go spawner() })
 	r := spawnRequest{spec: spec, done: make(chan spawnResult, 1)}
@@ -113,6 +117,9 @@ func forkExec(spec Spec) spawnResult {
 			Pdeathsig: syscall.SIGKILL,
 			PidFD:     &pidfd,
 		},
+	}
+	if spec.Outlive {
+		attr.Sys.Pdeathsig = 0
 	}
 	pid, err := syscall.ForkExec(spec.Path, spec.Args, attr)
 	runtime.KeepAlive(spec.Files)
