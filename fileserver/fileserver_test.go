@@ -431,46 +431,13 @@ func TestHUPRollingRestart(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	old := workerPids(s.waitLog(readyRE, 2))
-	stop := make(chan struct{})
-	var done, failed atomic.Int64
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dst := filepath.Join(t.TempDir(), "got")
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var errb bytes.Buffer
-				if err := runGet([]string{"f.bin", "-o", dst, "--addr", s.addr}, io.Discard, &errb); err != nil {
-					failed.Add(1)
-					t.Errorf("get during the restart: %v", err)
-				}
-				done.Add(1)
-			}
-		}()
-	}
-	for done.Load() < 20 { // the loop is running before the signal
-		time.Sleep(time.Millisecond)
-	}
+	load := startLoad(t, s.addr, "f.bin")
 	s.cmd.Process.Signal(syscall.SIGHUP)
 	s.waitLog(regexp.MustCompile(`every worker replaced`), 1)
 	for _, pid := range old {
 		s.waitLog(regexp.MustCompile(fmt.Sprintf(`pid=%d exited exit=0`, pid)), 1)
 	}
-	before := done.Load()
-	for done.Load() < before+20 { // and still serving after
-		time.Sleep(time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d requests failed during the restart", failed.Load(), done.Load())
-	}
+	load.finish("the restart")
 	if n := len(workerPids(s.waitLog(readyRE, 4))); n != 4 {
 		t.Errorf("%d workers ready in all, want 2 old and 2 new", n)
 	}
@@ -528,34 +495,7 @@ func TestUSR2Upgrade(t *testing.T) {
 	if _, stderr, code := s.client("put", src, "--as", "f.bin"); code != 0 {
 		t.Fatal(stderr)
 	}
-	stop := make(chan struct{})
-	var done, failed atomic.Int64
-	var wg sync.WaitGroup
-	var once sync.Once
-	halt := func() { once.Do(func() { close(stop) }); wg.Wait() }
-	t.Cleanup(halt) // a failure must not leave the loops running
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dst := filepath.Join(t.TempDir(), "got")
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := runGet([]string{"f.bin", "-o", dst, "--addr", s.addr}, io.Discard, io.Discard); err != nil {
-					failed.Add(1)
-					t.Errorf("get during the upgrade: %v", err)
-				}
-				done.Add(1)
-			}
-		}()
-	}
-	for done.Load() < 20 {
-		time.Sleep(time.Millisecond)
-	}
+	load := startLoad(t, s.addr, "f.bin")
 	copyExe() // the new binary on disk
 	s.cmd.Process.Signal(syscall.SIGUSR2)
 	select {
@@ -571,14 +511,7 @@ func TestUSR2Upgrade(t *testing.T) {
 	if err != nil || newPid == oldPid || newPid == 0 {
 		t.Fatalf("pidfile %q after the upgrade (old master %d): %v\n%s", b, oldPid, err, s.logText())
 	}
-	before := done.Load()
-	for done.Load() < before+20 { // the new master serves
-		time.Sleep(time.Millisecond)
-	}
-	halt()
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d requests failed during the upgrade", failed.Load(), done.Load())
-	}
+	load.finish("the upgrade")
 	// The new master was re-parented to this subreaper: stop and reap it.
 	syscall.Kill(newPid, syscall.SIGTERM)
 	var ws unix.WaitStatus
@@ -587,5 +520,65 @@ func TestUSR2Upgrade(t *testing.T) {
 	}
 	if _, err := os.Stat(pidfile); err == nil {
 		t.Error("pidfile left after the new master stopped")
+	}
+}
+
+// load is four client loops downloading one file over and over, through
+// whatever the server goes through meanwhile.
+type load struct {
+	t            *testing.T
+	stop         chan struct{}
+	once         sync.Once
+	wg           sync.WaitGroup
+	done, failed atomic.Int64
+}
+
+// startLoad starts the loops and returns once they have done 20 requests.
+func startLoad(t *testing.T, addr, name string) *load {
+	l := &load{t: t, stop: make(chan struct{})}
+	t.Cleanup(l.halt) // a failure must not leave the loops running
+	for i := 0; i < 4; i++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			dst := filepath.Join(t.TempDir(), "got")
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				if err := runGet([]string{name, "-o", dst, "--addr", addr}, io.Discard, io.Discard); err != nil {
+					l.failed.Add(1)
+					t.Errorf("get: %v", err)
+				}
+				l.done.Add(1)
+			}
+		}()
+	}
+	l.waitMore(20)
+	return l
+}
+
+// waitMore waits until the loops have done n more requests.
+func (l *load) waitMore(n int64) {
+	for target := l.done.Load() + n; l.done.Load() < target; {
+		time.Sleep(time.Millisecond) // polling a counter the loops advance
+	}
+}
+
+func (l *load) halt() {
+	l.once.Do(func() { close(l.stop) })
+	l.wg.Wait()
+}
+
+// finish lets the loops do 20 more requests (the server still serves),
+// stops them, and fails the test if any request failed during what.
+func (l *load) finish(what string) {
+	l.t.Helper()
+	l.waitMore(20)
+	l.halt()
+	if n := l.failed.Load(); n != 0 {
+		l.t.Errorf("%d of %d requests failed during %s", n, l.done.Load(), what)
 	}
 }
