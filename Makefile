@@ -34,7 +34,8 @@ fuzz:
 	$(MAKE) fuzz-short FUZZTIME=60s
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./launcher
+	scripts/bench-deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./launcher ./fileserver
 
 clean:
 	rm -rf $(BIN)

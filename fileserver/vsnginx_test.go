@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Sizes of the comparison with nginx.
+const (
+	largeSize   = 1 << 30 // the large download
+	smallSize   = 4 << 10 // the small downloads
+	smallConns  = 64      // concurrent connections for the small ones
+	smallWindow = 5 * time.Second
+)
+
+// BenchmarkVsNginx compares, in one run, on the same files, on loopback:
+// a 1 GiB download (our client and server against curl and nginx, iperf3
+// as the ceiling) and 4 KiB downloads over 64 connections (fileserver bench
+// against ours, wrk against nginx). Run it with `make bench`, which
+// installs nginx, wrk and iperf3.
+func BenchmarkVsNginx(b *testing.B) {
+	for _, tool := range []string{"nginx", "wrk", "iperf3", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Fatalf("%s not installed: run scripts/bench-deps (make bench does)", tool)
+		}
+	}
+	dir := b.TempDir()
+	root := filepath.Join(dir, "library")
+	os.MkdirAll(root, 0o755)
+	mustRun(b, "dd", "if=/dev/urandom", "of="+filepath.Join(root, "large.bin"), "bs=1M", fmt.Sprint("count=", largeSize>>20), "status=none")
+	mustRun(b, "dd", "if=/dev/urandom", "of="+filepath.Join(root, "small.bin"), "bs=4096", "count=1", "status=none")
+	out := "/dev/shm"
+	if _, err := os.Stat(out); err != nil {
+		out = dir
+	}
+
+	ours := benchServer(b, root)
+	nginx := startNginx(b, dir, root)
+	// Warm-up: the page cache holds the file, and our server has its sum.
+	fetchOurs(b, ours, filepath.Join(out, "warm"))
+	mustRun(b, "curl", "-s", "-o", "/dev/null", "http://"+nginx+"/large.bin")
+
+	for i := 0; i < b.N; i++ {
+		oursLarge := timeIt(func() { fetchOurs(b, ours, filepath.Join(out, "ours.bin")) })
+		curlLarge := timeIt(func() {
+			mustRun(b, "curl", "-s", "-o", filepath.Join(out, "curl.bin"), "http://"+nginx+"/large.bin")
+		})
+		os.Remove(filepath.Join(out, "ours.bin"))
+		os.Remove(filepath.Join(out, "curl.bin"))
+		ceiling := iperf(b)
+
+		oursSmall := oursOps(b, ours)
+		nginxSmall := wrkOps(b, nginx)
+
+		mb := func(d time.Duration) float64 { return float64(largeSize) / d.Seconds() / 1e6 }
+		fmt.Printf("\nmachine: %s, %d cores, Linux %s, %s; 2 workers each\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version())
+		fmt.Printf("%-46s %12s %12s %8s\n", "measure", "sigride", "nginx", "ratio")
+		fmt.Printf("%-46s %9.0f MB/s %9.0f MB/s %7.2fx\n", "1 GiB download (our client / curl), written", mb(oursLarge), mb(curlLarge), mb(oursLarge)/mb(curlLarge))
+		fmt.Printf("%-46s %12s %9.0f MB/s\n", "loopback ceiling (iperf3)", "", ceiling)
+		fmt.Printf("%-46s %8.0f op/s %8.0f op/s %7.2fx\n", "4 KiB downloads, 64 connections (bench / wrk)", oursSmall, nginxSmall, oursSmall/nginxSmall)
+		b.ReportMetric(mb(oursLarge)/mb(curlLarge), "large-ratio")
+		b.ReportMetric(oursSmall/nginxSmall, "small-ratio")
+	}
+}
+
+func timeIt(f func()) time.Duration {
+	t0 := time.Now()
+	f()
+	return time.Since(t0)
+}
+
+func mustRun(b *testing.B, name string, args ...string) string {
+	b.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// benchServer starts our server with 2 workers and returns its address.
+func benchServer(b *testing.B, root string) string {
+	cmd := exec.Command(bin, "serve", "--root", root, "--listen", "127.0.0.1:0", "--workers", "2")
+	outR, outW, _ := os.Pipe()
+	cmd.Stdout = outW
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	outW.Close()
+	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); outR.Close() })
+	sc := bufio.NewScanner(outR)
+	for sc.Scan() {
+		if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return m[1]
+		}
+	}
+	b.Fatal("our server did not start")
+	return ""
+}
+
+func fetchOurs(b *testing.B, addr, dst string) {
+	mustRun(b, bin, "get", "large.bin", "-o", dst, "--addr", addr, "--quiet")
+}
+
+// freePort picks a free port on 127.0.0.1 for a server that binds itself.
+func freePort(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startNginx runs nginx in the foreground with a config written here:
+// 2 workers, sendfile on, no access log, serving root.
+func startNginx(b *testing.B, dir, root string) string {
+	addr := freePort(b)
+	conf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`worker_processes 2;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log;
+user root;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_requests 1000000;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	server {
+		listen %[2]s;
+		root %[3]s;
+	}
+}
+`, dir, addr, root)), 0o644)
+	cmd := exec.Command("nginx", "-c", conf, "-p", dir)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGQUIT); cmd.Wait() })
+	for i := 0; ; i++ { // until it answers
+		if out, err := exec.Command("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://"+addr+"/small.bin").Output(); err == nil && string(out) == "200" {
+			return addr
+		}
+		if i == 100 {
+			log, _ := os.ReadFile(filepath.Join(dir, "nginx-error.log"))
+			b.Fatalf("nginx does not answer on %s:\n%s", addr, log)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a server that gives no ready line
+	}
+}
+
+// iperf measures loopback's TCP ceiling, MB/s.
+func iperf(b *testing.B) float64 {
+	addr := freePort(b)
+	_, port, _ := net.SplitHostPort(addr)
+	srv := exec.Command("iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", port)
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Wait()
+	var out []byte
+	for i := 0; i < 100; i++ { // until the server listens
+		var err error
+		if out, err = exec.Command("iperf3", "-c", "127.0.0.1", "-p", port, "-t", "3", "-J").Output(); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var r struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		b.Fatalf("iperf3: %v\n%s", err, out)
+	}
+	return r.End.SumReceived.BitsPerSecond / 8 / 1e6
+}
+
+var opsRE = regexp.MustCompile(`(?m)^ops/s\t([0-9.]+)$`)
+
+// oursOps runs fileserver bench for about smallWindow: 4 KiB gets over 64
+// connections.
+func oursOps(b *testing.B, addr string) float64 {
+	// A first short run sizes the request count to the window.
+	probe := mustRun(b, bin, "bench", "--addr", addr, "--op", "get", "--size", strconv.Itoa(smallSize), "--clients", strconv.Itoa(smallConns), "--requests", "20000")
+	rate := parseOps(b, probe)
+	n := int(rate * smallWindow.Seconds())
+	out := mustRun(b, bin, "bench", "--addr", addr, "--op", "get", "--size", strconv.Itoa(smallSize), "--clients", strconv.Itoa(smallConns), "--requests", strconv.Itoa(max(n, smallConns)))
+	return parseOps(b, out)
+}
+
+func parseOps(b *testing.B, out string) float64 {
+	m := opsRE.FindStringSubmatch(out)
+	if m == nil {
+		b.Fatalf("no ops/s in:\n%s", out)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+var wrkRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+
+// wrkOps runs wrk against nginx for smallWindow: the same file, the same
+// number of connections, two threads.
+func wrkOps(b *testing.B, addr string) float64 {
+	out := mustRun(b, "wrk", "-t2", "-c"+strconv.Itoa(smallConns), "-d"+smallWindow.String(), "http://"+addr+"/small.bin")
+	m := wrkRE.FindStringSubmatch(out)
+	if m == nil {
+		b.Fatalf("no Requests/sec in:\n%s", out)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func kernel() string {
+	data, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(data))
+}
