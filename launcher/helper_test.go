@@ -57,13 +57,23 @@ func helper(name string) int {
 		r.Close()
 		return 1
 	case "quitter":
-		// A driver that gets off (exit 0) right after the ready line,
-		// leaving the conductor aboard.
+		// A driver that gets off (exit 0) on SIGTSTP without telling the
+		// conductor, leaving it aboard. It waits for the signal, sent once
+		// the ready line is out: exiting right after its own ready would
+		// race the conductor's ready, and "exited before the ride was
+		// ready" would be the right answer.
+		tstp := make(chan os.Signal, 1)
+		signal.Notify(tstp, syscall.SIGTSTP)
 		r, err := ride.Join(ride.Driver, os.Stdout, false)
 		if err != nil || r.Ready() != nil {
 			return 1
 		}
-		return 0
+		select {
+		case <-tstp:
+			return 0
+		case <-r.Gone():
+			return 1
+		}
 	case "sleeper":
 		// Waits for a signal's default action.
 		time.Sleep(time.Hour)

@@ -281,6 +281,11 @@ func TestFailedStarts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRide(t, tc.env, tc.args...)
 			for _, l := range tc.lines {
+				if l == "ready driver=" {
+					r.ready()
+					r.kill(r.Driver, syscall.SIGTSTP)
+					continue
+				}
 				r.expect(l)
 			}
 			if code := r.wait(); code != 1 {
