@@ -139,7 +139,8 @@ func (s *server) list(c net.Conn) bool {
 	return err == nil
 }
 
-// get sends a file: the header, then the bytes by sendfile(2) (io.Copy from
+// get sends a file: a small one from memory with its header in one writev,
+// a larger one as the header, then the bytes by sendfile(2) (io.Copy from
 // an *os.File to a *net.TCPConn), no user-space copy.
 func (s *server) get(c net.Conn, req wire.Request) bool {
 	f, err := s.lib.Open(req.Name)
@@ -150,7 +151,15 @@ func (s *server) get(c net.Conn, req wire.Request) bool {
 	if req.Arg > uint64(f.Size) {
 		return s.reply(c, wire.Response{Status: wire.ErrBadRange, Message: "offset past the end of " + req.Name}) == nil
 	}
-	if err := s.reply(c, wire.Response{Status: wire.StatusOK, Size: uint64(f.Size), Offset: req.Arg, Sum: f.Sum}); err != nil {
+	ok := wire.Response{Status: wire.StatusOK, Size: uint64(f.Size), Offset: req.Arg, Sum: f.Sum}
+	if f.File == nil { // small, in memory: header and body in one writev
+		c.SetWriteDeadline(time.Now().Add(s.idle))
+		bufs := net.Buffers{wire.AppendResponse(nil, ok), f.Data[req.Arg:]}
+		n, err := bufs.WriteTo(c)
+		c.SetWriteDeadline(time.Time{})
+		return err == nil && n == wire.ResponseHeaderSize+f.Size-int64(req.Arg)
+	}
+	if err := s.reply(c, ok); err != nil {
 		return false
 	}
 	if _, err := f.Seek(int64(req.Arg), io.SeekStart); err != nil {

@@ -12,7 +12,11 @@
 //     part. Two uploads of one name: the last rename wins, whole.
 //   - Temp files are never listed and never served; CleanTemp, called once
 //     by the master before any worker starts, removes those a crash left.
-//   - A file's SHA-256 is kept beside it (the user.sigride.sha256 xattr,
+//   - A small file (SmallMax bytes or fewer) is served from memory, and only
+//     while its name still leads to the inode it was read from through
+//     os.Root, unchanged (device, inode, size, mtime, ctime): one fstatat
+//     per download checks it. The memory is bounded per library.
+//   - A larger file's SHA-256 is kept beside it (the user.sigride.sha256 xattr,
 //     falling back to memory) with the size and mtime it was computed for,
 //     and recomputed only when those changed: a download does not hash.
 package library

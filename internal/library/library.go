@@ -21,8 +21,9 @@ var (
 
 // Library is a directory of files, served by name.
 type Library struct {
-	root *os.Root
-	sums sums
+	root  *os.Root
+	sums  sums
+	small *cache
 }
 
 // Open opens the library at dir, creating it if missing.
@@ -34,11 +35,19 @@ func Open(dir string) (*Library, error) {
 	if err != nil {
 		return nil, fmt.Errorf("library %s: %w", dir, err)
 	}
-	return &Library{root: root}, nil
+	small, err := newCache(dir)
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("library %s: %w", dir, err)
+	}
+	return &Library{root: root, small: small}, nil
 }
 
 // Close releases the library's root.
-func (l *Library) Close() error { return l.root.Close() }
+func (l *Library) Close() error {
+	l.small.close()
+	return l.root.Close()
+}
 
 // Dir is the library's directory.
 func (l *Library) Dir() string { return l.root.Name() }
@@ -59,18 +68,31 @@ func resolveErr(name string, err error) error {
 	return err
 }
 
-// File is a file open for download, with its size and SHA-256.
+// File is a file open for download, with its size and SHA-256. A small
+// one (SmallMax bytes or fewer) comes whole in Data, and File is nil.
 type File struct {
 	*os.File
+	Data    []byte
 	Size    int64
 	ModTime time.Time
 	Sum     Sum
+}
+
+// Close closes the file, if it is open.
+func (f *File) Close() error {
+	if f.File == nil {
+		return nil
+	}
+	return f.File.Close()
 }
 
 // Open opens name for reading.
 func (l *Library) Open(name string) (*File, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
+	}
+	if e, ok := l.small.get(name); ok {
+		return e.file(), nil
 	}
 	f, err := l.root.Open(name)
 	if err != nil {
@@ -79,6 +101,14 @@ func (l *Library) Open(name string) (*File, error) {
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
 		err = fmt.Errorf("%s: %w", name, ErrNotAFile)
+	}
+	if err == nil && fi.Size() <= SmallMax {
+		e, err := l.small.fill(name, f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		return e.file(), nil
 	}
 	var sum Sum
 	if err == nil {

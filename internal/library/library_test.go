@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,25 +249,91 @@ func TestTempFiles(t *testing.T) {
 	}
 }
 
-// TestSumCache: a file changed behind the library's back is hashed again.
+// TestSumCache: a large file changed behind the library's back is hashed
+// again.
 func TestSumCache(t *testing.T) {
 	l, dir := newLib(t)
 	p := filepath.Join(dir, "f")
-	os.WriteFile(p, []byte("one"), 0o644)
+	one := bytes.Repeat([]byte("1"), SmallMax+1)
+	two := bytes.Repeat([]byte("2"), SmallMax+1)
+	os.WriteFile(p, one, 0o644)
 	sumOf := func() Sum {
 		f, err := l.Open("f")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
+		if f.File == nil {
+			t.Fatal("a large file served from memory")
+		}
 		return f.Sum
 	}
-	if sumOf() != sha256.Sum256([]byte("one")) {
+	if sumOf() != sha256.Sum256(one) {
 		t.Fatal("first sum wrong")
 	}
-	os.WriteFile(p, []byte("two"), 0o644) // same size, new content
+	os.WriteFile(p, two, 0o644) // same size, new content
 	os.Chtimes(p, time.Now(), time.Now().Add(time.Second))
-	if sumOf() != sha256.Sum256([]byte("two")) {
+	if sumOf() != sha256.Sum256(two) {
 		t.Error("stale sum served after the file changed")
+	}
+}
+
+// TestSmallCache: a small file comes from memory, and never stale: not
+// after a change in place that keeps size and mtime, not after its name
+// was turned into a symlink out of the root. The memory stays bounded.
+func TestSmallCache(t *testing.T) {
+	l, dir := newLib(t)
+	p := filepath.Join(dir, "f")
+	open := func(name string) (*File, error) {
+		f, err := l.Open(name)
+		if err == nil && f.File != nil {
+			t.Fatalf("%s: a small file not served from memory", name)
+		}
+		return f, err
+	}
+	check := func(want []byte) {
+		t.Helper()
+		f, err := open("f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(f.Data, want) || f.Sum != sha256.Sum256(want) || f.Size != int64(len(want)) {
+			t.Fatalf("served %q (size %d), want %q", f.Data, f.Size, want)
+		}
+	}
+	os.WriteFile(p, []byte("one"), 0o644)
+	fi, _ := os.Stat(p)
+	check([]byte("one"))
+	check([]byte("one")) // a hit
+	os.WriteFile(p, []byte("two"), 0o644)
+	os.Chtimes(p, fi.ModTime(), fi.ModTime()) // size and mtime as before
+	check([]byte("two"))
+
+	outside := filepath.Join(filepath.Dir(dir), "secret")
+	os.WriteFile(outside, []byte("two"), 0o644)
+	os.Remove(p)
+	os.Symlink(outside, p)
+	if _, err := open("f"); !isNameErr(err) {
+		t.Errorf("cached name now a symlink out: %v", err)
+	}
+	if _, ok := l.small.m["f"]; ok {
+		t.Error("a stale entry kept")
+	}
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o644)
+	if f, err := open("empty"); err != nil || f.Data == nil || f.Size != 0 {
+		t.Errorf("empty file: %+v, %v", f, err)
+	}
+
+	big := make([]byte, SmallMax)
+	for i := range cacheBudget/SmallMax + 8 {
+		name := fmt.Sprintf("s%d", i)
+		os.WriteFile(filepath.Join(dir, name), big, 0o644)
+		if _, err := open(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.small.bytes > cacheBudget || len(l.small.m) > cacheBudget/SmallMax+1 { // + empty
+		t.Errorf("cache holds %d bytes in %d files, budget %d", l.small.bytes, len(l.small.m), cacheBudget)
 	}
 }

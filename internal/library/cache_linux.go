@@ -1,0 +1,129 @@
+package library
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Small files are served from memory: a download of a few KiB costs the
+// server more in syscalls (open, fstat, fgetxattr, lseek, sendfile, close,
+// and the header's own write) than in bytes. A cached one costs a fstatat
+// to check it is unchanged, and one writev of header and body.
+const (
+	// SmallMax is the largest file held in memory: above it, sendfile's
+	// saved copy is worth more than the saved syscalls.
+	SmallMax = 64 << 10
+	// cacheBudget bounds the bytes a library holds (per worker process).
+	cacheBudget = 32 << 20
+)
+
+// fileID is what a cached content is valid for: the same inode, unchanged
+// since it was read. ctime moves on any write, truncate or rename, and
+// unlike mtime nobody can set it back.
+type fileID struct {
+	dev, ino    uint64
+	size        int64
+	mtime, ctim unix.Timespec
+}
+
+func idOf(st *unix.Stat_t) fileID {
+	return fileID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctim: st.Ctim}
+}
+
+type cached struct {
+	id   fileID
+	data []byte
+	sum  Sum
+}
+
+// cache holds small files' contents by name.
+type cache struct {
+	dir   int // O_PATH descriptor of the root, for fstatat
+	mu    sync.RWMutex
+	m     map[string]*cached
+	bytes int
+}
+
+func newCache(dir string) (*cache, error) {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &cache{dir: fd, m: make(map[string]*cached)}, nil
+}
+
+func (c *cache) close() error { return unix.Close(c.dir) }
+
+// get returns name's content if it is cached and the name still leads to
+// the very inode it was read from, unchanged. The fstatat follows the name
+// as the kernel does, with no root check: that is safe because a match
+// only ever serves bytes that were read through os.Root; a name that now
+// leads elsewhere (a symlink out, say) does not match, and the caller
+// resolves it beneath the root as for any miss.
+func (c *cache) get(name string) (*cached, bool) {
+	c.mu.RLock()
+	e, ok := c.m[name]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(c.dir, name, &st, 0); err != nil || idOf(&st) != e.id {
+		c.mu.Lock()
+		if c.m[name] == e { // stale: drop it
+			c.bytes -= len(e.data)
+			delete(c.m, name)
+		}
+		c.mu.Unlock()
+		return nil, false
+	}
+	return e, true
+}
+
+// fill reads f (of name, as fi) whole and keeps it, if it is small and
+// stays unchanged while being read. The sum is computed from the bytes
+// kept, so the two cannot disagree.
+func (c *cache) fill(name string, f *os.File) (*cached, error) {
+	var before, after unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &before); err != nil {
+		return nil, err
+	}
+	data := make([]byte, before.Size)
+	if _, err := io.ReadFull(io.NewSectionReader(f, 0, before.Size), data); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if err := unix.Fstat(int(f.Fd()), &after); err != nil {
+		return nil, err
+	}
+	e := &cached{id: idOf(&after), data: data, sum: sha256.Sum256(data)}
+	if idOf(&before) != e.id {
+		return e, nil // changing under us: serve this read, keep nothing
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[name]; ok {
+		c.bytes -= len(old.data)
+		delete(c.m, name)
+	}
+	for k, v := range c.m { // map order: a random eviction
+		if c.bytes+len(data) <= cacheBudget {
+			break
+		}
+		c.bytes -= len(v.data)
+		delete(c.m, k)
+	}
+	c.m[name] = e
+	c.bytes += len(data)
+	return e, nil
+}
+
+// file turns a cache entry into a File served from memory.
+func (e *cached) file() *File {
+	return &File{Data: e.data, Size: e.id.size, ModTime: time.Unix(e.id.mtime.Unix()), Sum: e.sum}
+}
