@@ -257,12 +257,14 @@ func TestSilentClient(t *testing.T) {
 // TestConnectionLimit: past --max-conns a client is told busy, and only it.
 func TestConnectionLimit(t *testing.T) {
 	s := startServer(t, "--workers", "1", "--max-conns", "2")
+	var held []net.Conn
 	for i := 0; i < 2; i++ {
 		c, err := net.Dial("tcp", s.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
+		held = append(held, c)
 		// Make sure the worker holds it: a request answered on it.
 		c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpList}))
 		resp, err := wire.ReadResponse(c)
@@ -274,5 +276,12 @@ func TestConnectionLimit(t *testing.T) {
 	_, stderr, code := s.client("ls")
 	if code != 1 || !strings.Contains(stderr, "busy") {
 		t.Errorf("third connection: exit %d %q, want busy", code, stderr)
+	}
+	// The two held connections are served on, as before.
+	for i, c := range held {
+		c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpList}))
+		if resp, err := wire.ReadResponse(c); err != nil || resp.Status != wire.StatusOK {
+			t.Errorf("held conn %d after the refusal: %+v %v", i, resp, err)
+		}
 	}
 }

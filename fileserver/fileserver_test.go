@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/proctest"
 )
 
@@ -168,23 +169,47 @@ func (s *serverProc) client(args ...string) (string, string, int) {
 
 func exitCode(err error) int { return proctest.ExitCode(err) }
 
+// randomFile writes size random bytes to a file in dir. Big files go
+// through a small buffer: under the race detector a heap of hundreds of
+// MB costs seconds in shadow memory.
 func randomFile(t *testing.T, dir string, size int) string {
 	t.Helper()
 	p := filepath.Join(dir, fmt.Sprintf("src-%d.bin", size))
-	b := make([]byte, size)
-	rand.Read(b)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.CopyBuffer(f, io.LimitReader(rand.Reader, int64(size)), make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
+// sameFile fails the test unless files a and b hold the same bytes.
 func sameFile(t *testing.T, a, b string) {
 	t.Helper()
-	x, err1 := os.ReadFile(a)
-	y, err2 := os.ReadFile(b)
-	if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
-		t.Fatalf("%s and %s differ (%d and %d bytes; %v %v)", a, b, len(x), len(y), err1, err2)
+	fa, err1 := os.Open(a)
+	fb, err2 := os.Open(b)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("compare %s and %s: %v %v", a, b, err1, err2)
+	}
+	defer fa.Close()
+	defer fb.Close()
+	x, y := make([]byte, 1<<20), make([]byte, 1<<20)
+	for off := 0; ; {
+		n, err1 := io.ReadFull(fa, x)
+		m, err2 := io.ReadFull(fb, y)
+		if n != m || !bytes.Equal(x[:n], y[:m]) {
+			t.Fatalf("%s and %s differ within bytes %d..%d", a, b, off, off+max(n, m))
+		}
+		off += n
+		if err1 != nil || err2 != nil {
+			if err1 != err2 || (err1 != io.EOF && err1 != io.ErrUnexpectedEOF) {
+				t.Fatalf("compare %s and %s at %d: %v %v", a, b, off, err1, err2)
+			}
+			return
+		}
 	}
 }
 
@@ -193,7 +218,9 @@ func sameFile(t *testing.T, a, b string) {
 func TestRoundTrips(t *testing.T) {
 	s := startServer(t, "--workers", "2")
 	dir := t.TempDir()
-	sizes := []int{0, 6, 1 << 20, 100 << 20}
+	// Empty, small (served from memory, to its last byte and one past it),
+	// and large: hundreds of MB, by sendfile and splice.
+	sizes := []int{0, 6, library.SmallMax, library.SmallMax + 1, 1 << 20, 300 << 20}
 	for _, size := range sizes {
 		src := randomFile(t, dir, size)
 		name := fmt.Sprintf("d/f%d.bin", size)
@@ -405,6 +432,12 @@ func TestUsage(t *testing.T) {
 		{[]string{"fly"}, 2, `unknown command "fly"`},
 		{[]string{"serve", "--workers", "x"}, 2, "invalid argument"},
 		{[]string{"serve", "--max-upload", "lots"}, 2, "bad size"},
+		{[]string{"serve", "--workers", "0"}, 2, "must be positive"},
+		{[]string{"serve", "--grace", "0s"}, 2, "must be positive"},
+		{[]string{"serve", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"serve", "--listen", "127.0.0.1:99999"}, 1, "listen: "},
+		{[]string{"bench", "--op", "dance"}, 2, "want get, put or ls"},
+		{[]string{"put", "/nonexistent/file"}, 1, "/nonexistent/file"},
 		{[]string{"get"}, 2, "want 1 arguments, got 0"},
 		{[]string{"put", "a", "b"}, 2, "want 1 arguments, got 2"},
 		{[]string{"ls", "--bogus"}, 2, "unknown flag"},

@@ -21,11 +21,11 @@ const serveSynopsis = `usage: fileserver serve [flags]
 
 Runs the server: a master that owns the listening socket and a pool of
 worker processes accepting on it. Signals to the master: SIGTTIN one worker
-more, SIGTTOU one fewer, SIGUSR2 upgrade to the binary on disk (the pidfile
-names the new master once it serves; the old one drains and exits), SIGHUP replace every worker one by one, SIGTERM
-or SIGINT stop (in-flight transfers get
---grace), SIGQUIT stop once in-flight transfers are done. A worker that dies
-is replaced. Prints "listening on ADDR" once the pool accepts.`
+more, SIGTTOU one fewer; SIGHUP replaces every worker, one by one; SIGUSR2
+upgrades to the binary on disk (the pidfile names the new master once it
+serves; the old one drains and exits); SIGTERM or SIGINT stop, giving
+in-flight transfers --grace; SIGQUIT stops once they are done. A worker
+that dies is replaced. Prints "listening on ADDR" once the pool accepts.`
 
 type serveConfig struct {
 	root        string
@@ -70,7 +70,7 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	switch {
 	case fs.NArg() > 0:
 		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
-	case cfg.workers < 0 || cfg.maxConns < 1 || cfg.idleTimeout <= 0 || cfg.grace <= 0:
+	case cfg.workers < 1 || cfg.maxConns < 1 || cfg.idleTimeout <= 0 || cfg.grace <= 0:
 		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("--workers, --max-conns, --idle-timeout and --grace must be positive"))
 	}
 	pid := os.Getpid()
