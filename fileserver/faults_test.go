@@ -28,6 +28,7 @@ func rawRequest(t *testing.T, addr string, req wire.Request) (net.Conn, wire.Res
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second)) // a failing test fails, not hangs
 	if _, err := c.Write(wire.AppendRequest(nil, req)); err != nil {
 		t.Fatal(err)
 	}
@@ -38,28 +39,90 @@ func rawRequest(t *testing.T, addr string, req wire.Request) (net.Conn, wire.Res
 	return c, resp
 }
 
-// TestWorkerKilledMidDownload: the download is cut (the client sees the
-// connection end early), a new worker appears, and others are served.
+// onWorker sends req on a new connection that worker w accepts: every
+// other worker is stopped (SIGSTOP) until the response header is back, so
+// only w can take it from the shared socket.
+func onWorker(t *testing.T, addr string, w int, others []int, req wire.Request) (net.Conn, wire.Response) {
+	t.Helper()
+	for _, o := range others {
+		syscall.Kill(o, syscall.SIGSTOP)
+		waitStopped(t, o)
+	}
+	defer func() {
+		for _, o := range others {
+			syscall.Kill(o, syscall.SIGCONT)
+		}
+	}()
+	return rawRequest(t, addr, req)
+}
+
+// waitStopped waits until every thread of pid is stopped: kill(2) returns
+// before a running thread takes the SIGSTOP, and one still running could
+// accept a connection meanwhile.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := 0
+		for _, task := range tasks {
+			b, _ := os.ReadFile(task)
+			// pid (comm) STATE ...: comm may hold spaces, not ')'.
+			if i := bytes.LastIndexByte(b, ')'); i > 0 && i+2 < len(b) && b[i+2] == 'T' {
+				stopped++
+			}
+		}
+		if len(tasks) > 0 && stopped == len(tasks) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d: %d of %d threads stopped", pid, stopped, len(tasks))
+		}
+		time.Sleep(time.Millisecond) // polling /proc for a state, bounded
+	}
+}
+
+// TestWorkerKilledMidDownload: two downloads, one on each worker; the
+// worker of one is killed mid-transfer. That download is cut (the
+// connection ends early), the other completes with its sum right, and a
+// new worker appears.
 func TestWorkerKilledMidDownload(t *testing.T) {
-	s := startServer(t, "--workers", "1")
-	worker := workerPids(s.waitLog(readyRE, 1))[0]
+	s := startServer(t, "--workers", "2")
+	w := workerPids(s.waitLog(readyRE, 2))
 	src := randomFile(t, t.TempDir(), 64<<20)
 	if _, stderr, code := s.client("put", src, "--as", "big.bin"); code != 0 {
 		t.Fatal(stderr)
 	}
-	c, resp := rawRequest(t, s.addr, wire.Request{Op: wire.OpGet, Name: "big.bin"})
-	if resp.Status != wire.StatusOK || resp.Size != 64<<20 {
-		t.Fatalf("response %+v", resp)
+	get := wire.Request{Op: wire.OpGet, Name: "big.bin"}
+	victim, resp := onWorker(t, s.addr, w[0], w[1:], get)
+	other, resp2 := onWorker(t, s.addr, w[1], w[:1], get)
+	for _, r := range []wire.Response{resp, resp2} {
+		if r.Status != wire.StatusOK || r.Size != 64<<20 {
+			t.Fatalf("response %+v", r)
+		}
 	}
-	if _, err := io.CopyN(io.Discard, c, 1<<20); err != nil { // mid-transfer: the rest waits on our reading
-		t.Fatal(err)
+	for _, c := range []net.Conn{victim, other} { // mid-transfer: the rest waits on our reading
+		if _, err := io.CopyN(io.Discard, c, 1<<20); err != nil {
+			t.Fatal(err)
+		}
 	}
-	syscall.Kill(worker, syscall.SIGKILL)
-	n, _ := io.Copy(io.Discard, c)
+	syscall.Kill(w[0], syscall.SIGKILL)
+	n, _ := io.Copy(io.Discard, victim)
 	if 1<<20+n >= 64<<20 {
 		t.Fatalf("the whole file arrived from a killed worker")
 	}
-	s.waitLog(readyRE, 2)
+	// The other download, restarted from where it was, hashed whole.
+	rest := sha256.New()
+	f, _ := os.Open(src)
+	io.CopyN(rest, f, 1<<20)
+	f.Close()
+	if n, err := io.CopyN(rest, other, 63<<20); err != nil {
+		t.Fatalf("the other worker's download: %d bytes, %v", n, err)
+	}
+	if [32]byte(rest.Sum(nil)) != resp2.Sum {
+		t.Error("the other worker's download is corrupt")
+	}
+	s.waitLog(readyRE, 3)
 	dst := filepath.Join(t.TempDir(), "again.bin")
 	if _, stderr, code := s.client("get", "big.bin", "-o", dst); code != 0 {
 		t.Fatalf("get after the kill: %s", stderr)
@@ -67,19 +130,23 @@ func TestWorkerKilledMidDownload(t *testing.T) {
 	sameFile(t, src, dst)
 }
 
-// TestWorkerKilledMidUpload: nothing partial is visible, ls does not list
-// the temp file, a new worker appears, and a restarted master removes the
-// temp file.
+// TestWorkerKilledMidUpload: two uploads, one on each worker; the worker
+// of one is killed mid-body. Nothing of it is visible, ls does not list
+// its temp file, the other upload is stored whole, a new worker appears,
+// and a restarted master removes the temp file.
 func TestWorkerKilledMidUpload(t *testing.T) {
-	s := startServer(t, "--workers", "1")
-	worker := workerPids(s.waitLog(readyRE, 1))[0]
-	c, resp := rawRequest(t, s.addr, wire.Request{Op: wire.OpPut, Name: "up/partial.bin", Arg: 8 << 20})
-	if resp.Status != wire.StatusContinue {
-		t.Fatalf("response %+v", resp)
+	s := startServer(t, "--workers", "2")
+	w := workerPids(s.waitLog(readyRE, 2))
+	victim, resp := onWorker(t, s.addr, w[0], w[1:], wire.Request{Op: wire.OpPut, Name: "up/partial.bin", Arg: 8 << 20})
+	other, resp2 := onWorker(t, s.addr, w[1], w[:1], wire.Request{Op: wire.OpPut, Name: "other.bin", Arg: 8 << 20})
+	if resp.Status != wire.StatusContinue || resp2.Status != wire.StatusContinue {
+		t.Fatalf("responses %+v %+v", resp, resp2)
 	}
 	half := bytes.Repeat([]byte("x"), 4<<20)
-	if _, err := c.Write(half); err != nil {
-		t.Fatal(err)
+	for _, c := range []net.Conn{victim, other} {
+		if _, err := c.Write(half); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// The worker has the temp file open; wait until bytes reached it.
 	tmpRE := regexp.MustCompile(`^\.sigride-upload-`)
@@ -96,11 +163,21 @@ func TestWorkerKilledMidUpload(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // polling the disk for a condition, bounded
 	}
-	syscall.Kill(worker, syscall.SIGKILL)
-	if _, err := wire.ReadResponse(c); err == nil {
+	syscall.Kill(w[0], syscall.SIGKILL)
+	if _, err := wire.ReadResponse(victim); err == nil {
 		t.Error("a response from a killed worker")
 	}
-	s.waitLog(readyRE, 2)
+	// The other upload goes on and is stored.
+	body := append(half, half...)
+	sum := sha256.Sum256(body)
+	other.Write(append(half, sum[:]...))
+	if r, err := wire.ReadResponse(other); err != nil || r.Status != wire.StatusOK {
+		t.Errorf("the other worker's upload: %+v %v", r, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(s.root, "other.bin")); err != nil || !bytes.Equal(got, body) {
+		t.Errorf("the other upload stored %d bytes, %v", len(got), err)
+	}
+	s.waitLog(readyRE, 3)
 	if _, err := os.Stat(filepath.Join(s.root, "up/partial.bin")); err == nil {
 		t.Error("a partial upload is visible")
 	}
