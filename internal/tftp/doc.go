@@ -1,0 +1,27 @@
+// Package tftp is a TFTP server (RFC 1350) with option negotiation
+// (RFC 2347 OACK, RFC 2348 blksize, RFC 2349 timeout and tsize, RFC 7440
+// windowsize), for the file server's worker pool: it reads requests from
+// a UDP socket it is given (the workers share one) and serves each on a
+// socket of its own. It knows no file system: a Store gives it files to
+// send and uploads to commit. docs/tftp.md is the long form.
+//
+// Invariants:
+//   - The packet parsers (ParseRequest, ParsePacket) are the only entry of
+//     untrusted bytes: strict, bounded (MaxRequest, MaxBlockSize), fuzzed.
+//     A malformed request is answered with ERROR 4; a malformed packet
+//     during a transfer is dropped; an ERROR is never answered.
+//   - Each transfer has its own socket, bound to the listener's address on
+//     a port of the PortRange (its TID) and connected to the client's:
+//     the kernel drops packets from anyone else.
+//   - A duplicate ACK never causes a resend (the Sorcerer's Apprentice bug):
+//     only a timeout resends, from the first block not acknowledged, at most
+//     Retries times in a row; then the transfer is given up.
+//   - A write request's bytes go to Store.Create's Upload; the last block is
+//     acknowledged only once Commit returned: a client told "done" finds the
+//     file whole, and a transfer given up or refused commits nothing.
+//   - Block numbers roll over from 65535 to 0; a sender holds at most
+//     WindowBytes of blocks for resending (windowsize is lowered to fit).
+//   - Unknown options, and options with values out of range, are left out of
+//     the OACK and have no effect (RFC 2347); only a WRQ's tsize over the
+//     upload limit is refused (ERROR 3).
+package tftp

@@ -1,0 +1,239 @@
+package tftp
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// errRefused is what a connected UDP socket's write or read returns after
+// an ICMP port unreachable: the peer may still be there, so it is not an
+// end in itself; a transfer ends on its timeouts.
+var errRefused = syscall.ECONNREFUSED
+
+// Defaults a server starts from.
+const (
+	DefaultTimeout = time.Second // RFC 2349 lets the client change it
+	DefaultRetries = 5           // timeouts in a row before a transfer is given up
+)
+
+// File is a file to send: its bytes and size.
+type File interface {
+	io.ReaderAt
+	Size() int64
+	Close() error
+}
+
+// Upload is a file being received: nothing is visible before Commit.
+type Upload interface {
+	io.Writer
+	Commit() error // the bytes written are the file
+	Abort()
+}
+
+// Store is where the files are. Its errors that are *Error reach the
+// client with their code; any other is sent as code 0.
+type Store interface {
+	Open(name string) (File, error)
+	Create(name string) (Upload, error)
+}
+
+// PortRange restricts the ports of transfers (TIDs); zero: any.
+type PortRange struct{ Lo, Hi int }
+
+// Server answers read and write requests arriving on one UDP socket, each
+// transfer on a socket of its own.
+type Server struct {
+	Store     Store
+	Ports     PortRange
+	ReadOnly  bool
+	MaxUpload int64
+	Retries   int // DefaultRetries if zero
+	Log       func(format string, a ...any)
+
+	wg sync.WaitGroup
+}
+
+// Serve reads requests from pc until it is closed; each is served in its
+// own goroutine. It returns nil once pc is closed.
+func (s *Server) Serve(pc *net.UDPConn) error {
+	buf := make([]byte, MaxRequest+1)
+	for {
+		n, from, err := pc.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return nil
+			}
+			if errors.Is(err, errRefused) {
+				continue
+			}
+			return err
+		}
+		pkt := append([]byte(nil), buf[:n]...)
+		local := pc.LocalAddr().(*net.UDPAddr)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serve(local, from, pkt)
+		}()
+	}
+}
+
+// Wait waits for the transfers under way.
+func (s *Server) Wait() { s.wg.Wait() }
+
+func (s *Server) logf(format string, a ...any) {
+	if s.Log != nil {
+		s.Log(format, a...)
+	}
+}
+
+// serve answers one request from a new socket: its port is the transfer's
+// TID (RFC 1350 section 4).
+func (s *Server) serve(local, from *net.UDPAddr, pkt []byte) {
+	if len(pkt) >= 2 && Opcode(binary.BigEndian.Uint16(pkt)) == OpERROR {
+		return // never answer an error
+	}
+	c, err := s.dialTID(local, from)
+	if err != nil {
+		s.logf("tftp %s: no port for the transfer: %v", from, err)
+		return
+	}
+	defer c.Close()
+	req, err := ParseRequest(pkt)
+	if err != nil {
+		s.logf("tftp %s: %v", from, err)
+		c.Write(AppendError(nil, ErrIllegal, err.Error()))
+		return
+	}
+	switch req.Op {
+	case OpRRQ:
+		s.read(c, from, req)
+	case OpWRQ:
+		s.write(c, from, req)
+	}
+}
+
+func (s *Server) defaults() Settings {
+	return Settings{BlockSize: DefaultBlockSize, Timeout: DefaultTimeout, Window: 1}
+}
+
+func (s *Server) retries() int {
+	if s.Retries > 0 {
+		return s.Retries
+	}
+	return DefaultRetries
+}
+
+// refuse sends err as an ERROR packet, and logs it.
+func (s *Server) refuse(c net.Conn, from *net.UDPAddr, req Request, err error) {
+	var te *Error
+	if !errors.As(err, &te) {
+		te = &Error{ErrUndefined, "server error"}
+	}
+	s.logf("tftp %s: %s %q refused: %v", from, req.Op, req.Filename, err)
+	c.Write(AppendError(nil, te.Code, te.Message))
+}
+
+func (s *Server) read(c net.Conn, from *net.UDPAddr, req Request) {
+	f, err := s.Store.Open(req.Filename)
+	if err != nil {
+		s.refuse(c, from, req, err)
+		return
+	}
+	defer f.Close()
+	size := f.Size()
+	var r io.Reader = io.NewSectionReader(f, 0, size)
+	if req.Mode == ModeNetascii {
+		size = -1 // not known before it is converted
+		r = newNetasciiReader(r)
+	}
+	set, oack, err := Negotiate(req, size, s.defaults(), s.MaxUpload)
+	if err != nil {
+		s.refuse(c, from, req, err)
+		return
+	}
+	t := newTransfer(c, set, s.retries())
+	start := time.Now()
+	n, err := t.send(r, oack)
+	if err != nil {
+		s.logf("tftp %s: RRQ %q: %v after %d bytes", from, req.Filename, err, n)
+		return
+	}
+	s.logf("tftp %s: RRQ %q: sent %d bytes in %v", from, req.Filename, n, time.Since(start).Round(time.Millisecond))
+}
+
+func (s *Server) write(c net.Conn, from *net.UDPAddr, req Request) {
+	if s.ReadOnly {
+		s.refuse(c, from, req, &Error{ErrAccess, "this server is read-only"})
+		return
+	}
+	set, oack, err := Negotiate(req, -1, s.defaults(), s.MaxUpload)
+	if err != nil {
+		s.refuse(c, from, req, err)
+		return
+	}
+	up, err := s.Store.Create(req.Filename)
+	if err != nil {
+		s.refuse(c, from, req, err)
+		return
+	}
+	defer up.Abort() // a no-op once committed
+	var w io.Writer = up
+	var na *netasciiWriter
+	if req.Mode == ModeNetascii {
+		na = newNetasciiWriter(up)
+		w = na
+	}
+	t := newTransfer(c, set, s.retries())
+	start := time.Now()
+	n, err := t.receive(w, s.MaxUpload, oack, func() error {
+		if na != nil {
+			if err := na.Close(); err != nil { // a CR left pending
+				return err
+			}
+		}
+		return up.Commit()
+	})
+	if err != nil {
+		s.logf("tftp %s: WRQ %q: %v after %d bytes; nothing stored", from, req.Filename, err, n)
+		return
+	}
+	s.logf("tftp %s: WRQ %q: stored %d bytes in %v", from, req.Filename, n, time.Since(start).Round(time.Millisecond))
+}
+
+// dialTID opens the transfer's socket on local's address, connected to
+// the client: a port of the range, tried from a random one on, or any.
+func (s *Server) dialTID(local, from *net.UDPAddr) (*net.UDPConn, error) {
+	laddr := &net.UDPAddr{IP: local.IP, Zone: local.Zone}
+	if s.Ports.Lo == 0 {
+		return net.DialUDP("udp", laddr, from)
+	}
+	span := s.Ports.Hi - s.Ports.Lo + 1
+	var r [4]byte
+	rand.Read(r[:])
+	first := int(binary.BigEndian.Uint32(r[:]) % uint32(span))
+	var last error
+	for i := range span {
+		laddr.Port = s.Ports.Lo + (first+i)%span
+		c, err := net.DialUDP("udp", laddr, from)
+		if err == nil {
+			return c, nil
+		}
+		last = err
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("ports %d-%d: %w", s.Ports.Lo, s.Ports.Hi, last)
+}

@@ -1,0 +1,273 @@
+package tftp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// ErrTimedOut ends a transfer whose peer stopped answering.
+var ErrTimedOut = errors.New("timed out")
+
+// PeerError is an ERROR packet the peer sent: the transfer ends.
+type PeerError struct {
+	Code    ErrorCode
+	Message string
+}
+
+func (e *PeerError) Error() string { return fmt.Sprintf("peer sent error %d: %q", e.Code, e.Message) }
+
+// transfer is one side of a transfer on its own connected UDP socket.
+type transfer struct {
+	c       net.Conn
+	s       Settings
+	retries int
+	buf     []byte // for reading packets
+}
+
+func newTransfer(c net.Conn, s Settings, retries int) *transfer {
+	return &transfer{c: c, s: s, retries: retries, buf: make([]byte, 4+max(s.BlockSize, DefaultBlockSize)+1)}
+}
+
+// read waits until deadline for a packet; a malformed one is skipped, an
+// ERROR ends the transfer.
+func (t *transfer) read(deadline time.Time) (Packet, error) {
+	t.c.SetReadDeadline(deadline)
+	for {
+		n, err := t.c.Read(t.buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return Packet{}, ErrTimedOut
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return Packet{}, err
+			}
+			continue // ECONNREFUSED from an ICMP of an earlier send: the peer may yet answer
+		}
+		p, err := ParsePacket(t.buf[:n])
+		if err != nil {
+			continue
+		}
+		if p.Op == OpERROR {
+			return p, &PeerError{p.Code, p.Message}
+		}
+		return p, nil
+	}
+}
+
+// fail tells the peer why the transfer ends.
+func (t *transfer) fail(code ErrorCode, msg string) {
+	t.c.Write(AppendError(nil, code, msg))
+}
+
+// send serves a read request: the OACK first if there is one (the client
+// answers it with ACK 0), then the blocks of r, a window at a time. A
+// block shorter than the block size ends the file (an empty one if the
+// size is a multiple). Block numbers roll over from 65535 to 0. A
+// duplicate ACK is ignored, never answered by a resend: that is the
+// Sorcerer's Apprentice bug (RFC 1123 4.2.3.1). Only a timeout resends,
+// from the first block not acknowledged, at most retries times in a row.
+func (t *transfer) send(r io.Reader, oack []Option) (int64, error) {
+	if len(oack) > 0 {
+		pkt := AppendOACK(nil, oack)
+		if err := t.handshake(pkt, 0); err != nil {
+			return 0, err
+		}
+	}
+	bs, w := t.s.BlockSize, t.s.Window
+	ring := make([][]byte, w)
+	for i := range ring {
+		ring[i] = make([]byte, 4, 4+bs)
+	}
+	var (
+		acked, read int64 // blocks acknowledged, blocks read into the ring
+		last        int64 = -1
+		sent        int64
+		tries       int
+	)
+	for {
+		end := acked + int64(w)
+		if last >= 0 {
+			end = min(end, last)
+		}
+		for k := acked + 1; k <= end; k++ {
+			pkt := ring[k%int64(w)]
+			if k > read {
+				pkt = AppendData(pkt[:0], uint16(k))
+				n, err := io.ReadFull(r, pkt[4:4+bs])
+				if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+					t.fail(ErrUndefined, "read error")
+					return sent, fmt.Errorf("read block %d: %w", k, err)
+				}
+				pkt = pkt[:4+n]
+				ring[k%int64(w)] = pkt
+				read = k
+				sent += int64(n)
+				if n < bs {
+					last, end = k, k
+				}
+			}
+			if _, err := t.c.Write(pkt); err != nil && !errors.Is(err, errRefused) {
+				return sent, err
+			}
+		}
+		deadline := time.Now().Add(t.s.Timeout)
+		for {
+			p, err := t.read(deadline)
+			if err == ErrTimedOut {
+				if tries++; tries > t.retries {
+					return sent, ErrTimedOut
+				}
+				break // resend from acked+1
+			}
+			if err != nil {
+				return sent, err
+			}
+			if p.Op != OpACK {
+				continue
+			}
+			k, ok := blockIn(p.Block, acked+1, end)
+			if !ok {
+				continue // a duplicate or stale ACK: wait on, resend nothing
+			}
+			acked, tries = k, 0
+			if acked == last {
+				return sent, nil
+			}
+			break // the next window starts after k (RFC 7440)
+		}
+	}
+}
+
+// blockIn finds the block in [lo, hi] whose number on the wire is b.
+func blockIn(b uint16, lo, hi int64) (int64, bool) {
+	if lo > hi {
+		return 0, false
+	}
+	k := lo + int64(uint16(b-uint16(lo)))
+	return k, k <= hi
+}
+
+// handshake sends pkt (an OACK) until the peer acknowledges block.
+func (t *transfer) handshake(pkt []byte, block uint16) error {
+	for tries := 0; ; tries++ {
+		if tries > t.retries {
+			return ErrTimedOut
+		}
+		if _, err := t.c.Write(pkt); err != nil && !errors.Is(err, errRefused) {
+			return err
+		}
+		deadline := time.Now().Add(t.s.Timeout)
+		for {
+			p, err := t.read(deadline)
+			if err == ErrTimedOut {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if p.Op == OpACK && p.Block == block {
+				return nil
+			}
+		}
+	}
+}
+
+// receive takes a write request's blocks into w, up to limit bytes: the
+// OACK (or ACK 0) first, then an ACK for each window, or for the last
+// block in order when one is missing or repeated. On the last block
+// (shorter than the block size) it calls commit, and only if that succeeds
+// acknowledges it: the client learns "stored" only once it is. Then it
+// lingers one timeout to acknowledge the last block again if its ACK was
+// lost.
+func (t *transfer) receive(w io.Writer, limit int64, oack []Option, commit func() error) (int64, error) {
+	reply := AppendAck(nil, 0)
+	if len(oack) > 0 {
+		reply = AppendOACK(nil, oack)
+	}
+	var (
+		next  int64 = 1 // the block expected
+		got   int64     // bytes received
+		inWin int
+		tries int
+	)
+	if _, err := t.c.Write(reply); err != nil && !errors.Is(err, errRefused) {
+		return 0, err
+	}
+	for {
+		p, err := t.read(time.Now().Add(t.s.Timeout))
+		if err == ErrTimedOut {
+			if tries++; tries > t.retries {
+				return got, ErrTimedOut
+			}
+			t.c.Write(reply) // the last ACK (or the OACK) was lost, or the window's end
+			inWin = 0
+			continue
+		}
+		if err != nil {
+			return got, err
+		}
+		if p.Op != OpDATA {
+			continue
+		}
+		if p.Block != uint16(next) {
+			// A repeat, or a gap: say again what arrived in order.
+			reply = AppendAck(reply[:0], uint16(next-1))
+			t.c.Write(reply)
+			inWin = 0
+			continue
+		}
+		if len(p.Data) > t.s.BlockSize {
+			t.fail(ErrIllegal, fmt.Sprintf("block of %d bytes, over the block size %d", len(p.Data), t.s.BlockSize))
+			return got, fmt.Errorf("block %d of %d bytes, over %d", next, len(p.Data), t.s.BlockSize)
+		}
+		tries = 0
+		if got+int64(len(p.Data)) > limit {
+			t.fail(ErrDiskFull, fmt.Sprintf("over the server's limit of %d bytes", limit))
+			return got, fmt.Errorf("over the limit of %d bytes", limit)
+		}
+		if _, err := w.Write(p.Data); err != nil {
+			t.fail(ErrDiskFull, "cannot store the file")
+			return got, fmt.Errorf("write: %w", err)
+		}
+		got += int64(len(p.Data))
+		reply = AppendAck(reply[:0], uint16(next))
+		if len(p.Data) < t.s.BlockSize {
+			if err := commit(); err != nil {
+				var te *Error
+				if errors.As(err, &te) {
+					t.fail(te.Code, te.Message)
+				} else {
+					t.fail(ErrUndefined, "cannot store the file")
+				}
+				return got, err
+			}
+			t.c.Write(reply)
+			t.dally(reply, uint16(next))
+			return got, nil
+		}
+		next++
+		if inWin++; inWin >= t.s.Window {
+			t.c.Write(reply)
+			inWin = 0
+		}
+	}
+}
+
+// dally waits one timeout after the last ACK, answering a repeat of the
+// last block (its ACK was lost) with the ACK again.
+func (t *transfer) dally(ack []byte, last uint16) {
+	deadline := time.Now().Add(t.s.Timeout)
+	for {
+		p, err := t.read(deadline)
+		if err != nil {
+			return
+		}
+		if p.Op == OpDATA && p.Block == last {
+			t.c.Write(ack)
+		}
+	}
+}
