@@ -15,6 +15,7 @@ import (
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/prefork"
+	"github.com/sigride/sigride/internal/tftp"
 )
 
 const serveSynopsis = `usage: fileserver serve [flags]
@@ -36,6 +37,10 @@ type serveConfig struct {
 	idleTimeout time.Duration
 	grace       time.Duration
 	maxConns    int
+	tftp        string // the TFTP address; empty: off
+	tftpPorts   portRange
+	tftpRO      bool
+	tftpRetries int
 }
 
 // Defaults of serve.
@@ -54,6 +59,9 @@ func serverFlags(fs *pflag.FlagSet, cfg *serveConfig) {
 	fs.Var(&cfg.maxUpload, "max-upload", "the largest upload accepted: 4GiB, 100MB, 1024 ...")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "drop a client silent this long")
 	fs.IntVar(&cfg.maxConns, "max-conns", defaultMaxConns, "connections one worker serves at once; more are told busy")
+	fs.Var(&cfg.tftpPorts, "tftp-port-range", "ports for TFTP transfers, LO:HI (default: any)")
+	fs.BoolVar(&cfg.tftpRO, "tftp-readonly", false, "refuse TFTP write requests")
+	fs.IntVar(&cfg.tftpRetries, "tftp-retries", tftp.DefaultRetries, "TFTP timeouts in a row before a transfer is given up")
 }
 
 func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
@@ -64,14 +72,15 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	fs.IntVar(&cfg.workers, "workers", runtime.NumCPU(), "worker processes")
 	fs.StringVar(&cfg.pidfile, "pidfile", "", "write the master's pid here (atomically; removed on exit)")
 	fs.DurationVar(&cfg.grace, "grace", defaultGrace, "on SIGTERM, time in-flight transfers get before workers are killed")
+	fs.StringVar(&cfg.tftp, "tftp", "", "also serve TFTP on this UDP address, e.g. 127.0.0.1:6969 (default: off)")
 	if err := cli.Parse(fs, serveSynopsis, args, stdout, stderr); err != nil {
 		return err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
-	case cfg.workers < 1 || cfg.maxConns < 1 || cfg.idleTimeout <= 0 || cfg.grace <= 0:
-		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("--workers, --max-conns, --idle-timeout and --grace must be positive"))
+	case cfg.workers < 1 || cfg.maxConns < 1 || cfg.idleTimeout <= 0 || cfg.grace <= 0 || cfg.tftpRetries < 1:
+		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("--workers, --max-conns, --idle-timeout, --grace and --tftp-retries must be positive"))
 	}
 	pid := os.Getpid()
 	logf := func(format string, a ...any) {
@@ -102,6 +111,20 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 		return err
 	}
 	defer lnFile.Close()
+	var extra []*os.File
+	tftpAddr := ""
+	if cfg.tftp != "" {
+		var inherited *os.File
+		if succ != nil {
+			inherited = prefork.Extra(0)
+		}
+		f, a, err := listenTFTP(cfg.tftp, inherited)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		extra, tftpAddr = []*os.File{f}, a
+	}
 
 	self, err := os.Executable()
 	if err != nil {
@@ -110,15 +133,27 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	workerArgs := []string{self, workerCmd, "--root", cfg.root,
 		"--max-upload", cfg.maxUpload.String(), "--idle-timeout", cfg.idleTimeout.String(),
 		"--max-conns", strconv.Itoa(cfg.maxConns)}
+	if cfg.tftp != "" {
+		workerArgs = append(workerArgs, "--tftp-inherited", "--tftp-retries", strconv.Itoa(cfg.tftpRetries))
+		if cfg.tftpPorts.Lo != 0 {
+			workerArgs = append(workerArgs, "--tftp-port-range", cfg.tftpPorts.String())
+		}
+		if cfg.tftpRO {
+			workerArgs = append(workerArgs, "--tftp-readonly")
+		}
+	}
 	handedOver, err := prefork.Run(prefork.Config{
 		Path: self, Args: workerArgs, Workers: cfg.workers, Grace: cfg.grace,
-		Listener: lnFile, Stdout: stdout, Stderr: os.Stderr, Log: logf,
+		Listener: lnFile, Extra: extra, Stdout: stdout, Stderr: os.Stderr, Log: logf,
 		MasterArgs: append([]string{self, "serve"}, args...),
 		Ready: func() {
 			if cfg.pidfile != "" {
 				if err := atomicfile.WritePid(cfg.pidfile, pid); err != nil {
 					logf("%v", err)
 				}
+			}
+			if tftpAddr != "" {
+				fmt.Fprintf(stdout, "fileserver[%d]: tftp on udp %s\n", pid, tftpAddr)
 			}
 			fmt.Fprintf(stdout, "fileserver[%d]: listening on %s with %d workers\n", pid, addr, cfg.workers)
 			if succ != nil {

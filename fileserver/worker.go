@@ -16,12 +16,14 @@ import (
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/prefork"
+	"github.com/sigride/sigride/internal/tftp"
 )
 
 const workerSynopsis = `usage: fileserver worker [flags]
 
 A worker of "fileserver serve", started by its master with the listening
-socket as fd 3 and a control socket as fd 4. Not for running by hand.`
+socket as fd 3, a control socket as fd 4 and the TFTP socket, if any, as
+fd 5. Not for running by hand.`
 
 // runWorker serves connections until SIGTERM, SIGINT or SIGQUIT, or the
 // master's end of the control socket closes; then it stops accepting, lets
@@ -30,6 +32,7 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 	var cfg serveConfig
 	fs := pflag.NewFlagSet("fileserver worker", pflag.ContinueOnError)
 	serverFlags(fs, &cfg)
+	withTFTP := fs.Bool("tftp-inherited", false, "the TFTP socket is fd 5")
 	if err := cli.Parse(fs, workerSynopsis, args, io.Discard, stderr); err != nil {
 		return err
 	}
@@ -53,6 +56,20 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 	}
 	accepted := make(chan error, 1)
 	go func() { accepted <- s.accept(w.Listener) }()
+	var udp *net.UDPConn
+	tftpDone := make(chan error, 1)
+	tsrv := &tftp.Server{Store: tftpStore{lib}, Ports: tftp.PortRange(cfg.tftpPorts), ReadOnly: cfg.tftpRO,
+		MaxUpload: int64(cfg.maxUpload), Retries: cfg.tftpRetries, Log: s.logf}
+	if *withTFTP {
+		f := prefork.Extra(0)
+		pc, err := net.FilePacketConn(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("inherited tftp socket: %w", err)
+		}
+		udp = pc.(*net.UDPConn)
+		go func() { tftpDone <- tsrv.Serve(udp) }()
+	}
 	if err := w.Ready(); err != nil {
 		return err
 	}
@@ -62,8 +79,15 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 		s.logf("master gone: stopping")
 	case err := <-accepted:
 		return fmt.Errorf("accept: %w", err)
+	case err := <-tftpDone:
+		return fmt.Errorf("tftp: %w", err)
+	}
+	if udp != nil { // no new TFTP requests; those under way finish
+		udp.Close()
+		<-tftpDone
 	}
 	s.drain(w.Listener, accepted)
+	tsrv.Wait()
 	return nil
 }
 

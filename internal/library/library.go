@@ -1,6 +1,7 @@
 package library
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -76,6 +77,14 @@ type File struct {
 	Size    int64
 	ModTime time.Time
 	Sum     Sum
+}
+
+// ReadAt reads from the file, or from Data when it is held in memory.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if f.File != nil {
+		return f.File.ReadAt(p, off)
+	}
+	return bytes.NewReader(f.Data).ReadAt(p, off)
 }
 
 // Close closes the file, if it is open.

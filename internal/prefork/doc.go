@@ -5,7 +5,8 @@
 // Invariants:
 //   - Workers are the master's own binary re-executed (Go cannot fork
 //     without exec), the listening socket inherited as fd ListenerFD and a
-//     control socket as fd ControlFD. They share the one socket (no
+//     control socket as fd ControlFD, and Config.Extra from ExtraFD on (a
+//     successor master gets the same). They share the one socket (no
 //     SO_REUSEPORT): a worker's death loses no connection queued on it.
 //   - A worker counts as serving only once it said "ready" on its control
 //     socket; it ends when that socket reaches EOF (the master is gone) or

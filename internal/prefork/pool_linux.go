@@ -22,10 +22,13 @@ type Config struct {
 	Workers  int      // how many to keep
 	Grace    time.Duration
 	Listener *os.File // the listening socket every worker inherits
-	Stdout   *os.File
-	Stderr   *os.File
-	Log      func(format string, args ...any)
-	Ready    func() // called once, when the first Workers workers are ready
+	// Extra are more sockets every worker (and a successor master)
+	// inherits, from fd ExtraFD on, in order: the TFTP socket, say.
+	Extra  []*os.File
+	Stdout *os.File
+	Stderr *os.File
+	Log    func(format string, args ...any)
+	Ready  func() // called once, when the first Workers workers are ready
 	// MasterArgs is the argv a successor master is started with on
 	// SIGUSR2 (the binary at Path, as it is on disk then); nil: no upgrade.
 	MasterArgs []string
@@ -145,7 +148,7 @@ func (p *pool) spawn() error {
 		Name:  "worker",
 		Path:  p.cfg.Path,
 		Args:  p.cfg.Args,
-		Files: []*os.File{os.Stdin, p.cfg.Stdout, p.cfg.Stderr, p.cfg.Listener, childEnd},
+		Files: append([]*os.File{os.Stdin, p.cfg.Stdout, p.cfg.Stderr, p.cfg.Listener, childEnd}, p.cfg.Extra...),
 	})
 	childEnd.Close()
 	if err != nil {
@@ -218,7 +221,7 @@ func (p *pool) upgrade() {
 		Path:    p.cfg.Path,
 		Args:    p.cfg.MasterArgs,
 		Env:     append(os.Environ(), UpgradeEnv+"=1"),
-		Files:   []*os.File{os.Stdin, p.cfg.Stdout, p.cfg.Stderr, p.cfg.Listener, childEnd},
+		Files:   append([]*os.File{os.Stdin, p.cfg.Stdout, p.cfg.Stderr, p.cfg.Listener, childEnd}, p.cfg.Extra...),
 		Outlive: true, // it takes over: it must not die with this master
 	})
 	childEnd.Close()

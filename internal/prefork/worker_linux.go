@@ -12,7 +12,12 @@ import (
 const (
 	ListenerFD = 3 // the shared listening socket
 	ControlFD  = 4 // the control socket to the master
+	ExtraFD    = 5 // the first of Config.Extra
 )
+
+// Extra returns the i-th of the extra sockets a worker or a successor
+// master inherited (Config.Extra); the caller knows how many there are.
+func Extra(i int) *os.File { return os.NewFile(uintptr(ExtraFD+i), fmt.Sprintf("extra %d", i)) }
 
 // readyMsg is what a worker says once it accepts.
 const readyMsg = "ready"

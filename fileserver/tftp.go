@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/sigride/sigride/internal/library"
+	"github.com/sigride/sigride/internal/tftp"
+)
+
+// tftpStore gives the TFTP server the library: the same names, checks and
+// atomic uploads as the TCP protocol.
+type tftpStore struct{ lib *library.Library }
+
+// tftpError turns a library error into the TFTP error the client gets.
+func tftpError(err error) error {
+	var ne *library.NameError
+	switch {
+	case errors.As(err, &ne):
+		return &tftp.Error{Code: tftp.ErrAccess, Message: ne.Error()}
+	case errors.Is(err, library.ErrNotFound):
+		return &tftp.Error{Code: tftp.ErrNotFound, Message: "file not found"}
+	case errors.Is(err, library.ErrNotAFile):
+		return &tftp.Error{Code: tftp.ErrAccess, Message: "not a file"}
+	case errors.Is(err, library.ErrChecksum):
+		return &tftp.Error{Code: tftp.ErrUndefined, Message: "stored bytes do not read back right; nothing stored"}
+	}
+	return err
+}
+
+func (s tftpStore) Open(name string) (tftp.File, error) {
+	f, err := s.lib.Open(name)
+	if err != nil {
+		return nil, tftpError(err)
+	}
+	return tftpFile{f}, nil
+}
+
+type tftpFile struct{ f *library.File }
+
+func (f tftpFile) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, off) }
+func (f tftpFile) Size() int64                             { return f.f.Size }
+func (f tftpFile) Close() error                            { return f.f.Close() }
+
+func (s tftpStore) Create(name string) (tftp.Upload, error) {
+	up, err := s.lib.Create(name)
+	if err != nil {
+		return nil, tftpError(err)
+	}
+	u := &tftpUpload{up: up, h: sha256.New()}
+	u.w = bufio.NewWriterSize(up.File(), 256<<10)
+	return u, nil
+}
+
+// tftpUpload hashes what it writes: TFTP carries no checksum, and Commit
+// checks that the file reads back as written.
+type tftpUpload struct {
+	up *library.Upload
+	w  *bufio.Writer
+	h  hash.Hash
+	n  int64
+}
+
+func (u *tftpUpload) Write(p []byte) (int, error) {
+	n, err := u.w.Write(p)
+	u.h.Write(p[:n])
+	u.n += int64(n)
+	return n, err
+}
+
+func (u *tftpUpload) Commit() error {
+	if err := u.w.Flush(); err != nil {
+		return err
+	}
+	return tftpError(u.up.Commit(u.n, library.Sum(u.h.Sum(nil))))
+}
+
+func (u *tftpUpload) Abort() { u.up.Abort() }
+
+// portRange is --tftp-port-range: LO:HI, or empty for any port.
+type portRange tftp.PortRange
+
+func (r *portRange) String() string {
+	if r.Lo == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", r.Lo, r.Hi)
+}
+
+func (r *portRange) Set(s string) error {
+	lo, hi, ok := strings.Cut(s, ":")
+	l, err1 := strconv.Atoi(lo)
+	h, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || l < 1 || h > 65535 || l > h {
+		return fmt.Errorf("want LO:HI with 1 <= LO <= HI <= 65535")
+	}
+	r.Lo, r.Hi = l, h
+	return nil
+}
+
+func (r *portRange) Type() string { return "LO:HI" }
+
+// listenTFTP opens the TFTP socket, or takes the predecessor's in an
+// upgrade, as a file for the workers, with its address.
+func listenTFTP(addr string, inherited *os.File) (*os.File, string, error) {
+	if inherited != nil {
+		pc, err := net.FilePacketConn(inherited)
+		if err != nil {
+			return nil, "", fmt.Errorf("inherited tftp socket: %w", err)
+		}
+		a := pc.LocalAddr().String()
+		pc.Close()
+		return inherited, a, nil
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("tftp: %w", err)
+	}
+	pc, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, "", fmt.Errorf("tftp: %w", err)
+	}
+	defer pc.Close()
+	f, err := pc.File() // a dup the workers inherit
+	if err != nil {
+		return nil, "", fmt.Errorf("tftp: %w", err)
+	}
+	return f, pc.LocalAddr().String(), nil
+}

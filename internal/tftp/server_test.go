@@ -1,0 +1,254 @@
+package tftp
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memStore is a Store in memory that records what became of uploads.
+type memStore struct {
+	mu      sync.Mutex
+	files   map[string][]byte
+	aborted chan string
+}
+
+type memFile struct{ *bytes.Reader }
+
+func (f memFile) Close() error { return nil }
+
+func (m *memStore) Open(name string) (File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.files[name]
+	if !ok {
+		return nil, &Error{ErrNotFound, "file not found"}
+	}
+	return memFile{bytes.NewReader(b)}, nil
+}
+
+type memUpload struct {
+	m    *memStore
+	name string
+	buf  bytes.Buffer
+	done bool
+}
+
+func (u *memUpload) Write(p []byte) (int, error) { return u.buf.Write(p) }
+func (u *memUpload) Commit() error {
+	u.m.mu.Lock()
+	u.m.files[u.name] = u.buf.Bytes()
+	u.m.mu.Unlock()
+	u.done = true
+	return nil
+}
+func (u *memUpload) Abort() {
+	if !u.done {
+		u.m.aborted <- u.name
+	}
+}
+
+func (m *memStore) Create(name string) (Upload, error) { return &memUpload{m: m, name: name}, nil }
+
+// startServer serves a memStore on 127.0.0.1.
+func startServer(t *testing.T, files map[string][]byte) (*memStore, *net.UDPAddr) {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &memStore{files: files, aborted: make(chan string, 4)}
+	s := &Server{Store: m, MaxUpload: 1 << 30, Retries: 1, Log: t.Logf}
+	done := make(chan struct{})
+	go func() { s.Serve(pc); s.Wait(); close(done) }()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return m, pc.LocalAddr().(*net.UDPAddr)
+}
+
+// peer is a test client on its own socket.
+type peer struct {
+	t   *testing.T
+	c   *net.UDPConn
+	tid *net.UDPAddr // the server's transfer port, once known
+	buf []byte
+}
+
+func newPeer(t *testing.T) *peer {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &peer{t: t, c: c, buf: make([]byte, 70000)}
+}
+
+func (p *peer) send(to *net.UDPAddr, b []byte) {
+	if to == nil {
+		to = p.tid
+	}
+	if _, err := p.c.WriteToUDP(b, to); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *peer) recv() Packet {
+	p.t.Helper()
+	p.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, from, err := p.c.ReadFromUDP(p.buf)
+	if err != nil {
+		p.t.Fatalf("recv: %v", err)
+	}
+	p.tid = from
+	pk, err := ParsePacket(append([]byte(nil), p.buf[:n]...))
+	if err != nil {
+		p.t.Fatalf("recv: %v", err)
+	}
+	return pk
+}
+
+func (p *peer) expect(op Opcode, block uint16) Packet {
+	p.t.Helper()
+	pk := p.recv()
+	if pk.Op != op || (op != OpOACK && op != OpERROR && pk.Block != block) {
+		p.t.Fatalf("got %v %d (%+v), want %v %d", pk.Op, pk.Block, pk.Options, op, block)
+	}
+	return pk
+}
+
+// TestNoResendOnDuplicateACK: the Sorcerer's Apprentice. ACK 1 twice must
+// bring one DATA 2, not two: after ACK 2 the next packet is DATA 3.
+func TestNoResendOnDuplicateACK(t *testing.T) {
+	_, srv := startServer(t, map[string][]byte{"f": bytes.Repeat([]byte("x"), 40)})
+	p := newPeer(t)
+	p.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "f", Mode: "octet",
+		Options: []Option{{"blksize", "8"}, {"timeout", "10"}}}))
+	p.expect(OpOACK, 0)
+	p.send(nil, AppendAck(nil, 0))
+	p.expect(OpDATA, 1)
+	p.send(nil, AppendAck(nil, 1))
+	p.send(nil, AppendAck(nil, 1)) // a duplicate
+	p.expect(OpDATA, 2)
+	p.send(nil, AppendAck(nil, 2))
+	p.expect(OpDATA, 3) // a resend of 2 would have come first
+	for b := uint16(3); b <= 5; b++ {
+		p.send(nil, AppendAck(nil, b))
+		if d := p.expect(OpDATA, b+1); b+1 == 6 && len(d.Data) != 0 {
+			t.Fatalf("last block of a multiple: %d bytes, want 0", len(d.Data))
+		}
+	}
+	p.send(nil, AppendAck(nil, 6))
+}
+
+// TestRolloverAndWindow: 70,000 blocks of 8 bytes, 64 a window: block
+// numbers go 65535, 0, 1, ... and every byte arrives in order.
+func TestRolloverAndWindow(t *testing.T) {
+	data := make([]byte, 70000*8+3)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	_, srv := startServer(t, map[string][]byte{"big": data})
+	p := newPeer(t)
+	p.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "big", Mode: "octet",
+		Options: []Option{{"blksize", "8"}, {"windowsize", "64"}, {"tsize", "0"}}}))
+	oack := p.expect(OpOACK, 0)
+	if len(oack.Options) != 3 || oack.Options[2] != (Option{"tsize", "560003"}) {
+		t.Fatalf("OACK %+v", oack.Options)
+	}
+	p.send(nil, AppendAck(nil, 0))
+	var got []byte
+	sawZero := false
+	for k := int64(1); ; k++ {
+		d := p.expect(OpDATA, uint16(k))
+		if uint16(k) == 0 {
+			sawZero = true
+		}
+		got = append(got, d.Data...)
+		if len(d.Data) < 8 {
+			p.send(nil, AppendAck(nil, uint16(k)))
+			break
+		}
+		if k%64 == 0 {
+			p.send(nil, AppendAck(nil, uint16(k)))
+		}
+	}
+	if !sawZero || !bytes.Equal(got, data) {
+		t.Fatalf("rollover seen %v; %d bytes, want %d, equal %v", sawZero, len(got), len(data), bytes.Equal(got, data))
+	}
+}
+
+// TestWindowGap: an ACK inside the window makes the sender go on from the
+// block after it (RFC 7440).
+func TestWindowGap(t *testing.T) {
+	_, srv := startServer(t, map[string][]byte{"f": bytes.Repeat([]byte("y"), 8*10)})
+	p := newPeer(t)
+	p.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "f", Mode: "octet",
+		Options: []Option{{"blksize", "8"}, {"windowsize", "4"}, {"timeout", "10"}}}))
+	p.expect(OpOACK, 0)
+	p.send(nil, AppendAck(nil, 0))
+	for b := uint16(1); b <= 4; b++ {
+		p.expect(OpDATA, b)
+	}
+	p.send(nil, AppendAck(nil, 2)) // 3 was "lost"
+	for b := uint16(3); b <= 6; b++ {
+		p.expect(OpDATA, b)
+	}
+	p.send(nil, AppendError(nil, ErrUndefined, "enough")) // ends the transfer
+}
+
+// TestUploadGivenUp: a client that stops mid-upload: after the retries
+// the upload is aborted, never committed.
+func TestUploadGivenUp(t *testing.T) {
+	m, srv := startServer(t, map[string][]byte{})
+	p := newPeer(t)
+	p.send(srv, AppendRequest(nil, Request{Op: OpWRQ, Filename: "up", Mode: "octet",
+		Options: []Option{{"blksize", "8"}, {"timeout", "1"}}}))
+	p.expect(OpOACK, 0)
+	p.send(nil, append(AppendData(nil, 1), "12345678"...))
+	p.expect(OpACK, 1)
+	// Silence: the server resends ACK 1 once (Retries 1), then gives up.
+	p.expect(OpACK, 1)
+	select {
+	case name := <-m.aborted:
+		if name != "up" {
+			t.Fatalf("aborted %q", name)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("upload not given up")
+	}
+	if _, err := m.Open("up"); err == nil {
+		t.Fatal("a given-up upload was stored")
+	}
+}
+
+// TestUpload: a WRQ in lockstep, a repeated block re-acknowledged, the
+// file stored only at the end; a missing file is ERROR 1; junk is ERROR 4.
+func TestUpload(t *testing.T) {
+	m, srv := startServer(t, map[string][]byte{})
+	p := newPeer(t)
+	p.send(srv, AppendRequest(nil, Request{Op: OpWRQ, Filename: "u", Mode: "octet"}))
+	p.expect(OpACK, 0)
+	block := bytes.Repeat([]byte("z"), 512)
+	p.send(nil, append(AppendData(nil, 1), block...))
+	p.expect(OpACK, 1)
+	p.send(nil, append(AppendData(nil, 1), block...)) // our ACK "lost": sent again
+	p.expect(OpACK, 1)
+	p.send(nil, append(AppendData(nil, 2), "end"...))
+	p.expect(OpACK, 2)
+	f, err := m.Open("u")
+	if err != nil || f.(memFile).Len() != 515 {
+		t.Fatalf("stored: %v", err)
+	}
+
+	q := newPeer(t)
+	q.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "nope", Mode: "octet"}))
+	if e := q.expect(OpERROR, 0); e.Code != ErrNotFound {
+		t.Errorf("missing file: code %d", e.Code)
+	}
+	r := newPeer(t)
+	r.send(srv, []byte("\x00\x01name-without-nul"))
+	if e := r.expect(OpERROR, 0); e.Code != ErrIllegal {
+		t.Errorf("junk: code %d", e.Code)
+	}
+}
