@@ -50,6 +50,7 @@ type serverProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	addr   string
+	tftp   string // the TFTP address, with --tftp
 	root   string
 	mu     sync.Mutex
 	log    []string
@@ -58,7 +59,10 @@ type serverProc struct {
 	code   int
 }
 
-var listeningRE = regexp.MustCompile(`listening on (\S+) with`)
+var (
+	listeningRE = regexp.MustCompile(`listening on (\S+) with`)
+	tftpOnRE    = regexp.MustCompile(`tftp on udp (\S+)$`)
+)
 
 // startServer starts a server on a free port of 127.0.0.1 and waits for it
 // to say it listens.
@@ -83,6 +87,11 @@ func startServer(t *testing.T, args ...string) *serverProc {
 	go func() {
 		lines := bufio.NewScanner(outR)
 		for lines.Scan() {
+			if m := tftpOnRE.FindStringSubmatch(lines.Text()); m != nil {
+				s.mu.Lock()
+				s.tftp = m[1] // said before the listening line
+				s.mu.Unlock()
+			}
 			if m := listeningRE.FindStringSubmatch(lines.Text()); m != nil {
 				select {
 				case ready <- m[1]:

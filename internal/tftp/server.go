@@ -210,6 +210,7 @@ func (s *Server) write(c net.Conn, from *net.UDPAddr, req Request) {
 		return
 	}
 	s.logf("tftp %s: WRQ %q: stored %d bytes in %v", from, req.Filename, n, time.Since(start).Round(time.Millisecond))
+	t.dally()
 }
 
 // dialTID opens the transfer's socket on local's address, connected to

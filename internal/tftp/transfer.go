@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ type transfer struct {
 	s       Settings
 	retries int
 	buf     []byte // for reading packets
+	lastAck []byte // receive's final ACK, for dally
 }
 
 func newTransfer(c net.Conn, s Settings, retries int) *transfer {
@@ -180,9 +182,8 @@ func (t *transfer) handshake(pkt []byte, block uint16) error {
 // OACK (or ACK 0) first, then an ACK for each window, or for the last
 // block in order when one is missing or repeated. On the last block
 // (shorter than the block size) it calls commit, and only if that succeeds
-// acknowledges it: the client learns "stored" only once it is. Then it
-// lingers one timeout to acknowledge the last block again if its ACK was
-// lost.
+// acknowledges it: the client learns "stored" only once it is. The
+// caller then dallies.
 func (t *transfer) receive(w io.Writer, limit int64, oack []Option, commit func() error) (int64, error) {
 	reply := AppendAck(nil, 0)
 	if len(oack) > 0 {
@@ -246,7 +247,7 @@ func (t *transfer) receive(w io.Writer, limit int64, oack []Option, commit func(
 				return got, err
 			}
 			t.c.Write(reply)
-			t.dally(reply, uint16(next))
+			t.lastAck = reply
 			return got, nil
 		}
 		next++
@@ -257,9 +258,14 @@ func (t *transfer) receive(w io.Writer, limit int64, oack []Option, commit func(
 	}
 }
 
-// dally waits one timeout after the last ACK, answering a repeat of the
-// last block (its ACK was lost) with the ACK again.
-func (t *transfer) dally(ack []byte, last uint16) {
+// dally waits one timeout after receive's last ACK, answering a repeat of
+// the last block (its ACK was lost) with the ACK again: else the client
+// would give up on a file that is stored.
+func (t *transfer) dally() {
+	if t.lastAck == nil {
+		return
+	}
+	ack, last := t.lastAck, binary.BigEndian.Uint16(t.lastAck[2:])
 	deadline := time.Now().Add(t.s.Timeout)
 	for {
 		p, err := t.read(deadline)
