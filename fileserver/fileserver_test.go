@@ -89,7 +89,9 @@ func startServer(t *testing.T, args ...string) *serverProc {
 		for lines.Scan() {
 			if m := tftpOnRE.FindStringSubmatch(lines.Text()); m != nil {
 				s.mu.Lock()
-				s.tftp = m[1] // said before the listening line
+				if s.tftp == "" { // said before the listening line; a successor says it again
+					s.tftp = m[1]
+				}
 				s.mu.Unlock()
 			}
 			if m := listeningRE.FindStringSubmatch(lines.Text()); m != nil {
@@ -530,7 +532,7 @@ func TestUSR2Upgrade(t *testing.T) {
 	pidfile := filepath.Join(dir, "fs.pid")
 	saved := bin
 	bin = exe
-	s := startServer(t, "--workers", "2", "--pidfile", pidfile)
+	s := startServer(t, "--workers", "2", "--pidfile", pidfile, "--tftp", "127.0.0.1:0")
 	bin = saved
 	oldPid := s.cmd.Process.Pid
 	src := randomFile(t, dir, 64<<10)
@@ -554,6 +556,14 @@ func TestUSR2Upgrade(t *testing.T) {
 		t.Fatalf("pidfile %q after the upgrade (old master %d): %v\n%s", b, oldPid, err, s.logText())
 	}
 	load.finish("the upgrade")
+	// The TFTP socket was handed over too: the new master's workers serve it.
+	needClients(t)
+	got := filepath.Join(dir, "by-tftp")
+	if out, code := runTool(t, dir, "curl", "-sS", "-o", got, "tftp://"+s.tftp+"/f.bin"); code != 0 {
+		t.Errorf("tftp after the upgrade: exit %d %s", code, out)
+	} else {
+		sameFile(t, src, got)
+	}
 	// The new master was re-parented to this subreaper: stop and reap it.
 	syscall.Kill(newPid, syscall.SIGTERM)
 	var ws unix.WaitStatus

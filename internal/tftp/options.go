@@ -21,10 +21,13 @@ type Settings struct {
 	Window    int
 }
 
-// WindowBytes bounds what a sender holds for resending: a window of
-// blocks. A client asking more gets a smaller windowsize in the OACK, as
-// RFC 7440 allows.
-const WindowBytes = 8 << 20
+// WindowBytes bounds a window: a client asking more gets a smaller
+// windowsize in the OACK, as RFC 7440 allows. A window must fit in the
+// receiver's socket buffer (Linux's default is 208 KiB): past it, blocks
+// are dropped, and a windowed transfer falls into resend storms (atftp
+// asking 16 blocks of 65464 bytes took 141 s for 100 MB where lock-step
+// takes 0.2 s).
+const WindowBytes = 128 << 10
 
 // Negotiate settles a request's options (RFC 2347): it returns the
 // settings, starting from def, and the options to send back in an OACK

@@ -137,7 +137,7 @@ func TestNegotiate(t *testing.T) {
 		{"windowsize", Request{Op: OpRRQ, Options: opts("windowsize", "16")}, 10, Settings{512, time.Second, 16}, "windowsize=16", 0},
 		{"windowsize 0", Request{Op: OpRRQ, Options: opts("windowsize", "0")}, 10, def, "", 0},
 		{"windowsize capped", Request{Op: OpRRQ, Options: opts("blksize", "65464", "windowsize", "65535")}, 10,
-			Settings{65464, time.Second, WindowBytes / 65464}, "blksize=65464,windowsize=128", 0},
+			Settings{65464, time.Second, WindowBytes / 65464}, "blksize=65464,windowsize=2", 0},
 		{"unknown", Request{Op: OpRRQ, Options: opts("multicast", "", "blksize", "1024")}, 10, Settings{1024, time.Second, 1}, "blksize=1024", 0},
 	} {
 		got, oack, err := Negotiate(tc.req, tc.size, def, 1000)

@@ -12,11 +12,6 @@ import (
 	"time"
 )
 
-// errRefused is what a connected UDP socket's write or read returns after
-// an ICMP port unreachable: the peer may still be there, so it is not an
-// end in itself; a transfer ends on its timeouts.
-var errRefused = syscall.ECONNREFUSED
-
 // Defaults a server starts from.
 const (
 	DefaultTimeout = time.Second // RFC 2349 lets the client change it
@@ -74,7 +69,7 @@ func (s *Server) Serve(pc *net.UDPConn) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				return nil
 			}
-			if errors.Is(err, errRefused) {
+			if isRefused(err) {
 				continue
 			}
 			return err
@@ -136,7 +131,7 @@ func (s *Server) retries() int {
 }
 
 // refuse sends err as an ERROR packet, and logs it.
-func (s *Server) refuse(c net.Conn, from *net.UDPAddr, req Request, err error) {
+func (s *Server) refuse(c *tidConn, from *net.UDPAddr, req Request, err error) {
 	var te *Error
 	if !errors.As(err, &te) {
 		te = &Error{ErrUndefined, "server error"}
@@ -145,7 +140,7 @@ func (s *Server) refuse(c net.Conn, from *net.UDPAddr, req Request, err error) {
 	c.Write(AppendError(nil, te.Code, te.Message))
 }
 
-func (s *Server) read(c net.Conn, from *net.UDPAddr, req Request) {
+func (s *Server) read(c *tidConn, from *net.UDPAddr, req Request) {
 	f, err := s.Store.Open(req.Filename)
 	if err != nil {
 		s.refuse(c, from, req, err)
@@ -173,7 +168,7 @@ func (s *Server) read(c net.Conn, from *net.UDPAddr, req Request) {
 	s.logf("tftp %s: RRQ %q: sent %d bytes in %v", from, req.Filename, n, time.Since(start).Round(time.Millisecond))
 }
 
-func (s *Server) write(c net.Conn, from *net.UDPAddr, req Request) {
+func (s *Server) write(c *tidConn, from *net.UDPAddr, req Request) {
 	if s.ReadOnly {
 		s.refuse(c, from, req, &Error{ErrAccess, "this server is read-only"})
 		return
@@ -215,10 +210,10 @@ func (s *Server) write(c net.Conn, from *net.UDPAddr, req Request) {
 
 // dialTID opens the transfer's socket on local's address, connected to
 // the client: a port of the range, tried from a random one on, or any.
-func (s *Server) dialTID(local, from *net.UDPAddr) (*net.UDPConn, error) {
+func (s *Server) dialTID(local, from *net.UDPAddr) (*tidConn, error) {
 	laddr := &net.UDPAddr{IP: local.IP, Zone: local.Zone}
 	if s.Ports.Lo == 0 {
-		return net.DialUDP("udp", laddr, from)
+		return dialTID(laddr, from)
 	}
 	span := s.Ports.Hi - s.Ports.Lo + 1
 	var r [4]byte
@@ -227,7 +222,7 @@ func (s *Server) dialTID(local, from *net.UDPAddr) (*net.UDPConn, error) {
 	var last error
 	for i := range span {
 		laddr.Port = s.Ports.Lo + (first+i)%span
-		c, err := net.DialUDP("udp", laddr, from)
+		c, err := dialTID(laddr, from)
 		if err == nil {
 			return c, nil
 		}

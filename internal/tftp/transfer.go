@@ -22,14 +22,14 @@ func (e *PeerError) Error() string { return fmt.Sprintf("peer sent error %d: %q"
 
 // transfer is one side of a transfer on its own connected UDP socket.
 type transfer struct {
-	c       net.Conn
+	c       *tidConn
 	s       Settings
 	retries int
 	buf     []byte // for reading packets
 	lastAck []byte // receive's final ACK, for dally
 }
 
-func newTransfer(c net.Conn, s Settings, retries int) *transfer {
+func newTransfer(c *tidConn, s Settings, retries int) *transfer {
 	return &transfer{c: c, s: s, retries: retries, buf: make([]byte, 4+max(s.BlockSize, DefaultBlockSize)+1)}
 }
 
@@ -47,7 +47,7 @@ func (t *transfer) read(deadline time.Time) (Packet, error) {
 			if errors.Is(err, net.ErrClosed) {
 				return Packet{}, err
 			}
-			continue // ECONNREFUSED from an ICMP of an earlier send: the peer may yet answer
+			continue // an ICMP port unreachable of an earlier send: the peer may yet answer
 		}
 		p, err := ParsePacket(t.buf[:n])
 		if err != nil {
@@ -80,39 +80,54 @@ func (t *transfer) send(r io.Reader, oack []Option) (int64, error) {
 		}
 	}
 	bs, w := t.s.BlockSize, t.s.Window
-	ring := make([][]byte, w)
+	// The ring holds the window and one block more: the next block is
+	// read while the ACK is on its way, so an ACK is answered at once.
+	slots := int64(w + 1)
+	ring := make([][]byte, slots)
 	for i := range ring {
 		ring[i] = make([]byte, 4, 4+bs)
 	}
 	var (
 		acked, read int64 // blocks acknowledged, blocks read into the ring
 		last        int64 = -1
-		sent        int64
+		sent        int64 // bytes read, to be sent
 		tries       int
 	)
+	readBlock := func(k int64) error {
+		pkt := AppendData(ring[k%slots][:0], uint16(k))
+		n, err := io.ReadFull(r, pkt[4:4+bs])
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			t.fail(ErrUndefined, "read error")
+			return fmt.Errorf("read block %d: %w", k, err)
+		}
+		ring[k%slots] = pkt[:4+n]
+		read = k
+		sent += int64(n)
+		if n < bs {
+			last = k
+		}
+		return nil
+	}
 	for {
 		end := acked + int64(w)
 		if last >= 0 {
 			end = min(end, last)
 		}
 		for k := acked + 1; k <= end; k++ {
-			pkt := ring[k%int64(w)]
 			if k > read {
-				pkt = AppendData(pkt[:0], uint16(k))
-				n, err := io.ReadFull(r, pkt[4:4+bs])
-				if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-					t.fail(ErrUndefined, "read error")
-					return sent, fmt.Errorf("read block %d: %w", k, err)
+				if err := readBlock(k); err != nil {
+					return sent, err
 				}
-				pkt = pkt[:4+n]
-				ring[k%int64(w)] = pkt
-				read = k
-				sent += int64(n)
-				if n < bs {
-					last, end = k, k
+				if last >= 0 {
+					end = min(end, last)
 				}
 			}
-			if _, err := t.c.Write(pkt); err != nil && !errors.Is(err, errRefused) {
+			if _, err := t.c.Write(ring[k%slots]); err != nil && !isRefused(err) {
+				return sent, err
+			}
+		}
+		if last < 0 && read == end {
+			if err := readBlock(end + 1); err != nil {
 				return sent, err
 			}
 		}
@@ -159,7 +174,7 @@ func (t *transfer) handshake(pkt []byte, block uint16) error {
 		if tries > t.retries {
 			return ErrTimedOut
 		}
-		if _, err := t.c.Write(pkt); err != nil && !errors.Is(err, errRefused) {
+		if _, err := t.c.Write(pkt); err != nil && !isRefused(err) {
 			return err
 		}
 		deadline := time.Now().Add(t.s.Timeout)
@@ -195,7 +210,7 @@ func (t *transfer) receive(w io.Writer, limit int64, oack []Option, commit func(
 		inWin int
 		tries int
 	)
-	if _, err := t.c.Write(reply); err != nil && !errors.Is(err, errRefused) {
+	if _, err := t.c.Write(reply); err != nil && !isRefused(err) {
 		return 0, err
 	}
 	for {
