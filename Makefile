@@ -21,6 +21,7 @@ lint:
 	$(GO) tool staticcheck ./...
 
 unit: build
+	scripts/test-deps
 	# Helper processes are race-built too: skip the race runtime's 1 s sleep at exit.
 	GORACE=atexit_sleep_ms=0 $(GO) test -race -count=1 ./...
 

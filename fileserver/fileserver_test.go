@@ -466,16 +466,18 @@ func TestUsage(t *testing.T) {
 }
 
 // TestHUPRollingRestart: SIGHUP replaces every worker while clients keep
-// downloading: zero failures, every old worker gone (exit 0), as many new
+// downloading, by TCP and by TFTP: zero failures, every old worker gone (exit 0), as many new
 // ones ready.
 func TestHUPRollingRestart(t *testing.T) {
-	s := startServer(t, "--workers", "2")
+	s := startServer(t, "--workers", "2", "--tftp", "127.0.0.1:0")
 	src := randomFile(t, t.TempDir(), 64<<10)
 	if _, stderr, code := s.client("put", src, "--as", "f.bin"); code != 0 {
 		t.Fatal(stderr)
 	}
 	old := workerPids(s.waitLog(readyRE, 2))
 	load := startLoad(t, s.addr, "f.bin")
+	load.addTFTP(s.tftp, "f.bin") // TFTP through the restart too
+	load.waitMore(20)
 	s.cmd.Process.Signal(syscall.SIGHUP)
 	s.waitLog(regexp.MustCompile(`every worker replaced`), 1)
 	for _, pid := range old {
@@ -540,6 +542,8 @@ func TestUSR2Upgrade(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	load := startLoad(t, s.addr, "f.bin")
+	load.addTFTP(s.tftp, "f.bin")
+	load.waitMore(20)
 	copyExe() // the new binary on disk
 	s.cmd.Process.Signal(syscall.SIGUSR2)
 	select {
@@ -610,6 +614,29 @@ func startLoad(t *testing.T, addr, name string) *load {
 	}
 	l.waitMore(20)
 	return l
+}
+
+// addTFTP adds a loop downloading name by TFTP with curl (tftpAddr: the
+// server's --tftp), one process per download.
+func (l *load) addTFTP(tftpAddr, name string) {
+	needClients(l.t)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		dst := filepath.Join(l.t.TempDir(), "got-tftp")
+		for {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			if out, err := exec.Command("curl", "-sS", "-o", dst, "tftp://"+tftpAddr+"/"+name).CombinedOutput(); err != nil {
+				l.failed.Add(1)
+				l.t.Errorf("tftp get: %v %s", err, out)
+			}
+			l.done.Add(1)
+		}
+	}()
 }
 
 // waitMore waits until the loops have done n more requests.

@@ -58,7 +58,7 @@ func serverFlags(fs *pflag.FlagSet, cfg *serveConfig) {
 	fs.StringVar(&cfg.root, "root", defaultRoot, "the library's directory (created if missing)")
 	fs.Var(&cfg.maxUpload, "max-upload", "the largest upload accepted: 4GiB, 100MB, 1024 ...")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "drop a client silent this long")
-	fs.IntVar(&cfg.maxConns, "max-conns", defaultMaxConns, "connections one worker serves at once; more are told busy")
+	fs.IntVar(&cfg.maxConns, "max-conns", defaultMaxConns, "connections (and TFTP transfers) one worker serves at once; more are told busy")
 	fs.Var(&cfg.tftpPorts, "tftp-port-range", "ports for TFTP transfers, LO:HI (default: any)")
 	fs.BoolVar(&cfg.tftpRO, "tftp-readonly", false, "refuse TFTP write requests")
 	fs.IntVar(&cfg.tftpRetries, "tftp-retries", tftp.DefaultRetries, "TFTP timeouts in a row before a transfer is given up")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -50,10 +51,18 @@ type Server struct {
 	ReadOnly  bool
 	MaxUpload int64
 	Retries   int // DefaultRetries if zero
-	Log       func(format string, a ...any)
+	// MaxTransfers bounds the transfers under way (DefaultMaxTransfers if
+	// zero): each holds a thread blocked in recv, and a flood of requests
+	// must not exhaust them. Past it a request gets ERROR 0, "busy".
+	MaxTransfers int
+	Log          func(format string, a ...any)
 
-	wg sync.WaitGroup
+	wg     sync.WaitGroup
+	active atomic.Int64
 }
+
+// DefaultMaxTransfers is MaxTransfers' default.
+const DefaultMaxTransfers = 1024
 
 // Serve reads requests from pc until it is closed; each is served in its
 // own goroutine. It returns nil once pc is closed.
@@ -105,6 +114,17 @@ func (s *Server) serve(local, from *net.UDPAddr, pkt []byte) {
 		return
 	}
 	defer c.Close()
+	limit := int64(s.MaxTransfers)
+	if limit <= 0 {
+		limit = DefaultMaxTransfers
+	}
+	if s.active.Add(1) > limit {
+		s.active.Add(-1)
+		s.logf("tftp %s: busy: %d transfers under way", from, limit)
+		c.Write(AppendError(nil, ErrUndefined, "busy: too many transfers; try again"))
+		return
+	}
+	defer s.active.Add(-1)
 	req, err := ParseRequest(pkt)
 	if err != nil {
 		s.logf("tftp %s: %v", from, err)

@@ -55,12 +55,18 @@ func (m *memStore) Create(name string) (Upload, error) { return &memUpload{m: m,
 // startServer serves a memStore on 127.0.0.1.
 func startServer(t *testing.T, files map[string][]byte) (*memStore, *net.UDPAddr) {
 	t.Helper()
+	return startServerWith(t, files, func(*Server) {})
+}
+
+func startServerWith(t *testing.T, files map[string][]byte, set func(*Server)) (*memStore, *net.UDPAddr) {
+	t.Helper()
 	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := &memStore{files: files, aborted: make(chan string, 4)}
 	s := &Server{Store: m, MaxUpload: 1 << 30, Retries: 1, Log: t.Logf}
+	set(s)
 	done := make(chan struct{})
 	go func() { s.Serve(pc); s.Wait(); close(done) }()
 	t.Cleanup(func() { pc.Close(); <-done })
@@ -251,4 +257,23 @@ func TestUpload(t *testing.T) {
 	if e := r.expect(OpERROR, 0); e.Code != ErrIllegal {
 		t.Errorf("junk: code %d", e.Code)
 	}
+}
+
+// TestBusy: past MaxTransfers a request is told busy (ERROR 0), and the
+// transfer under way goes on.
+func TestBusy(t *testing.T) {
+	_, srv := startServerWith(t, map[string][]byte{"f": []byte("data")}, func(s *Server) { s.MaxTransfers = 1 })
+	p := newPeer(t)
+	p.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "f", Mode: "octet", Options: []Option{{"timeout", "10"}}}))
+	p.expect(OpOACK, 0) // under way, waiting for ACK 0
+	q := newPeer(t)
+	q.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "f", Mode: "octet"}))
+	if e := q.expect(OpERROR, 0); e.Code != ErrUndefined || e.Message != "busy: too many transfers; try again" {
+		t.Errorf("second request: %+v", e)
+	}
+	p.send(nil, AppendAck(nil, 0))
+	if d := p.expect(OpDATA, 1); string(d.Data) != "data" {
+		t.Errorf("first transfer: %q", d.Data)
+	}
+	p.send(nil, AppendAck(nil, 1))
 }
