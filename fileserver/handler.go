@@ -13,9 +13,10 @@ import (
 	"github.com/sigride/sigride/internal/wire"
 )
 
-// uploadChunk is how much of an upload may arrive per --idle-timeout: the
-// read deadline is renewed after each chunk, so a slow but steady client
-// is not cut, a silent one is.
+// uploadChunk is how much of an upload is spliced per read deadline. The
+// deadline is renewed after each chunk, and after a timeout that still
+// brought bytes: a slow but steady client is not cut, a silent one (no
+// byte for --idle-timeout) is.
 const uploadChunk = 256 << 10
 
 // serveConn serves one connection's requests, one after another.
@@ -217,10 +218,14 @@ func receive(c net.Conn, br *bufio.Reader, f *os.File, size int64, idle time.Dur
 		c.SetReadDeadline(time.Now().Add(idle))
 		n, err := io.CopyN(f, c, min(left, uploadChunk))
 		left -= n
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return io.ErrUnexpectedEOF
-			}
+		var ne net.Error
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF):
+			return io.ErrUnexpectedEOF
+		case errors.As(err, &ne) && ne.Timeout() && n > 0:
+			// Slow, not silent: bytes came within --idle-timeout.
+		default:
 			return err
 		}
 	}
