@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/sigride/sigride/internal/library"
@@ -188,6 +189,14 @@ func (s *server) put(c net.Conn, br *bufio.Reader, req wire.Request) bool {
 	}
 	size := int64(req.Arg)
 	if err := receive(c, br, up.File(), size, s.idle); err != nil {
+		if noSpace(err) {
+			// Tell the client, who is still sending: drain the rest of
+			// the body and its sum so it reads the answer, not a reset.
+			s.logf("%s: put %q: %v; nothing stored", c.RemoteAddr(), req.Name, err)
+			up.Abort()
+			s.reply(c, wire.Response{Status: wire.ErrInternal, Message: "no space left on the server; nothing stored"})
+			return drain(c, br, size+wire.SumSize, s.idle)
+		}
 		s.refuse(c, err)
 		return false
 	}
@@ -230,4 +239,24 @@ func receive(c net.Conn, br *bufio.Reader, f *os.File, size int64, idle time.Dur
 		}
 	}
 	return nil
+}
+
+// noSpace tells the errors of a full disk (or quota) while writing.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
+}
+
+// drain reads and drops up to n bytes of what the client still sends (at
+// most the body it announced and its sum), so that it reads the answer
+// sent meanwhile rather than a reset. It stops when the client stops.
+func drain(c net.Conn, br *bufio.Reader, n int64, idle time.Duration) bool {
+	for n > 0 {
+		c.SetReadDeadline(time.Now().Add(idle))
+		m, err := io.CopyN(io.Discard, br, min(n, uploadChunk))
+		n -= m
+		if err != nil {
+			return false
+		}
+	}
+	return true
 }

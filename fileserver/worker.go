@@ -17,6 +17,7 @@ import (
 	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/prefork"
 	"github.com/sigride/sigride/internal/tftp"
+	"github.com/sigride/sigride/internal/wire"
 )
 
 const workerSynopsis = `usage: fileserver worker [flags]
@@ -112,18 +113,28 @@ type connState struct {
 	served int  // requests answered so far
 }
 
-// accept accepts until the listener closes.
+// accept accepts until the listener closes. Out of file descriptors, a
+// worker still answers: it keeps one in reserve (/dev/null), gives it up
+// to accept the connection waiting, tells it busy, closes it and takes
+// the reserve back, as a client deserves better than a connection that
+// hangs in the backlog.
 func (s *server) accept(ln net.Listener) error {
+	reserve, _ := os.Open(os.DevNull)
+	defer func() { reserve.Close() }()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				reserve = s.refuseNoFDs(ln, reserve, err)
+				continue
+			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			if errors.As(err, &ne) && ne.Timeout() {
 				s.logf("accept: %v", err)
-				time.Sleep(10 * time.Millisecond) // out of fds: let some close
+				time.Sleep(10 * time.Millisecond)
 				continue
 			}
 			return err
@@ -134,6 +145,27 @@ func (s *server) accept(ln net.Listener) error {
 			s.serveConn(c)
 		}()
 	}
+}
+
+// refuseNoFDs answers the connection that could not be accepted for want
+// of a descriptor with busy, using the reserve; it returns the new reserve.
+func (s *server) refuseNoFDs(ln net.Listener, reserve *os.File, err error) *os.File {
+	s.logf("accept: %v: telling the client busy", err)
+	if reserve == nil {
+		time.Sleep(10 * time.Millisecond) // no reserve left: let some close
+		r, _ := os.Open(os.DevNull)
+		return r
+	}
+	reserve.Close()
+	if c, err := ln.Accept(); err == nil {
+		s.reply(c, wire.Response{Status: wire.ErrBusy, Message: "the server is out of file descriptors; try again"})
+		c.Close()
+	}
+	r, _ := os.Open(os.DevNull)
+	if r == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return r
 }
 
 // drain stops accepting, waits for the accept loop to end, then for the

@@ -103,10 +103,14 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 // scenario's.
 func (l *launcher) finish() error {
 	result := l.result
+	if l.cfg.reporting() {
+		// Roles report (--report): their last reports may still be on
+		// their way, and -v prints them.
+		l.drain(time.Second)
+	}
 	if l.rec == nil {
 		return result
 	}
-	l.drain(time.Second)
 	if l.scen != nil {
 		for _, line := range l.rec.summary() {
 			l.sayOnly(line)
