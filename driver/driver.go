@@ -39,6 +39,11 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		return err
 	}
 	defer r.Close()
+	defer func() {
+		if n := r.Dropped(); n > 0 {
+			fmt.Fprintf(stderr, "%s: %d lines not written: stdout is not read\n", ride.Driver, n)
+		}
+	}()
 	return r.Loop(sigs, func(t int64, sig os.Signal) (bool, error) {
 		switch sig {
 		case syscall.SIGUSR1:

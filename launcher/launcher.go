@@ -33,7 +33,8 @@ type launcher struct {
 	cfg    config
 	msgs   ride.Messages
 	pid    int
-	stdout *os.File
+	stdout *os.File     // the roles' stdout too
+	out    *ride.Output // the launcher's own lines
 	stderr io.Writer
 
 	group  *supervise.Group
@@ -77,7 +78,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		return err
 	}
 	l := &launcher{
-		cfg: cfg, msgs: msgs, pid: os.Getpid(), stdout: stdout, stderr: stderr,
+		cfg: cfg, msgs: msgs, pid: os.Getpid(), stdout: stdout, out: ride.NewOutput(stdout), stderr: stderr,
 		group:  supervise.NewGroup(),
 		roles:  make(map[string]*supervise.Child),
 		conns:  make(map[string]*ride.Conn),
@@ -446,12 +447,16 @@ func (l *launcher) say(text string) {
 // summary. The runner's goroutine calls it too: one write(2) per line keeps
 // lines whole.
 func (l *launcher) sayOnly(text string) {
-	if _, err := l.stdout.Write(ride.Line(ride.Launcher, l.pid, strings.TrimSpace(text))); err != nil {
+	if _, err := l.out.Write(ride.Line(ride.Launcher, l.pid, strings.TrimSpace(text))); err != nil {
 		fmt.Fprintf(l.stderr, "launcher: %v\n", err)
 	}
 }
 
 func (l *launcher) close() {
+	if n := l.out.Dropped(); n > 0 {
+		fmt.Fprintf(l.stderr, "launcher: %d lines not written: stdout is not read\n", n)
+	}
+	l.out.Close()
 	l.runDir.removeAll()
 	for _, c := range l.conns {
 		c.Close()

@@ -43,7 +43,7 @@ func Board(role string, cfg Config, out *os.File) (*Role, Messages, error) {
 	if err != nil {
 		return nil, Messages{}, err
 	}
-	r, err := Join(role, out, cfg.Report)
+	r, err := Join(role, NewOutput(out), cfg.Report)
 	if err != nil {
 		return nil, Messages{}, err
 	}

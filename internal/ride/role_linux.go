@@ -21,7 +21,7 @@ type Role struct {
 	Name string
 	Pid  int
 
-	out      *os.File
+	out      io.Writer
 	conn     *Conn
 	peerName string
 	peerPid  int
@@ -38,7 +38,7 @@ type Role struct {
 // print) to the launcher; the launcher asks for them only when it uses them,
 // since each report wakes the launcher, which then competes for a CPU with
 // the roles on the path of a key press.
-func Join(name string, out *os.File, report bool) (*Role, error) {
+func Join(name string, out io.Writer, report bool) (*Role, error) {
 	conn, err := FromFD(ControlFD)
 	if err != nil {
 		return nil, err
@@ -184,10 +184,21 @@ func (r *Role) Report(events ...Msg) {
 	}
 }
 
-// Close releases the control socket and the peer's pidfd.
+// Close releases the control socket, the peer's pidfd and the output.
 func (r *Role) Close() error {
 	_ = unix.Close(r.peerFd)
+	if o, ok := r.out.(*Output); ok {
+		o.Close()
+	}
 	return r.conn.Close()
+}
+
+// Dropped is how many lines could not be written for want of a reader.
+func (r *Role) Dropped() int {
+	if o, ok := r.out.(*Output); ok {
+		return o.Dropped()
+	}
+	return 0
 }
 
 // Now is CLOCK_MONOTONIC in nanoseconds, the clock of every event. It is

@@ -211,6 +211,7 @@ func (s *Server) write(c *tidConn, from *net.UDPAddr, req Request) {
 		w = na
 	}
 	t := newTransfer(c, set, s.retries())
+	t.beforeFail = up.Abort
 	start := time.Now()
 	n, err := t.receive(w, s.MaxUpload, oack, func() error {
 		if na != nil {

@@ -27,6 +27,9 @@ type transfer struct {
 	retries int
 	buf     []byte // for reading packets
 	lastAck []byte // receive's final ACK, for dally
+	// beforeFail runs before an ERROR goes out: a client told of a failed
+	// upload must find its temp file gone already.
+	beforeFail func()
 }
 
 func newTransfer(c *tidConn, s Settings, retries int) *transfer {
@@ -62,6 +65,9 @@ func (t *transfer) read(deadline time.Time) (Packet, error) {
 
 // fail tells the peer why the transfer ends.
 func (t *transfer) fail(code ErrorCode, msg string) {
+	if t.beforeFail != nil {
+		t.beforeFail()
+	}
 	t.c.Write(AppendError(nil, code, msg))
 }
 

@@ -1,0 +1,85 @@
+package ride
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// LineStall is how long a line may wait for a stdout nobody reads before
+// it is dropped. After one is dropped, the next lines are tried without
+// waiting until the reader catches up.
+const LineStall = time.Second
+
+// Output writes lines, each in one write(2), to a stdout that may stop
+// being read: a full pipe must not stop the ride, nor a closed one kill
+// it. On a pipe it writes through a descriptor of its own, opened
+// non-blocking on the same pipe (/proc/self/fd/1: a new open file
+// description, so the flag is not forced on whoever shares the original),
+// with a deadline per line; a line that cannot go is dropped and counted.
+// Elsewhere (a terminal, a file) it writes as the file does.
+type Output struct {
+	mu      sync.Mutex
+	f       *os.File
+	own     bool // f is our non-blocking descriptor
+	stuck   bool // the last line was dropped
+	dropped int
+}
+
+// NewOutput returns an Output for f (os.Stdout).
+func NewOutput(f *os.File) *Output {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return &Output{f: f}
+	}
+	own, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), os.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return &Output{f: f}
+	}
+	return &Output{f: own, own: true}
+}
+
+// Write writes one line. It never fails for want of a reader: such a line
+// is dropped (Dropped counts it); other errors are returned.
+func (o *Output) Write(line []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.own {
+		return o.f.Write(line)
+	}
+	wait := LineStall
+	if o.stuck {
+		wait = 0
+	}
+	o.f.SetWriteDeadline(time.Now().Add(wait))
+	_, err := o.f.Write(line)
+	switch {
+	case err == nil:
+		o.stuck = false
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, unix.EPIPE):
+		o.stuck = true
+		o.dropped++
+	default:
+		return 0, err
+	}
+	return len(line), nil
+}
+
+// Dropped is how many lines could not be written.
+func (o *Output) Dropped() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.dropped
+}
+
+// Close closes our own descriptor, if any (never the file given).
+func (o *Output) Close() error {
+	if o.own {
+		return o.f.Close()
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestStdoutNotRead: the ride's stdout is a pipe nobody reads, full from
+// the start, or closed. The ride still ends: the keys still work (driven
+// by kill, synchronised on the launcher's -v event log on stderr), every
+// role exits 0, and the lines that could not go are counted on stderr.
+func TestStdoutNotRead(t *testing.T) {
+	for _, closed := range []bool{false, true} {
+		name := map[bool]string{false: "full pipe", true: "closed pipe"}[closed]
+		t.Run(name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if closed {
+				r.Close()
+			} else {
+				fill(t, w)
+			}
+			runDir := t.TempDir()
+			cmd := exec.Command(filepath.Join(binDir, "launcher"), "-v", "--lang", "en", "--run-dir", runDir)
+			cmd.Stdout = w
+			errR, errW, _ := os.Pipe()
+			cmd.Stderr = errW
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			errW.Close()
+			defer errR.Close()
+			log := make(chan string, 256)
+			go func() {
+				sc := bufio.NewScanner(errR)
+				for sc.Scan() {
+					log <- sc.Text()
+				}
+				close(log)
+			}()
+			var all []string
+			waitLog := func(want string) {
+				t.Helper()
+				timeout := time.After(20 * time.Second)
+				for {
+					select {
+					case l, ok := <-log:
+						if !ok {
+							t.Fatalf("stderr ended before %q:\n%s", want, strings.Join(all, "\n"))
+						}
+						all = append(all, l)
+						if strings.Contains(l, want) {
+							return
+						}
+					case <-timeout:
+						t.Fatalf("no %q on stderr after 20s:\n%s", want, strings.Join(all, "\n"))
+					}
+				}
+			}
+			pid := func(role string) int {
+				deadline := time.Now().Add(10 * time.Second)
+				for {
+					b, err := os.ReadFile(filepath.Join(runDir, role+".pid"))
+					if p, _ := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 {
+						return p
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("no %s.pid", role)
+					}
+					time.Sleep(5 * time.Millisecond) // polling the disk for a file, bounded
+				}
+			}
+			driver, conductor := pid("driver"), pid("conductor")
+			pid("launcher") // written last: the ride is announced
+			syscall.Kill(conductor, syscall.SIGINT)
+			waitLog("The old driver sets off")
+			syscall.Kill(driver, syscall.SIGTSTP)
+			waitLog("driver[" + strconv.Itoa(driver) + "] exit ")
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("launcher: %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("the ride did not end")
+			}
+			for l := range log {
+				all = append(all, l)
+			}
+			text := strings.Join(all, "\n")
+			for _, want := range []string{"conductor[" + strconv.Itoa(conductor) + "] exit ", "lines not written: stdout is not read"} {
+				if !strings.Contains(text, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, text)
+				}
+			}
+			for _, l := range all {
+				if strings.Contains(l, "] exit ") && !strings.HasSuffix(l, " 0") {
+					t.Errorf("a role did not exit 0: %q", l)
+				}
+			}
+			for _, p := range []int{driver, conductor} {
+				if syscall.Kill(p, 0) == nil {
+					t.Errorf("pid %d still there", p)
+				}
+			}
+		})
+	}
+}
+
+// fill writes into w until the pipe is full, then leaves w blocking.
+func fill(t *testing.T, w *os.File) {
+	t.Helper()
+	fd := int(w.Fd())
+	syscall.SetNonblock(fd, true)
+	junk := make([]byte, 4096)
+	for {
+		if _, err := syscall.Write(fd, junk); err != nil {
+			if err == syscall.EAGAIN {
+				break
+			}
+			t.Fatal(err)
+		}
+	}
+	syscall.SetNonblock(fd, false)
+}
