@@ -10,7 +10,7 @@ FUZZTIME ?= 20000x
 # Every fuzz target, as package:Target.
 FUZZ_TARGETS := ./internal/ride:FuzzParseMsg ./internal/ride:FuzzParseLine ./internal/scenario:FuzzParse ./internal/trace:FuzzRead ./internal/wire:FuzzReadRequest ./internal/wire:FuzzReadResponse ./internal/wire:FuzzParseList ./internal/library:FuzzCheckName ./internal/tftp:FuzzParseRequest ./internal/tftp:FuzzParsePacket ./internal/tftp:FuzzNetascii
 
-.PHONY: build test lint unit fuzz-short fuzz bench clean
+.PHONY: build test lint unit fuzz-short fuzz bench soak clean
 
 build:
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(BINARIES))
@@ -36,6 +36,13 @@ test: lint unit fuzz-short
 
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=2000000x
+
+# The long soak: 60 s, 200 clients, a fault every 2 s (make test runs a
+# short one). SOAK overrides: make soak SOAK="--duration 5m".
+SOAK ?= --duration 60s --clients 200 --chaos-every 2s
+soak: build
+	scripts/test-deps
+	$(GO) test -run '^TestSoak$$' -count=1 -v -timeout 30m ./fileserver -args $(SOAK)
 
 bench: build
 	scripts/bench-deps
