@@ -37,12 +37,14 @@ test: lint unit fuzz-short
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=2000000x
 
-# The long soak: 60 s, 200 clients, a fault every 2 s (make test runs a
-# short one). SOAK overrides: make soak SOAK="--duration 5m".
-SOAK ?= --duration 60s --clients 200 --chaos-every 2s
+# The long soak: the file server 60 s, 200 clients, a fault every 2 s; then
+# 500 rides (make test runs short ones). Overrides: make soak SOAK="--duration 5m".
+SOAK ?= --duration 60s --clients 200 --chaos-every 2s --faults kill,HUP,TTIN,TTOU,USR2
+RIDES ?= 500
 soak: build
 	scripts/test-deps
 	$(GO) test -run '^TestSoak$$' -count=1 -v -timeout 30m ./fileserver -args $(SOAK)
+	$(GO) test -run '^TestRideSoak$$' -count=1 -v -timeout 30m ./launcher -args --rides $(RIDES)
 
 bench: build
 	scripts/bench-deps
