@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/proctest"
+	"github.com/sigride/sigride/internal/wire"
 )
 
 // bin is the fileserver binary, built once by TestMain.
@@ -374,6 +376,39 @@ func TestTTINTTOU(t *testing.T) {
 	}
 	if strings.Contains(s.logText(), "worker 3") {
 		t.Errorf("a retired worker was replaced:\n%s", s.logText())
+	}
+}
+
+// TestTTINWhileStopping: a master that is stopping (here SIGQUIT, held
+// open by an upload in flight; in the soak, an old master draining after
+// SIGUSR2) starts no worker on SIGTTIN: one would get no stop signal and
+// keep the master from ever exiting.
+func TestTTINWhileStopping(t *testing.T) {
+	s := startServer(t, "--workers", "1")
+	s.waitLog(readyRE, 1)
+	body := []byte("held open across the stop")
+	c, resp := rawRequest(t, s.addr, wire.Request{Op: wire.OpPut, Name: "held.txt", Arg: uint64(len(body))})
+	if resp.Status != wire.StatusContinue {
+		t.Fatalf("PUT answered %v", resp.Status)
+	}
+	c.Write(body[:4]) // the upload is under way: the worker must finish it
+	s.cmd.Process.Signal(syscall.SIGQUIT)
+	s.waitLog(regexp.MustCompile(`SIGQUIT: stopping`), 1)
+	s.cmd.Process.Signal(syscall.SIGTTIN)
+	s.waitLog(regexp.MustCompile(`SIGTTIN: stopping, no worker added or retired`), 1)
+	sum := sha256.Sum256(body)
+	c.Write(append(body[4:], sum[:]...))
+	if resp, err := wire.ReadResponse(c); err != nil || resp.Status != wire.StatusOK {
+		t.Fatalf("the upload in flight: %v %v", resp.Status, err)
+	}
+	c.Close()
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("master still running:\n%s", s.logText())
+	}
+	if s.code != 0 || strings.Contains(s.logText(), "worker 2") {
+		t.Errorf("exit %d; want 0 and no worker started:\n%s", s.code, s.logText())
 	}
 }
 

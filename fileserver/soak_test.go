@@ -30,10 +30,7 @@ var (
 	soakDuration = flag.Duration("duration", 4*time.Second, "how long TestSoak loads the server")
 	soakClients  = flag.Int("clients", 16, "TestSoak's concurrent clients")
 	soakChaos    = flag.Duration("chaos-every", 500*time.Millisecond, "TestSoak's interval between faults")
-	// soakFaults: make test's short soak leaves out SIGTTIN and SIGTTOU
-	// for now: under heavy CPU load a worker retired by SIGTTOU was seen
-	// alive 30 s later (2 runs in 12, issue 6 is open on it).
-	soakFaults = flag.String("faults", "kill,HUP,USR2", "TestSoak's faults: kill,HUP,TTIN,TTOU,USR2")
+	soakFaults   = flag.String("faults", "kill,HUP,TTIN,TTOU,USR2", "TestSoak's faults: kill,HUP,TTIN,TTOU,USR2")
 )
 
 // Soak's fixed shape.

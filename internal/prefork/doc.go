@@ -15,7 +15,9 @@
 //   - The pool loop is the master's only waiter (supervise.Reap on SIGCHLD):
 //     a worker that dies unasked is replaced at once, or after a back-off
 //     that doubles while workers die young, up to MaxBackoff.
-//   - SIGTTIN adds a worker, SIGTTOU retires one (gracefully); SIGHUP
+//   - SIGTTIN adds a worker, SIGTTOU retires one (gracefully), except
+//     while the pool stops (or drains after a hand-over): no worker is
+//     started then, for none would be asked to stop; SIGHUP
 //     replaces them all, one at a time, retiring an old worker only once a
 //     new one accepts; SIGTERM and SIGINT stop the pool within the grace
 //     time, SIGQUIT without one.

@@ -92,14 +92,22 @@ func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 			switch sig {
 			case syscall.SIGCHLD:
 				p.reap()
-			case syscall.SIGTTIN:
+			case syscall.SIGTTIN, syscall.SIGTTOU:
+				if p.stopping {
+					// A worker started now would get no stop signal,
+					// and the master would never exit.
+					p.cfg.Log("SIG%s: stopping, no worker added or retired", supervise.SignalName(sig.(syscall.Signal)))
+					break
+				}
+				if sig == syscall.SIGTTOU {
+					p.retireOne()
+					break
+				}
 				p.want++
 				p.cfg.Log("SIGTTIN: %d workers", p.want)
 				if err := p.spawn(); err != nil {
 					p.cfg.Log("%v", err)
 				}
-			case syscall.SIGTTOU:
-				p.retireOne()
 			case syscall.SIGHUP:
 				p.restart()
 			case syscall.SIGUSR2:
