@@ -19,8 +19,8 @@ const (
 	// SmallMax is the largest file held in memory: above it, sendfile's
 	// saved copy is worth more than the saved syscalls.
 	SmallMax = 64 << 10
-	// cacheBudget bounds the bytes a library holds (per worker process).
-	cacheBudget = 32 << 20
+	// CacheBudget bounds the bytes a library holds in memory (per process).
+	CacheBudget = 32 << 20
 )
 
 // fileID is what a cached content is valid for: the same inode, unchanged
@@ -112,7 +112,7 @@ func (c *cache) fill(name string, f *os.File) (*cached, error) {
 		delete(c.m, name)
 	}
 	for k, v := range c.m { // map order: a random eviction
-		if c.bytes+len(data) <= cacheBudget {
+		if c.bytes+len(data) <= CacheBudget {
 			break
 		}
 		c.bytes -= len(v.data)

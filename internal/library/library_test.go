@@ -326,14 +326,14 @@ func TestSmallCache(t *testing.T) {
 	}
 
 	big := make([]byte, SmallMax)
-	for i := range cacheBudget/SmallMax + 8 {
+	for i := range CacheBudget/SmallMax + 8 {
 		name := fmt.Sprintf("s%d", i)
 		os.WriteFile(filepath.Join(dir, name), big, 0o644)
 		if _, err := open(name); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if l.small.bytes > cacheBudget || len(l.small.m) > cacheBudget/SmallMax+1 { // + empty
-		t.Errorf("cache holds %d bytes in %d files, budget %d", l.small.bytes, len(l.small.m), cacheBudget)
+	if l.small.bytes > CacheBudget || len(l.small.m) > CacheBudget/SmallMax+1 { // + empty
+		t.Errorf("cache holds %d bytes in %d files, budget %d", l.small.bytes, len(l.small.m), CacheBudget)
 	}
 }
