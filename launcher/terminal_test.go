@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/creack/pty"
@@ -53,7 +54,12 @@ func TestRideInTerminal(t *testing.T) {
 // foreground group. Writing to the returned tty types keys.
 func startInTerminal(t *testing.T, args ...string) (*rideProc, *os.File) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "launcher"), args...)
+	return startCmdInTerminal(t, exec.Command(filepath.Join(binDir, "launcher"), args...))
+}
+
+// startCmdInTerminal is startInTerminal for any command that runs a ride.
+func startCmdInTerminal(t *testing.T, cmd *exec.Cmd) (*rideProc, *os.File) {
+	t.Helper()
 	tty, err := pty.Start(cmd)
 	if err != nil {
 		t.Fatal(err)
@@ -64,4 +70,40 @@ func startInTerminal(t *testing.T, args ...string) (*rideProc, *os.File) {
 	t.Cleanup(r.cleanup)
 	r.ready()
 	return r, tty
+}
+
+// TestRideScript: the README's run command, scripts/ride, in a terminal.
+// It builds, then execs the launcher: the process the terminal started is
+// the launcher itself and its group the foreground one, so no make or
+// shell is there to be hit by ^C or stopped by ^Z. Relative paths stay the
+// caller's: the trace lands in the test's own directory.
+func TestRideScript(t *testing.T) {
+	script, err := filepath.Abs("../scripts/ride")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(script, "--lang", "en", "--trace", "ride.jsonl")
+	cmd.Dir = dir
+	r, tty := startCmdInTerminal(t, cmd)
+	pid := cmd.Process.Pid
+	if !strings.Contains(strings.Join(r.output(), "\n"), fmt.Sprintf("launcher[%d]: ready driver=", pid)) {
+		t.Fatalf("the ready line is not from pid %d, the process the script started:\n%s", pid, r.transcript())
+	}
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); filepath.Base(exe) != "launcher" {
+		t.Errorf("pid %d runs %q, want the launcher", pid, exe)
+	}
+	if pgrp, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP); err != nil || pgrp != pid {
+		t.Errorf("foreground group %d (%v), want the launcher's %d", pgrp, err, pid)
+	}
+	tty.Write([]byte("\x03")) // ^C
+	r.expect(fmt.Sprintf("driver[%d]: The old driver sets off", r.Driver))
+	tty.Write([]byte("\x1a")) // ^Z
+	r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.transcript())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ride.jsonl")); err != nil {
+		t.Errorf("the trace is not in the caller's directory: %v", err)
+	}
 }
