@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -360,6 +361,52 @@ func TestWorkerKilledIsReplaced(t *testing.T) {
 	}
 	if _, stderr, code := s.client("ls"); code != 0 {
 		t.Errorf("ls after the kill: %s", stderr)
+	}
+}
+
+// TestCrashLoopBackoff: workers that die young are replaced after a wait
+// that doubles (100 ms, 200 ms, 400 ms ...), not in a tight loop; once they
+// can start again, the pool serves. Here they die because the library
+// cannot be opened: its directory has been swapped for a file.
+func TestCrashLoopBackoff(t *testing.T) {
+	s := startServer(t, "--workers", "1")
+	pids := workerPids(s.waitLog(readyRE, 1))
+	aside := s.root + ".aside"
+	if err := os.Rename(s.root, aside); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.root, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	youngRE := regexp.MustCompile(`workers die young \((\d+) in a row\): next one in (\S+)$`)
+	lines := s.waitLog(youngRE, 4)
+	// The fourth young death comes after the first three waits at least.
+	if d := time.Since(killed); d < 700*time.Millisecond {
+		t.Errorf("four young deaths %v after the kill: the waits were not kept", d)
+	}
+	var waits []time.Duration
+	for i, l := range lines[:4] {
+		m := youngRE.FindStringSubmatch(l)
+		d, _ := time.ParseDuration(m[2])
+		if m[1] != strconv.Itoa(i+1) {
+			t.Errorf("line %d: %q, want %d in a row", i, l, i+1)
+		}
+		waits = append(waits, d)
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+	if !slices.Equal(waits, want) {
+		t.Errorf("back-off %v, want %v", waits, want)
+	}
+	// The library back: the next worker starts and serves.
+	os.Remove(s.root)
+	if err := os.Rename(aside, s.root); err != nil {
+		t.Fatal(err)
+	}
+	s.waitLog(readyRE, 2)
+	if _, stderr, code := s.client("ls"); code != 0 {
+		t.Errorf("ls after the crash loop: %s", stderr)
 	}
 }
 

@@ -9,12 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sigride/sigride/internal/proctest"
 )
 
 // Sizes of the comparison with nginx.
@@ -46,7 +46,7 @@ func BenchmarkVsNginx(b *testing.B) {
 		out = dir
 	}
 
-	ours := benchServer(b, root)
+	ours := benchServer(b, root, listeningRE)
 	nginx := startNginx(b, dir, root)
 	// Warm-up: the page cache holds the file, and our server has its sum.
 	fetchOurs(b, ours, filepath.Join(out, "warm"))
@@ -65,7 +65,7 @@ func BenchmarkVsNginx(b *testing.B) {
 		nginxSmall := wrkOps(b, nginx)
 
 		mb := func(d time.Duration) float64 { return float64(largeSize) / d.Seconds() / 1e6 }
-		fmt.Printf("\nmachine: %s, %d cores, Linux %s, %s; 2 workers each\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version())
+		fmt.Printf("\nmachine: %s; 2 workers each\n", proctest.Machine())
 		fmt.Printf("%-46s %12s %12s %8s\n", "measure", "sigride", "nginx", "ratio")
 		fmt.Printf("%-46s %9.0f MB/s %9.0f MB/s %7.2fx\n", "1 GiB download (our client / curl), written", mb(oursLarge), mb(curlLarge), mb(oursLarge)/mb(curlLarge))
 		fmt.Printf("%-46s %12s %9.0f MB/s\n", "loopback ceiling (iperf3)", "", ceiling)
@@ -90,9 +90,10 @@ func mustRun(b *testing.B, name string, args ...string) string {
 	return string(out)
 }
 
-// benchServer starts our server with 2 workers and returns its address.
-func benchServer(b *testing.B, root string) string {
-	cmd := exec.Command(bin, "serve", "--root", root, "--listen", "127.0.0.1:0", "--workers", "2")
+// benchServer starts our server with 2 workers (and args) and returns the
+// address its line matching re names: listeningRE, or tftpOnRE.
+func benchServer(b *testing.B, root string, re *regexp.Regexp, args ...string) string {
+	cmd := exec.Command(bin, append([]string{"serve", "--root", root, "--listen", "127.0.0.1:0", "--workers", "2"}, args...)...)
 	outR, outW, _ := os.Pipe()
 	cmd.Stdout = outW
 	if err := cmd.Start(); err != nil {
@@ -102,7 +103,7 @@ func benchServer(b *testing.B, root string) string {
 	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); outR.Close() })
 	sc := bufio.NewScanner(outR)
 	for sc.Scan() {
-		if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
 			go func() {
 				for sc.Scan() {
 				}
@@ -236,19 +237,4 @@ func wrkOps(b *testing.B, addr string) float64 {
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
 	return v
-}
-
-func cpuModel() string {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(data), "\n") {
-		if name, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-		}
-	}
-	return "unknown CPU"
-}
-
-func kernel() string {
-	data, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(data))
 }

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sigride/sigride/internal/proctest"
 )
 
 // The TFTP comparison's sizes.
@@ -47,7 +46,7 @@ func BenchmarkVsTFTPD(b *testing.B) {
 		out = dir
 	}
 	servers := []struct{ name, addr string }{
-		{"sigride", ourTFTP(b, root)},
+		{"sigride", benchServer(b, root, tftpOnRE, "--tftp", "127.0.0.1:0")},
 		{"tftpd-hpa", startPeer(b, func(addr string) *exec.Cmd {
 			return exec.Command("in.tftpd", "--listen", "--foreground", "--address", addr, "--secure", root)
 		})},
@@ -71,8 +70,8 @@ func BenchmarkVsTFTPD(b *testing.B) {
 		}},
 	}
 	for i := 0; i < b.N; i++ {
-		fmt.Printf("\nmachine: %s, %d cores, Linux %s, %s; %d MB, median of %d interleaved runs\n",
-			cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), tftpSize>>20, tftpRounds)
+		fmt.Printf("\nmachine: %s; %d MB, median of %d interleaved runs\n",
+			proctest.Machine(), tftpSize>>20, tftpRounds)
 		fmt.Printf("%-36s %11s %11s %11s %9s %9s\n", "TFTP download", "sigride", "tftpd-hpa", "atftpd", "vs hpa", "vs atftpd")
 		for _, c := range clients {
 			runs := make([][]time.Duration, len(servers))
@@ -95,30 +94,6 @@ func BenchmarkVsTFTPD(b *testing.B) {
 			b.ReportMetric(mbs[0]/mbs[2], "vs-atftpd-"+c.name[:4])
 		}
 	}
-}
-
-// ourTFTP starts our server with TFTP on loopback and returns its address.
-func ourTFTP(b *testing.B, root string) string {
-	cmd := exec.Command(bin, "serve", "--root", root, "--listen", "127.0.0.1:0", "--workers", "2", "--tftp", "127.0.0.1:0")
-	outR, outW, _ := os.Pipe()
-	cmd.Stdout = outW
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	outW.Close()
-	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait(); outR.Close() })
-	sc := bufio.NewScanner(outR)
-	for sc.Scan() {
-		if m := tftpOnRE.FindStringSubmatch(sc.Text()); m != nil {
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return m[1]
-		}
-	}
-	b.Fatal("our server did not start")
-	return ""
 }
 
 // startPeer starts a TFTP server on a free loopback port and waits until

@@ -7,13 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sigride/sigride/internal/proctest"
 )
 
 // Sizes of the ride benchmark: at least 1,000 round trips, 100 starts.
@@ -44,7 +45,7 @@ func BenchmarkRide(b *testing.B) {
 		b.ReportMetric(float64(percentile(ours, 99).Microseconds()), "rt-p99-µs")
 		b.ReportMetric(float64(percentile(oursStart, 50).Microseconds()), "start-p50-µs")
 
-		fmt.Printf("\nmachine: %s, %d cores, Linux %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version())
+		fmt.Printf("\nmachine: %s\n", proctest.Machine())
 		fmt.Printf("%-34s %10s %10s %10s\n", "measure", "sigride", "C pair", "ratio")
 		row := func(name string, a, c []time.Duration, p float64) {
 			x, y := percentile(a, p), percentile(c, p)
@@ -188,18 +189,3 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d.Nanoseconds())/1e3) }
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if name, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-		}
-	}
-	return "unknown CPU"
-}
-
-func kernel() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(b))
-}

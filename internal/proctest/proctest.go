@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -43,4 +45,19 @@ func ExitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
+}
+
+// Machine describes this machine for a benchmark's report: CPU model,
+// cores, kernel and Go version.
+func Machine() string {
+	cpu := "unknown CPU"
+	info, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(info), "\n") {
+		if name, ok := strings.CutPrefix(line, "model name"); ok {
+			cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+			break
+		}
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return fmt.Sprintf("%s, %d cores, Linux %s, %s", cpu, runtime.NumCPU(), strings.TrimSpace(string(kernel)), runtime.Version())
 }
