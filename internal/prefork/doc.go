@@ -12,15 +12,23 @@
 //     socket; it ends when that socket reaches EOF (the master is gone) or
 //     on SIGTERM, SIGINT or SIGQUIT (stop accepting, finish what is in
 //     flight, exit).
-//   - The pool loop is the master's only waiter (supervise.Reap on SIGCHLD):
-//     a worker that dies unasked is replaced at once, or after a back-off
-//     that doubles while workers die young, up to MaxBackoff.
-//   - SIGTTIN adds a worker, SIGTTOU retires one (gracefully), except
+//   - The pool loop is the master's only waiter (supervise.Reap on SIGCHLD).
+//   - The pool is level-triggered: after every change (a signal, a worker
+//     ready or reaped, the back-off over) one function, reconcile, compares
+//     the workers there are with the size wanted and starts or retires
+//     workers to match, so no order of events leaves the pool off its size
+//     or a SIGHUP half done. A worker that dies unasked is replaced at
+//     once, or after a back-off that doubles while workers die young, up to
+//     MaxBackoff.
+//   - SIGTTIN adds a worker, SIGTTOU retires one (gracefully: an old one
+//     during a SIGHUP, else one still starting, else the newest), except
 //     while the pool stops (or drains after a hand-over): no worker is
-//     started then, for none would be asked to stop; SIGHUP
-//     replaces them all, one at a time, retiring an old worker only once a
-//     new one accepts; SIGTERM and SIGINT stop the pool within the grace
-//     time, SIGQUIT without one.
+//     started then, for none would be asked to stop. SIGHUP replaces
+//     every worker, one at a time, retiring an old worker only once a new
+//     one accepts in its place; a new worker that dies before it accepts
+//     is replaced like any other.
+//     SIGTERM and SIGINT stop the pool within the grace time, SIGQUIT
+//     without one.
 //   - SIGUSR2 starts a successor master from the binary on disk, handing it
 //     the listening socket (and no parent-death signal: it must outlive its
 //     predecessor). Only once the successor's workers accept does the old

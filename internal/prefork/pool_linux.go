@@ -2,6 +2,7 @@ package prefork
 
 import (
 	"os"
+	"slices"
 	"syscall"
 	"time"
 
@@ -41,7 +42,7 @@ type worker struct {
 	gen      int // the generation it was started in (SIGHUP starts a new one)
 	started  time.Time
 	ready    bool
-	retiring bool // asked to go (SIGTTOU, SIGHUP): not replaced
+	retiring bool // asked to go (SIGTTOU, a roll): counted no more, not replaced
 }
 
 // event is a worker, or the successor master, saying it is ready.
@@ -57,10 +58,10 @@ type pool struct {
 	events     chan event
 	announced  bool
 	stopping   bool
-	young      int // workers that died young in a row
-	respawn    *time.Timer
-	pending    int              // replacements waiting for the back-off
+	young      int              // workers that died young in a row
+	respawn    *time.Timer      // the back-off: no worker starts until it fires
 	gen        int              // the current generation of workers
+	rolling    bool             // a SIGHUP's replacement is under way
 	successor  *supervise.Child // the new master started by SIGUSR2
 	succConn   *supervise.Conn
 	handedOver bool // the successor serves: this master drains and exits
@@ -93,21 +94,7 @@ func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 			case syscall.SIGCHLD:
 				p.reap()
 			case syscall.SIGTTIN, syscall.SIGTTOU:
-				if p.stopping {
-					// A worker started now would get no stop signal,
-					// and the master would never exit.
-					p.cfg.Log("SIG%s: stopping, no worker added or retired", supervise.SignalName(sig.(syscall.Signal)))
-					break
-				}
-				if sig == syscall.SIGTTOU {
-					p.retireOne()
-					break
-				}
-				p.want++
-				p.cfg.Log("SIGTTIN: %d workers", p.want)
-				if err := p.spawn(); err != nil {
-					p.cfg.Log("%v", err)
-				}
+				p.resize(sig.(syscall.Signal))
 			case syscall.SIGHUP:
 				p.restart()
 			case syscall.SIGUSR2:
@@ -123,11 +110,7 @@ func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 			p.event(ev)
 		case <-respawn:
 			p.respawn, respawn = nil, nil
-			for ; p.pending > 0 && !p.stopping; p.pending-- {
-				if err := p.spawn(); err != nil {
-					p.cfg.Log("%v", err)
-				}
-			}
+			p.reconcile()
 		case <-grace:
 			p.cfg.Log("grace over: killing %d workers", p.group.Len())
 			p.group.Kill()
@@ -199,11 +182,9 @@ func (p *pool) event(ev event) {
 		return
 	}
 	w.ready = true
-	p.cfg.Log("worker %d pid=%d ready", w.id, ev.pid)
+	p.cfg.Log("worker %d pid=%d ready (generation %d)", w.id, ev.pid, w.gen)
 	p.maybeAnnounce()
-	if w.gen == p.gen && !p.stopping {
-		p.rollOn()
-	}
+	p.reconcile()
 }
 
 // upgrade starts a successor master from the binary on disk (SIGUSR2),
@@ -244,51 +225,124 @@ func (p *pool) upgrade() {
 	go watch(child.Pid, conn, p.events)
 }
 
-// restart replaces every worker, one at a time (SIGHUP): a new one is
-// started, and only once it accepts is an old one retired, so the pool
-// never has fewer workers accepting than it had, and no request is refused.
+// restart replaces every worker, one at a time (SIGHUP): the workers of
+// now are the old generation, and reconcile starts new ones and retires
+// old ones as the new ones accept.
 func (p *pool) restart() {
 	if p.stopping {
 		return
 	}
 	p.gen++
+	p.rolling = true
 	p.cfg.Log("SIGHUP: replacing the workers one by one (generation %d)", p.gen)
-	if p.oldest() == nil {
+	p.reconcile()
+}
+
+// resize takes SIGTTIN (one worker more) or SIGTTOU (one fewer); reconcile
+// starts or retires the worker.
+func (p *pool) resize(sig syscall.Signal) {
+	name := "SIG" + supervise.SignalName(sig)
+	switch {
+	case p.stopping:
+		// A worker started now would get no stop signal, and the
+		// master would never exit.
+		p.cfg.Log("%s: stopping, no worker added or retired", name)
+		return
+	case sig == syscall.SIGTTOU && p.want == 0:
+		p.cfg.Log("SIGTTOU: no worker left to retire")
+		return
+	case sig == syscall.SIGTTOU:
+		p.want--
+	default:
+		p.want++
+	}
+	p.cfg.Log("%s: %d workers", name, p.want)
+	p.reconcile()
+}
+
+// reconcile brings the workers to what the pool wants, from what they are
+// now: it is called after every change (a signal, a worker ready or
+// reaped, the back-off over), so no sequence of them can leave the pool
+// off its size or a SIGHUP half done. The workers that count are those not
+// retiring: cur, of the current generation (ready or starting), and old,
+// of an earlier one (a SIGHUP is under way).
+//   - An old worker is retired as soon as the ready ones of cur and old
+//     together are more than wanted: a new worker that accepts retires an
+//     old one, and so does SIGTTOU while old ones remain.
+//   - With no old worker left, cur workers above the size are retired:
+//     one still starting first, else the newest.
+//   - Workers missing from the size (deaths, SIGTTIN) are started at
+//     once, and one more while old workers remain and none is starting:
+//     the SIGHUP's next replacement. Never during the back-off, never
+//     once stopping.
+func (p *pool) reconcile() {
+	if p.stopping {
 		return
 	}
-	if err := p.spawn(); err != nil {
-		p.cfg.Log("%v", err)
+	for {
+		cur, old, readyCur, starting := p.count()
+		switch {
+		case len(old) > 0 && readyCur+len(old) > p.want:
+			p.retire(old[0])
+			continue
+		case len(old) == 0 && len(cur) > p.want:
+			victim := cur[len(cur)-1]
+			if len(starting) > 0 {
+				victim = starting[len(starting)-1]
+			}
+			p.retire(victim)
+			continue
+		}
+		if p.rolling && len(old) == 0 {
+			p.rolling = false
+			p.cfg.Log("SIGHUP: every worker replaced")
+		}
+		if p.respawn != nil {
+			return
+		}
+		n := p.want - len(cur) - len(old)
+		if len(old) > 0 && len(starting) == 0 {
+			n = max(n, 1)
+		}
+		for range n {
+			if err := p.spawn(); err != nil {
+				p.cfg.Log("%v", err)
+				return
+			}
+		}
+		return
 	}
 }
 
-// rollOn retires one worker of an older generation now that a new one is
-// ready, and starts the next new one while older ones remain.
-func (p *pool) rollOn() {
-	old := p.oldest()
-	if old == nil {
-		return
-	}
-	old.retiring = true
-	p.cfg.Log("retiring worker %d pid=%d (generation %d)", old.id, old.child.Pid, old.gen)
-	old.child.Signal(syscall.SIGTERM)
-	if p.oldest() == nil {
-		p.cfg.Log("SIGHUP: every worker replaced")
-		return
-	}
-	if err := p.spawn(); err != nil {
-		p.cfg.Log("%v", err)
-	}
-}
-
-// oldest is the first worker of an older generation not yet retiring.
-func (p *pool) oldest() *worker {
-	var found *worker
+// count sorts the workers that count (not retiring) by generation, each
+// list by id: cur and old, how many of cur are ready, and cur's starting.
+func (p *pool) count() (cur, old []*worker, readyCur int, starting []*worker) {
 	for _, w := range p.workers {
-		if w.gen < p.gen && !w.retiring && (found == nil || w.id < found.id) {
-			found = w
+		switch {
+		case w.retiring:
+		case w.gen < p.gen:
+			old = append(old, w)
+		default:
+			cur = append(cur, w)
+			if w.ready {
+				readyCur++
+			} else {
+				starting = append(starting, w)
+			}
 		}
 	}
-	return found
+	byID := func(a, b *worker) int { return a.id - b.id }
+	slices.SortFunc(cur, byID)
+	slices.SortFunc(old, byID)
+	slices.SortFunc(starting, byID)
+	return cur, old, readyCur, starting
+}
+
+// retire asks a worker to finish what it has in flight and exit.
+func (p *pool) retire(w *worker) {
+	w.retiring = true
+	p.cfg.Log("retiring worker %d pid=%d (generation %d)", w.id, w.child.Pid, w.gen)
+	w.child.Signal(syscall.SIGTERM)
 }
 
 func (p *pool) maybeAnnounce() {
@@ -330,49 +384,27 @@ func (p *pool) reap() {
 		delete(p.workers, e.Pid)
 		w.conn.Close()
 		p.cfg.Log("worker %d pid=%d exited %s", w.id, e.Pid, e)
-		if p.stopping || w.retiring {
-			continue
+		if !p.stopping && !w.retiring {
+			p.backOff(time.Since(w.started) < youngAge)
 		}
-		p.replace(time.Since(w.started) < youngAge)
 	}
+	p.reconcile()
 }
 
-// replace starts a worker for one that died: at once, or after a back-off
-// that doubles while workers die young.
-func (p *pool) replace(young bool) {
+// backOff counts a worker that died unasked: one that died young starts
+// a back-off that doubles while they die young in a row, during which
+// reconcile starts none; one that lived clears the count.
+func (p *pool) backOff(young bool) {
 	if !young {
 		p.young = 0
-		if err := p.spawn(); err != nil {
-			p.cfg.Log("%v", err)
-		}
 		return
 	}
 	p.young++
-	wait := FirstBackoff << min(p.young-1, 10)
-	wait = min(wait, MaxBackoff)
-	p.pending++
 	if p.respawn == nil {
+		wait := min(FirstBackoff<<min(p.young-1, 10), MaxBackoff)
 		p.cfg.Log("workers die young (%d in a row): next one in %v", p.young, wait)
 		p.respawn = time.NewTimer(wait)
 	}
-}
-
-// retireOne stops the newest worker gracefully (SIGTTOU).
-func (p *pool) retireOne() {
-	var newest *worker
-	for _, w := range p.workers {
-		if !w.retiring && (newest == nil || w.id > newest.id) {
-			newest = w
-		}
-	}
-	if newest == nil {
-		p.cfg.Log("SIGTTOU: no worker left to retire")
-		return
-	}
-	p.want--
-	newest.retiring = true
-	p.cfg.Log("SIGTTOU: retiring worker %d pid=%d, %d workers", newest.id, newest.child.Pid, p.want)
-	newest.child.Signal(syscall.SIGTERM)
 }
 
 // stop asks every worker to finish and exit. Without a deadline (SIGQUIT)
