@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -74,20 +73,20 @@ func BenchmarkVsTFTPD(b *testing.B) {
 			proctest.Machine(), tftpSize>>20, tftpRounds)
 		fmt.Printf("%-36s %11s %11s %11s %9s %9s\n", "TFTP download", "sigride", "tftpd-hpa", "atftpd", "vs hpa", "vs atftpd")
 		for _, c := range clients {
-			runs := make([][]time.Duration, len(servers))
+			runs := make([][]float64, len(servers)) // MB/s
 			for range tftpRounds {
 				for s, srv := range servers {
 					args := c.cmd(srv.addr)
-					runs[s] = append(runs[s], timeIt(func() { mustRun(b, args[0], args[1:]...) }))
+					d := timeIt(func() { mustRun(b, args[0], args[1:]...) })
 					if fi, err := os.Stat(dst); err != nil || fi.Size() != tftpSize {
 						b.Fatalf("%s from %s: %v", c.name, srv.name, err)
 					}
+					runs[s] = append(runs[s], float64(tftpSize)/d.Seconds()/1e6)
 				}
 			}
 			mbs := make([]float64, len(servers))
 			for s := range servers {
-				slices.Sort(runs[s])
-				mbs[s] = float64(tftpSize) / runs[s][len(runs[s])/2].Seconds() / 1e6
+				mbs[s] = medianOf(runs[s])
 			}
 			fmt.Printf("%-36s %6.0f MB/s %6.0f MB/s %6.0f MB/s %8.2fx %8.2fx\n", c.name, mbs[0], mbs[1], mbs[2], mbs[0]/mbs[1], mbs[0]/mbs[2])
 			b.ReportMetric(mbs[0]/mbs[1], "vs-hpa-"+c.name[:4])
