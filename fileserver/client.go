@@ -28,8 +28,12 @@ func clientFlags(fs *pflag.FlagSet, synopsis string, args []string, nargs int, s
 	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
 		return "", err
 	}
-	if fs.NArg() != nargs {
-		return "", cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("want %d arguments, got %d", nargs, fs.NArg()))
+	switch {
+	case fs.NArg() == nargs:
+	case nargs == 0:
+		return "", cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	default: // every command with arguments takes one
+		return "", cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("want one argument, got %d", fs.NArg()))
 	}
 	return *addr, nil
 }

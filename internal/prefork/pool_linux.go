@@ -100,7 +100,7 @@ func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 			case syscall.SIGUSR2:
 				p.upgrade()
 			case syscall.SIGTERM, syscall.SIGINT:
-				p.cfg.Log("%s: stopping, in-flight transfers get %v", supervise.SignalName(sig.(syscall.Signal)), p.cfg.Grace)
+				p.cfg.Log("SIG%s: stopping, in-flight transfers get %v", supervise.SignalName(sig.(syscall.Signal)), p.cfg.Grace)
 				grace = p.stop(false)
 			case syscall.SIGQUIT:
 				p.cfg.Log("SIGQUIT: stopping once in-flight transfers are done")
