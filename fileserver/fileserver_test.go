@@ -50,16 +50,15 @@ func TestMain(m *testing.M) {
 
 // serverProc is a running "fileserver serve" and its log.
 type serverProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	addr   string
-	tftp   string // the TFTP address, with --tftp
-	root   string
-	mu     sync.Mutex
-	log    []string
-	logged chan struct{} // a token per new log line
-	done   chan struct{}
-	code   int
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	tftp string // the TFTP address, with --tftp
+	root string
+	mu   sync.Mutex // guards tftp
+	log  *proctest.Lines
+	done chan struct{}
+	code int
 }
 
 var (
@@ -84,8 +83,8 @@ func startServer(t *testing.T, args ...string) *serverProc {
 	outW.Close()
 	errW.Close()
 	t.Cleanup(func() { outR.Close(); errR.Close() })
-	s := &serverProc{t: t, cmd: cmd, root: root, logged: make(chan struct{}, 1), done: make(chan struct{})}
-	go s.follow(errR)
+	s := &serverProc{t: t, cmd: cmd, root: root, log: proctest.NewLines(), done: make(chan struct{})}
+	go s.log.Follow(errR)
 	ready := make(chan string, 8)
 	go func() {
 		lines := bufio.NewScanner(outR)
@@ -120,47 +119,16 @@ func startServer(t *testing.T, args ...string) *serverProc {
 	return s
 }
 
-func (s *serverProc) follow(r io.Reader) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		s.mu.Lock()
-		s.log = append(s.log, sc.Text())
-		s.mu.Unlock()
-		select {
-		case s.logged <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (s *serverProc) logText() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.log, "\n")
-}
+func (s *serverProc) logText() string { return s.log.String() }
 
 // waitLog waits until the log has n lines matching re, and returns them.
 func (s *serverProc) waitLog(re *regexp.Regexp, n int) []string {
 	s.t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		var got []string
-		s.mu.Lock()
-		for _, l := range s.log {
-			if re.MatchString(l) {
-				got = append(got, l)
-			}
-		}
-		s.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		select {
-		case <-s.logged:
-		case <-deadline:
-			s.t.Fatalf("fewer than %d log lines matching %s:\n%s", n, re, s.logText())
-		}
+	got, err := s.log.Wait(re, n, 10*time.Second)
+	if err != nil {
+		s.t.Fatal(err)
 	}
+	return got
 }
 
 func (s *serverProc) stop() {

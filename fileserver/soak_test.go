@@ -332,17 +332,13 @@ var workerLineRE = regexp.MustCompile(`worker \d+ pid=(\d+) ready`)
 
 // liveWorkers are the workers that said ready and are still running.
 func liveWorkers(s *serverProc) []int {
-	s.mu.Lock()
 	var pids []int
-	for _, l := range s.log {
-		if m := workerLineRE.FindStringSubmatch(l); m != nil {
-			p, _ := strconv.Atoi(m[1])
-			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); err == nil && bytes.Contains(b, []byte(workerCmd)) {
-				pids = append(pids, p)
-			}
+	for _, l := range s.log.Matching(workerLineRE) {
+		p, _ := strconv.Atoi(workerLineRE.FindStringSubmatch(l)[1])
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); err == nil && bytes.Contains(b, []byte(workerCmd)) {
+			pids = append(pids, p)
 		}
 	}
-	s.mu.Unlock()
 	return pids
 }
 
@@ -351,10 +347,8 @@ var wantRE = regexp.MustCompile(`^fileserver\[(\d+)\]: SIGTT(?:IN|OU).* (\d+) wo
 // poolWant is how many workers master keeps, from its log.
 func poolWant(s *serverProc, master int) int {
 	want := soakWorkers
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, l := range s.log {
-		if m := wantRE.FindStringSubmatch(l); m != nil && m[1] == strconv.Itoa(master) {
+	for _, l := range s.log.Matching(wantRE) {
+		if m := wantRE.FindStringSubmatch(l); m[1] == strconv.Itoa(master) {
 			want, _ = strconv.Atoi(m[2])
 		}
 	}
@@ -725,14 +719,5 @@ func processExists(pid int) bool {
 }
 
 func grepLog(s *serverProc, pattern string) string {
-	re := regexp.MustCompile(pattern)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, l := range s.log {
-		if re.MatchString(l) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
+	return strings.Join(s.log.Matching(regexp.MustCompile(pattern)), "\n")
 }

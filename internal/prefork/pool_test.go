@@ -1,7 +1,6 @@
 package prefork
 
 import (
-	"bufio"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -11,11 +10,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sigride/sigride/internal/proctest"
 	"github.com/sigride/sigride/internal/supervise"
 )
 
@@ -66,14 +65,12 @@ func testWorker() int {
 // testPool is a pool run by the test: its signals are fed by the test
 // (SIGCHLD by the kernel), its log and its workers' stdout are kept.
 type testPool struct {
-	t       *testing.T
-	sigs    chan os.Signal
-	hold    string
-	mu      sync.Mutex
-	log     []string
-	out     []string
-	changed chan struct{}
-	done    chan error
+	t    *testing.T
+	sigs chan os.Signal
+	hold string
+	log  *proctest.Lines // the pool's log
+	out  *proctest.Lines // the workers' stdout
+	done chan error
 }
 
 func startPool(t *testing.T, workers int) *testPool {
@@ -87,19 +84,14 @@ func startPool(t *testing.T, workers int) *testPool {
 	outR, outW, _ := os.Pipe()
 	self, _ := os.Executable()
 	p := &testPool{t: t, sigs: make(chan os.Signal, 64), hold: filepath.Join(t.TempDir(), "hold"),
-		changed: make(chan struct{}, 1), done: make(chan error, 1)}
+		log: proctest.NewLines(), out: proctest.NewLines(), done: make(chan error, 1)}
 	t.Setenv(workerEnv, "1")
 	t.Setenv(holdEnv, p.hold)
 	signal.Notify(p.sigs, syscall.SIGCHLD)
-	go func() {
-		sc := bufio.NewScanner(outR)
-		for sc.Scan() {
-			p.add(&p.out, sc.Text())
-		}
-	}()
+	go p.out.Follow(outR)
 	cfg := Config{Path: self, Args: []string{self}, Workers: workers, Grace: 5 * time.Second,
 		Listener: lf, Stdout: outW, Stderr: os.Stderr, Ready: func() {},
-		Log: func(format string, a ...any) { p.add(&p.log, fmt.Sprintf(format, a...)) }}
+		Log: func(format string, a ...any) { p.log.Add(fmt.Sprintf(format, a...)) }}
 	go func() { _, err := Run(cfg, p.sigs); p.done <- err }()
 	t.Cleanup(func() {
 		p.sigs <- syscall.SIGTERM
@@ -113,42 +105,18 @@ func startPool(t *testing.T, workers int) *testPool {
 		outW.Close()
 		outR.Close()
 	})
-	p.wait(&p.log, regexp.MustCompile(`^worker \d+ pid=\d+ ready `), workers)
+	p.wait(p.log, regexp.MustCompile(`^worker \d+ pid=\d+ ready `), workers)
 	return p
 }
 
-func (p *testPool) add(to *[]string, line string) {
-	p.mu.Lock()
-	*to = append(*to, line)
-	p.mu.Unlock()
-	select {
-	case p.changed <- struct{}{}:
-	default:
-	}
-}
-
 // wait waits until n lines of the log (or of the workers' stdout) match re.
-func (p *testPool) wait(from *[]string, re *regexp.Regexp, n int) []string {
+func (p *testPool) wait(from *proctest.Lines, re *regexp.Regexp, n int) []string {
 	p.t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		var got []string
-		p.mu.Lock()
-		for _, l := range *from {
-			if re.MatchString(l) {
-				got = append(got, l)
-			}
-		}
-		p.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		select {
-		case <-p.changed:
-		case <-deadline:
-			p.t.Fatalf("fewer than %d lines matching %s; log:\n%s", n, re, p.logText())
-		}
+	got, err := from.Wait(re, n, 10*time.Second)
+	if err != nil {
+		p.t.Fatalf("%v\npool log:\n%s", err, p.log)
 	}
+	return got
 }
 
 // live lists this process's children that still run (the pool's workers).
@@ -179,27 +147,21 @@ func TestRollSurvivesDeadStarter(t *testing.T) {
 	p := startPool(t, 2)
 	os.WriteFile(p.hold, nil, 0o644)
 	p.sigs <- syscall.SIGHUP
-	held := p.wait(&p.out, regexp.MustCompile(`^held \d+$`), 1)
+	held := p.wait(p.out, regexp.MustCompile(`^held \d+$`), 1)
 	heldPid, _ := strconv.Atoi(strings.TrimPrefix(held[0], "held "))
 	os.Remove(p.hold) // the workers started from now on get ready
 	p.sigs <- syscall.SIGTTOU
-	p.wait(&p.log, regexp.MustCompile(`^SIGTTOU: .*1 workers$`), 1)
+	p.wait(p.log, regexp.MustCompile(`^SIGTTOU: .*1 workers$`), 1)
 	syscall.Kill(heldPid, syscall.SIGKILL)
-	p.wait(&p.log, regexp.MustCompile(fmt.Sprintf(`^worker \d+ pid=%d exited`, heldPid)), 1)
-	p.wait(&p.log, regexp.MustCompile(`^SIGHUP: every worker replaced$`), 1)
+	p.wait(p.log, regexp.MustCompile(fmt.Sprintf(`^worker \d+ pid=%d exited`, heldPid)), 1)
+	p.wait(p.log, regexp.MustCompile(`^SIGHUP: every worker replaced$`), 1)
 	// Both old workers retired and gone, one new worker serving.
-	p.wait(&p.log, regexp.MustCompile(`^worker [12] pid=\d+ exited exit=0$`), 2)
-	ready := p.wait(&p.log, regexp.MustCompile(`^worker \d+ pid=\d+ ready `), 3)
+	p.wait(p.log, regexp.MustCompile(`^worker [12] pid=\d+ exited exit=0$`), 2)
+	ready := p.wait(p.log, regexp.MustCompile(`^worker \d+ pid=\d+ ready `), 3)
 	newest := regexp.MustCompile(`pid=(\d+)`).FindStringSubmatch(ready[len(ready)-1])[1]
 	if got := live(t); len(got) != 1 || strconv.Itoa(got[0]) != newest {
-		t.Errorf("workers alive %v, want only the new %s; log:\n%s", got, newest, p.logText())
+		t.Errorf("workers alive %v, want only the new %s; log:\n%s", got, newest, p.log)
 	}
-}
-
-func (p *testPool) logText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.log, "\n")
 }
 
 // TestPoolConverges: whatever the order of SIGHUP, SIGTTIN, SIGTTOU and
@@ -242,20 +204,17 @@ func TestPoolConverges(t *testing.T) {
 				}
 			}
 			if said != nil && rng.IntN(2) == 0 {
-				p.wait(&p.log, said, n)
+				p.wait(p.log, said, n)
 			}
 		}
 		// Converged: the live workers are want, each ready in generation gen.
 		deadline := time.After(20 * time.Second)
 		for {
 			readyGen := map[string]string{}
-			p.mu.Lock()
-			for _, l := range p.log {
-				if m := readyLine.FindStringSubmatch(l); m != nil {
-					readyGen[m[1]] = m[2]
-				}
+			for _, l := range p.log.Matching(readyLine) {
+				m := readyLine.FindStringSubmatch(l)
+				readyGen[m[1]] = m[2]
 			}
-			p.mu.Unlock()
 			pids := live(t)
 			ok := len(pids) == want
 			for _, pid := range pids {
@@ -265,9 +224,9 @@ func TestPoolConverges(t *testing.T) {
 				break
 			}
 			select {
-			case <-p.changed:
+			case <-p.log.Changed():
 			case <-deadline:
-				t.Fatalf("round %d (seed %d): workers %v, want %d of generation %d; log:\n%s", round, seed, pids, want, gen, p.logText())
+				t.Fatalf("round %d (seed %d): workers %v, want %d of generation %d; log:\n%s", round, seed, pids, want, gen, p.log)
 			}
 		}
 		p.sigs <- syscall.SIGTERM
