@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sigride/sigride/internal/library"
+	"github.com/sigride/sigride/internal/proctest"
 	"github.com/sigride/sigride/internal/tftp"
 )
 
@@ -382,29 +383,11 @@ func childrenOf(pid int) []int {
 		if err != nil {
 			continue
 		}
-		if ppid, state := statOf(p); ppid == pid && state != 'Z' {
+		if ppid, state, _ := proctest.Stat(p); ppid == pid && state != 'Z' {
 			kids = append(kids, p)
 		}
 	}
 	return kids
-}
-
-// statOf reads a process's parent and state from /proc/PID/stat.
-func statOf(pid int) (int, byte) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+4 > len(b) {
-		return 0, 0
-	}
-	f := strings.Fields(string(b[i+2:]))
-	if len(f) < 2 {
-		return 0, 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid, f[0][0]
 }
 
 type procStats struct {
@@ -538,7 +521,7 @@ func serverProcesses(t *testing.T) []string {
 			}
 			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
 			if bytes.HasPrefix(b, []byte(bin+"\x00")) {
-				_, state := statOf(p)
+				_, state, _ := proctest.Stat(p)
 				left = append(left, fmt.Sprintf("%d(%c)", p, state))
 			}
 		}

@@ -62,7 +62,7 @@ func BenchmarkVsNginx(b *testing.B) {
 		// 1.4x on the large file.
 		mb := func(d time.Duration) float64 { return float64(largeSize) / d.Seconds() / 1e6 }
 		var oursLarge, curlLarge, oursSmall, nginxSmall []float64
-		requests := 0
+		requests := oursRequests(b, ours)
 		for range nginxRounds {
 			oursLarge = append(oursLarge, mb(timeIt(func() { fetchOurs(b, ours, filepath.Join(out, "ours.bin")) })))
 			curlLarge = append(curlLarge, mb(timeIt(func() {
@@ -70,9 +70,6 @@ func BenchmarkVsNginx(b *testing.B) {
 			})))
 			os.Remove(filepath.Join(out, "ours.bin"))
 			os.Remove(filepath.Join(out, "curl.bin"))
-			if requests == 0 {
-				requests = oursRequests(b, ours)
-			}
 			oursSmall = append(oursSmall, oursOps(b, ours, requests))
 			nginxSmall = append(nginxSmall, wrkOps(b, nginx))
 		}

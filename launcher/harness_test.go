@@ -252,19 +252,8 @@ func procs() []procStat {
 }
 
 func readStat(pid int) (procStat, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return procStat{}, false
-	}
-	// pid (comm) state ppid ...: comm may hold spaces and parens.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return procStat{}, false
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return procStat{pid: pid, ppid: ppid, state: f[0][0]}, true
+	ppid, state, ok := proctest.Stat(pid)
+	return procStat{pid: pid, ppid: ppid, state: state}, ok
 }
 
 // processAlive reports whether pid exists and is not a zombie.

@@ -19,11 +19,13 @@ import (
 // callers check at points where no role has exited, so any zombie there is
 // one the launcher failed to reap; after the ride, TestRideByKill checks the
 // roles are gone from /proc altogether (reaped, not merely dead).
-func (r *rideProc) checkNoZombies() {
+func (r *rideProc) checkNoZombies() int {
 	r.t.Helper()
-	if z := zombies(r.cmd.Process.Pid); len(z) > 0 {
+	z := zombies(r.cmd.Process.Pid)
+	if len(z) > 0 {
 		r.t.Errorf("zombie children of the launcher: %v", z)
 	}
+	return len(z)
 }
 
 // TestRideByKill drives whole rides with kill(2), as a shell would, in both

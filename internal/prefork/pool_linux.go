@@ -244,8 +244,8 @@ func (p *pool) resize(sig syscall.Signal) {
 	name := "SIG" + supervise.SignalName(sig)
 	switch {
 	case p.stopping:
-		// A worker started now would get no stop signal, and the
-		// master would never exit.
+		// reconcile starts no worker once stopping (none would be asked
+		// to stop); say so rather than log a size that will not be.
 		p.cfg.Log("%s: stopping, no worker added or retired", name)
 		return
 	case sig == syscall.SIGTTOU && p.want == 0:
@@ -279,44 +279,48 @@ func (p *pool) reconcile() {
 	if p.stopping {
 		return
 	}
-	for {
-		cur, old, readyCur, starting := p.count()
-		switch {
-		case len(old) > 0 && readyCur+len(old) > p.want:
-			p.retire(old[0])
-			continue
-		case len(old) == 0 && len(cur) > p.want:
-			victim := cur[len(cur)-1]
-			if len(starting) > 0 {
-				victim = starting[len(starting)-1]
-			}
-			p.retire(victim)
-			continue
-		}
-		if p.rolling && len(old) == 0 {
-			p.rolling = false
-			p.cfg.Log("SIGHUP: every worker replaced")
-		}
-		if p.respawn != nil {
+	for w := p.surplus(); w != nil; w = p.surplus() {
+		p.retire(w)
+	}
+	cur, old, starting := p.count()
+	if p.rolling && len(old) == 0 {
+		p.rolling = false
+		p.cfg.Log("SIGHUP: every worker replaced")
+	}
+	if p.respawn != nil {
+		return
+	}
+	n := p.want - len(cur) - len(old)
+	if len(old) > 0 && len(starting) == 0 {
+		n = max(n, 1)
+	}
+	for range n {
+		if err := p.spawn(); err != nil {
+			p.cfg.Log("%v", err)
 			return
 		}
-		n := p.want - len(cur) - len(old)
-		if len(old) > 0 && len(starting) == 0 {
-			n = max(n, 1)
-		}
-		for range n {
-			if err := p.spawn(); err != nil {
-				p.cfg.Log("%v", err)
-				return
-			}
-		}
-		return
 	}
 }
 
-// count sorts the workers that count (not retiring) by generation, each
-// list by id: cur and old, how many of cur are ready, and cur's starting.
-func (p *pool) count() (cur, old []*worker, readyCur int, starting []*worker) {
+// surplus is the next worker reconcile retires, or nil: the oldest old
+// one while the ready ones and the old ones are more than wanted; with no
+// old one left, a cur one above the size, one still starting first.
+func (p *pool) surplus() *worker {
+	cur, old, starting := p.count()
+	switch {
+	case len(old) > 0 && len(cur)-len(starting)+len(old) > p.want:
+		return old[0]
+	case len(old) > 0 || len(cur) <= p.want:
+		return nil
+	case len(starting) > 0:
+		return starting[len(starting)-1]
+	}
+	return cur[len(cur)-1]
+}
+
+// count sorts the workers that count (not retiring), each list by id: cur
+// and old by generation, and those of cur still starting (not ready).
+func (p *pool) count() (cur, old, starting []*worker) {
 	for _, w := range p.workers {
 		switch {
 		case w.retiring:
@@ -324,9 +328,7 @@ func (p *pool) count() (cur, old []*worker, readyCur int, starting []*worker) {
 			old = append(old, w)
 		default:
 			cur = append(cur, w)
-			if w.ready {
-				readyCur++
-			} else {
+			if !w.ready {
 				starting = append(starting, w)
 			}
 		}
@@ -335,7 +337,7 @@ func (p *pool) count() (cur, old []*worker, readyCur int, starting []*worker) {
 	slices.SortFunc(cur, byID)
 	slices.SortFunc(old, byID)
 	slices.SortFunc(starting, byID)
-	return cur, old, readyCur, starting
+	return cur, old, starting
 }
 
 // retire asks a worker to finish what it has in flight and exit.

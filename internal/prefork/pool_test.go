@@ -128,8 +128,7 @@ func live(t *testing.T) []int {
 	}
 	var running []int
 	for _, pid := range pids {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if i := strings.LastIndexByte(string(b), ')'); i > 0 && i+2 < len(b) && b[i+2] != 'Z' {
+		if _, state, ok := proctest.Stat(pid); ok && state != 'Z' {
 			running = append(running, pid)
 		}
 	}
