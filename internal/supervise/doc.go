@@ -20,6 +20,9 @@
 //     every child that ended, ours or adopted as a subreaper. Nothing else may
 //     wait (no exec.Cmd.Wait, no os.Process.Wait): two waiters race for the
 //     same exit status and one of them loses it.
+//   - Files are passed to a child as they are: starting one never switches
+//     a shared socket to blocking mode (os.File.Fd does), which would leave
+//     the other processes sharing it stuck in accept(2) or recv(2).
 //   - A Group closes a child's pidfd only once that child is reaped.
 //   - A child's control socket (Conn: a SOCK_SEQPACKET socketpair) carries
 //     its readiness handshake; its EOF in the child means the supervisor is

@@ -102,7 +102,11 @@ func forkExec(spec Spec) spawnResult {
 			files[i] = ^uintptr(0) // closed in the child
 			continue
 		}
-		files[i] = f.Fd()
+		fd, err := fdOf(f)
+		if err != nil {
+			return spawnResult{err: fmt.Errorf("file %d: %w", i, err)}
+		}
+		files[i] = fd
 	}
 	env := spec.Env
 	if env == nil {
@@ -127,6 +131,25 @@ func forkExec(spec Spec) spawnResult {
 		return spawnResult{err: err}
 	}
 	return spawnResult{pid: pid, pidfd: pidfd}
+}
+
+// fdOf is f's descriptor, its mode left as it is. f.Fd would switch a
+// non-blocking file to blocking mode, and the mode belongs to the open file
+// description every process holding it shares: a listening socket passed to
+// a new worker would turn blocking under the workers already accepting on
+// it, and one that entered accept(2) then would sit in the kernel, out of
+// reach of its own Close, until a connection came (a draining worker, for
+// good). The caller keeps f alive until the fork (runtime.KeepAlive).
+func fdOf(f *os.File) (uintptr, error) {
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var fd uintptr
+	if err := sc.Control(func(d uintptr) { fd = d }); err != nil {
+		return 0, err
+	}
+	return fd, nil
 }
 
 // BecomeSubreaper makes the calling process a child subreaper: orphans among

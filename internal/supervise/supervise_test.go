@@ -3,6 +3,7 @@ package supervise
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -300,4 +301,42 @@ func TestAdoptOrphans(t *testing.T) {
 		t.Errorf("orphan: %s", e)
 	}
 	g.Reaped(Exit{Pid: orphan})
+}
+
+// TestStartKeepsSocketsNonblocking: a socket passed to a child stays in
+// non-blocking mode. Its mode belongs to the open file description that
+// every process holding it shares: os.File.Fd would switch it to blocking,
+// and a process sharing it (another worker on the same listening socket)
+// that entered accept(2) or recv(2) meanwhile would sit in the kernel,
+// where closing the socket cannot wake it.
+func TestStartKeepsSocketsNonblocking(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	nonblocking := func() bool {
+		sc, _ := f.SyscallConn()
+		var flags int
+		sc.Control(func(fd uintptr) { flags, _ = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+		return flags&unix.O_NONBLOCK != 0
+	}
+	if !nonblocking() {
+		t.Fatal("the listener's file is blocking before any child")
+	}
+	self, _ := os.Executable()
+	c, err := Start(Spec{Name: "sleep", Path: self, Args: []string{self},
+		Env: append(os.Environ(), helperEnv+"=sleep"), Files: []*os.File{nil, nil, os.Stderr, f}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Signal(syscall.SIGKILL); waitExit(t, c.Pid); c.Close() }()
+	if !nonblocking() {
+		t.Error("starting a child switched the shared socket to blocking mode")
+	}
 }
