@@ -26,7 +26,11 @@ more, SIGTTOU one fewer; SIGHUP replaces every worker, one by one; SIGUSR2
 upgrades to the binary on disk (the pidfile names the new master once it
 serves; the old one drains and exits); SIGTERM or SIGINT stop, giving
 in-flight transfers --grace; SIGQUIT stops once they are done. A worker
-that dies is replaced. Prints "listening on ADDR" once the pool accepts.`
+that dies is replaced; one not ready within --ready-timeout, or silent
+(no heartbeat) for --worker-timeout, is killed and replaced. A worker
+retired by SIGHUP or SIGTTOU, and an old master draining after SIGUSR2,
+get --grace too. Prints "listening on ADDR with N workers" once the pool
+accepts.`
 
 type serveConfig struct {
 	root        string
@@ -36,6 +40,8 @@ type serveConfig struct {
 	maxUpload   sizeValue
 	idleTimeout time.Duration
 	grace       time.Duration
+	ready       time.Duration // --ready-timeout
+	liveness    time.Duration // --worker-timeout
 	maxConns    int
 	tftp        string // the TFTP address; empty: off
 	tftpPorts   portRange
@@ -49,7 +55,9 @@ const (
 	defaultMaxUpload   = 4 << 30
 	defaultIdleTimeout = 30 * time.Second
 	defaultGrace       = 10 * time.Second
-	defaultMaxConns    = 1024 // per worker
+	defaultReady       = 10 * time.Second
+	defaultLiveness    = 30 * time.Second // unicorn's timeout is 60 s
+	defaultMaxConns    = 1024             // per worker
 )
 
 // serverFlags are the flags the master and its workers share.
@@ -71,7 +79,9 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	fs.StringVar(&cfg.listen, "listen", defaultAddr, "the address to listen on")
 	fs.IntVar(&cfg.workers, "workers", runtime.NumCPU(), "worker processes")
 	fs.StringVar(&cfg.pidfile, "pidfile", "", "write the master's pid here (atomically; removed on exit)")
-	fs.DurationVar(&cfg.grace, "grace", defaultGrace, "on SIGTERM, time in-flight transfers get before workers are killed")
+	fs.DurationVar(&cfg.grace, "grace", defaultGrace, "time a stopping or retired worker's transfers get before it is killed (SIGQUIT: no limit)")
+	fs.DurationVar(&cfg.ready, "ready-timeout", defaultReady, "time a new worker (or a new master, on SIGUSR2) gets to be ready before it is killed")
+	fs.DurationVar(&cfg.liveness, "worker-timeout", defaultLiveness, "a worker silent (no heartbeat) this long is killed and replaced")
 	fs.StringVar(&cfg.tftp, "tftp", "", "also serve TFTP on this UDP address, e.g. 127.0.0.1:6969 (default: off)")
 	if err := cli.Parse(fs, serveSynopsis, args, stdout, stderr); err != nil {
 		return err
@@ -79,8 +89,9 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	switch {
 	case fs.NArg() > 0:
 		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
-	case cfg.workers < 1 || cfg.maxConns < 1 || cfg.idleTimeout <= 0 || cfg.grace <= 0 || cfg.tftpRetries < 1:
-		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("--workers, --max-conns, --idle-timeout, --grace and --tftp-retries must be positive"))
+	case cfg.workers < 1 || cfg.maxConns < 1 || cfg.idleTimeout <= 0 || cfg.grace <= 0 || cfg.tftpRetries < 1 ||
+		cfg.ready <= 0 || cfg.liveness <= 0:
+		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("--workers, --max-conns, --idle-timeout, --grace, --ready-timeout, --worker-timeout and --tftp-retries must be positive"))
 	}
 	pid := os.Getpid()
 	logf := func(format string, a ...any) {
@@ -144,23 +155,25 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	}
 	handedOver, err := prefork.Run(prefork.Config{
 		Path: self, Args: workerArgs, Workers: cfg.workers, Grace: cfg.grace,
+		ReadyTimeout: cfg.ready, WorkerTimeout: cfg.liveness,
 		Listener: lnFile, Extra: extra, Stdout: stdout, Stderr: os.Stderr, Log: logf,
 		MasterArgs: append([]string{self, "serve"}, args...),
-		Ready: func() {
+		Ready: func(workers int) error {
 			if cfg.pidfile != "" {
 				if err := atomicfile.WritePid(cfg.pidfile, pid); err != nil {
-					logf("%v", err)
+					return err
 				}
 			}
 			if tftpAddr != "" {
 				fmt.Fprintf(stdout, "fileserver[%d]: tftp on udp %s\n", pid, tftpAddr)
 			}
-			fmt.Fprintf(stdout, "fileserver[%d]: listening on %s with %d workers\n", pid, addr, cfg.workers)
+			fmt.Fprintf(stdout, "fileserver[%d]: listening on %s with %d workers\n", pid, addr, workers)
 			if succ != nil {
 				if err := succ.Serving(); err != nil {
 					logf("%v", err)
 				}
 			}
+			return nil
 		},
 	}, sigs)
 	if cfg.pidfile != "" && !handedOver {

@@ -71,7 +71,7 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 		udp = pc.(*net.UDPConn)
 		go func() { tftpDone <- tsrv.Serve(udp) }()
 	}
-	if err := w.Ready(); err != nil {
+	if err := w.Ready(s.alive); err != nil {
 		return err
 	}
 	select {
@@ -90,6 +90,15 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 	s.drain(w.Listener, accepted)
 	tsrv.Wait()
 	return nil
+}
+
+// alive is asked before each heartbeat: the worker can still serve if its
+// connection table can be taken (no goroutine holds it wedged). A worker
+// busy with long transfers, or at --max-conns, is alive.
+func (s *server) alive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return true
 }
 
 // server serves the protocol from a library, one goroutine a connection.

@@ -195,24 +195,13 @@ func (l *launcher) spawn(role string) error {
 		l.rec.add(ride.Now(), child.Pid, role, trace.Spawn)
 	}
 	l.group.Add(child)
+	l.group.Arm(child.Pid, supervise.Starting, l.cfg.readyTimeout)
 	l.roles[role] = child
 	l.conns[role] = conn
-	go read(role, child.Pid, conn, l.events)
+	conn.Watch(func(m ride.Msg, err error) {
+		l.events <- roleEvent{role: role, pid: child.Pid, msg: m, err: err}
+	})
 	return nil
-}
-
-// read forwards a role's control messages to the loop until its end closes.
-func read(role string, pid int, conn *ride.Conn, events chan<- roleEvent) {
-	for {
-		m, fds, err := conn.Recv()
-		for _, fd := range fds {
-			syscall.Close(fd) // roles send no fds
-		}
-		events <- roleEvent{role: role, pid: pid, msg: m, err: err}
-		if err != nil {
-			return
-		}
-	}
 }
 
 // loop is the ride's only event loop: signals (SIGCHLD among them), role
@@ -220,15 +209,12 @@ func read(role string, pid int, conn *ride.Conn, events chan<- roleEvent) {
 // has been reaped and the scenario, if any, has finished; l.result then
 // holds the ride's outcome.
 func (l *launcher) loop(sigs <-chan os.Signal) {
-	readyTimer := time.NewTimer(l.cfg.readyTimeout)
-	defer readyTimer.Stop()
-	var grace <-chan time.Time
 	var acts chan action
 	var scenarioDone chan error
 	for {
 		if l.ending && !l.group.Stopping() {
 			l.recordSends(syscall.SIGTERM)
-			grace = l.group.Stop(syscall.SIGTERM, l.cfg.grace)
+			l.group.Stop(syscall.SIGTERM, l.cfg.grace)
 		}
 		if l.group.Len() == 0 {
 			if l.adoptOrphans() {
@@ -260,13 +246,23 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 			l.scen.done, l.scen.err = true, err
 			acts, scenarioDone = nil, nil
 			l.endWith(nil) // the ride ends with its scenario
-		case <-readyTimer.C:
-			if len(l.ready) < 2 {
-				l.endWith(fmt.Errorf("roles not ready after %v", l.cfg.readyTimeout))
+		case <-l.group.Deadline():
+			l.overdue(l.group.Expired())
+		}
+	}
+}
+
+// overdue applies the ride's policy to roles whose deadline passed: one
+// not ready in time ends the ride; one past its grace has been killed.
+func (l *launcher) overdue(due []supervise.Overdue) {
+	for _, o := range due {
+		switch o.Phase {
+		case supervise.Starting:
+			l.endWith(fmt.Errorf("roles not ready after %v", o.After))
+		case supervise.Stopping:
+			if l.rec != nil {
+				l.rec.sent(l.pid, ride.SignalName(syscall.SIGKILL), o.Child.Pid)
 			}
-		case <-grace:
-			l.recordSends(syscall.SIGKILL)
-			l.group.Kill()
 		}
 	}
 }
@@ -397,6 +393,9 @@ func (l *launcher) event(ev roleEvent) {
 	}
 	if ev.msg.Kind == ride.KindReady && !l.ready[ev.role] {
 		l.ready[ev.role] = true
+		if ph, ok := l.group.Phase(ev.pid); ok && ph == supervise.Starting {
+			l.group.Disarm(ev.pid)
+		}
 		if len(l.ready) == 2 && l.result == nil {
 			l.announce()
 		}

@@ -12,6 +12,16 @@
 //     socket; it ends when that socket reaches EOF (the master is gone) or
 //     on SIGTERM, SIGINT or SIGQUIT (stop accepting, finish what is in
 //     flight, exit).
+//   - No wait is without a deadline but SIGQUIT's: a worker (or successor
+//     master) not ready within ReadyTimeout is killed, a worker as dying
+//     young; a ready worker beats on its control socket (the period is
+//     the master's first message to it) and one silent for WorkerTimeout
+//     is killed and replaced; a worker retired (SIGHUP, SIGTTOU) or stopped
+//     by SIGTERM or SIGINT, and every worker of a master that handed over,
+//     is killed after Grace. A start that fails backs off like a worker
+//     that dies young.
+//   - Ready is called once as many workers are ready as the pool wants at
+//     that moment (SIGTTOU may lower it, to zero even, as unicorn allows).
 //   - The pool loop is the master's only waiter (supervise.Reap on SIGCHLD).
 //   - The pool is level-triggered: after every change (a signal, a worker
 //     ready or reaped, the back-off over) one function, reconcile, compares

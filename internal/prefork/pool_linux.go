@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"syscall"
@@ -18,18 +19,31 @@ const (
 
 // Config describes a pool.
 type Config struct {
-	Path     string   // the executable started as a worker (the master's own)
-	Args     []string // its argv
-	Workers  int      // how many to keep
-	Grace    time.Duration
-	Listener *os.File // the listening socket every worker inherits
+	Path    string   // the executable started as a worker (the master's own)
+	Args    []string // its argv
+	Workers int      // how many to keep
+	// Grace is what a stopping worker gets (SIGTERM or SIGINT to the
+	// master, a worker retired by SIGHUP or SIGTTOU, every worker of a
+	// master that handed over) before SIGKILL. SIGQUIT gives none.
+	Grace time.Duration
+	// ReadyTimeout is what a new worker, or a successor master, gets to
+	// say it is ready; then it is killed, and a worker counts as dying
+	// young.
+	ReadyTimeout time.Duration
+	// WorkerTimeout is how long a ready worker may go without a heartbeat
+	// before it is killed and replaced; zero: no liveness check.
+	WorkerTimeout time.Duration
+	Listener      *os.File // the listening socket every worker inherits
 	// Extra are more sockets every worker (and a successor master)
 	// inherits, from fd ExtraFD on, in order: the TFTP socket, say.
 	Extra  []*os.File
 	Stdout *os.File
 	Stderr *os.File
 	Log    func(format string, args ...any)
-	Ready  func() // called once, when the first Workers workers are ready
+	// Ready is called once, when as many workers are ready as the pool
+	// wants at that moment, with that number. An error stops the pool,
+	// and Run returns it.
+	Ready func(workers int) error
 	// MasterArgs is the argv a successor master is started with on
 	// SIGUSR2 (the binary at Path, as it is on disk then); nil: no upgrade.
 	MasterArgs []string
@@ -43,10 +57,14 @@ type worker struct {
 	started  time.Time
 	ready    bool
 	retiring bool // asked to go (SIGTTOU, a roll): counted no more, not replaced
+	failed   bool // killed for want of a ready or a heartbeat: dies young
 }
 
-// event is a worker, or the successor master, saying it is ready.
-type event struct{ pid int }
+// event is a message from a worker, or from the successor master.
+type event struct {
+	pid int
+	msg string // readyMsg or beatMsg
+}
 
 // pool is the master's state; only Run's goroutine touches it.
 type pool struct {
@@ -58,11 +76,13 @@ type pool struct {
 	events     chan event
 	announced  bool
 	stopping   bool
+	err        error            // what stops the pool, if not a signal
 	young      int              // workers that died young in a row
 	respawn    *time.Timer      // the back-off: no worker starts until it fires
 	gen        int              // the current generation of workers
 	rolling    bool             // a SIGHUP's replacement is under way
-	successor  *supervise.Child // the new master started by SIGUSR2
+	succ       *supervise.Group // the new master started by SIGUSR2: a group of its own, no stop reaches it
+	successor  *supervise.Child
 	succConn   *supervise.Conn
 	handedOver bool // the successor serves: this master drains and exits
 }
@@ -73,16 +93,16 @@ type pool struct {
 // this master's to remove). sigs must carry SIGCHLD, SIGTTIN, SIGTTOU,
 // SIGHUP, SIGUSR2, SIGTERM, SIGINT and SIGQUIT.
 func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
-	p := &pool{cfg: cfg, group: supervise.NewGroup(), workers: map[int]*worker{}, want: cfg.Workers, events: make(chan event, 64)}
+	p := &pool{cfg: cfg, group: supervise.NewGroup(), succ: supervise.NewGroup(), workers: map[int]*worker{},
+		want: cfg.Workers, events: make(chan event, 64)}
 	for i := 0; i < cfg.Workers; i++ {
 		if err := p.spawn(); err != nil {
-			p.stop(true)
+			p.stop(syscall.SIGTERM, 0)
 			p.drainUntilEmpty(sigs)
 			return false, err
 		}
 	}
 	p.maybeAnnounce()
-	var grace <-chan time.Time
 	var respawn <-chan time.Time
 	for !(p.stopping && p.group.Len() == 0) {
 		if p.respawn != nil {
@@ -101,22 +121,54 @@ func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 				p.upgrade()
 			case syscall.SIGTERM, syscall.SIGINT:
 				p.cfg.Log("SIG%s: stopping, in-flight transfers get %v", supervise.SignalName(sig.(syscall.Signal)), p.cfg.Grace)
-				grace = p.stop(false)
+				p.stop(syscall.SIGTERM, p.cfg.Grace)
 			case syscall.SIGQUIT:
 				p.cfg.Log("SIGQUIT: stopping once in-flight transfers are done")
-				p.stop(true)
+				p.stop(syscall.SIGTERM, 0)
 			}
 		case ev := <-p.events:
 			p.event(ev)
 		case <-respawn:
 			p.respawn, respawn = nil, nil
 			p.reconcile()
-		case <-grace:
-			p.cfg.Log("grace over: killing %d workers", p.group.Len())
-			p.group.Kill()
+		case <-p.group.Deadline():
+			p.overdue(p.group.Expired())
+		case <-p.succ.Deadline():
+			for _, o := range p.succ.Expired() {
+				p.cfg.Log("new master pid=%d not serving after %v: killed", o.Child.Pid, o.After)
+				_ = o.Child.Signal(syscall.SIGKILL) // ESRCH only: reaped next
+			}
 		}
 	}
-	return p.handedOver, nil
+	return p.handedOver, p.err
+}
+
+// overdue applies the pool's policy to workers whose deadline passed: one
+// not ready in time, or silent for WorkerTimeout, is killed (and replaced
+// when reaped, as dying young); one retiring past its grace has been
+// killed by the group.
+func (p *pool) overdue(due []supervise.Overdue) {
+	killed := 0
+	for _, o := range due {
+		w, ok := p.workers[o.Child.Pid]
+		if !ok {
+			continue
+		}
+		switch o.Phase {
+		case supervise.Starting:
+			p.cfg.Log("worker %d pid=%d not ready after %v: killed", w.id, o.Child.Pid, o.After)
+		case supervise.Running:
+			p.cfg.Log("worker %d: no heartbeat for %v, killed", o.Child.Pid, o.After)
+		case supervise.Stopping:
+			killed++
+			continue
+		}
+		w.failed = o.Phase == supervise.Starting
+		_ = o.Child.Signal(syscall.SIGKILL) // ESRCH only: reaped next
+	}
+	if killed > 0 {
+		p.cfg.Log("grace over: killed %d workers", killed)
+	}
 }
 
 // drainUntilEmpty reaps until every worker started is gone.
@@ -133,6 +185,12 @@ func (p *pool) spawn() error {
 	if err != nil {
 		return err
 	}
+	// The settings go first: the worker finds them waiting when it joins.
+	if err := conn.Send([]byte(heartbeatMsg + heartbeatEvery(p.cfg.WorkerTimeout).String())); err != nil {
+		conn.Close()
+		childEnd.Close()
+		return fmt.Errorf("spawn worker: %w", err)
+	}
 	p.nextID++
 	id := p.nextID
 	child, err := supervise.Start(supervise.Spec{
@@ -147,41 +205,47 @@ func (p *pool) spawn() error {
 		return err
 	}
 	p.group.Add(child)
+	p.group.Arm(child.Pid, supervise.Starting, p.cfg.ReadyTimeout)
 	p.workers[child.Pid] = &worker{id: id, child: child, conn: conn, gen: p.gen, started: time.Now()}
 	go watch(child.Pid, conn, p.events)
 	return nil
 }
 
-// watch tells the loop when a worker says it is ready. It ends when the
-// worker's end closes (its death is learnt from SIGCHLD, not from here).
+// watch tells the loop what a worker (or the successor) says. It ends when
+// the child's end closes (its death is learnt from SIGCHLD, not from here).
 func watch(pid int, conn *supervise.Conn, events chan<- event) {
-	buf := make([]byte, 64)
-	for {
-		n, fds, err := conn.Recv(buf)
-		supervise.CloseFds(fds)
-		if err != nil {
-			return
+	conn.Watch(maxMsg, func(msg []byte, err error) {
+		if m := string(msg); err == nil && (m == readyMsg || m == beatMsg) {
+			events <- event{pid: pid, msg: m}
 		}
-		if string(buf[:n]) == readyMsg {
-			events <- event{pid: pid}
-		}
-	}
+	})
 }
 
 func (p *pool) event(ev event) {
 	if p.successor != nil && ev.pid == p.successor.Pid {
-		if !p.stopping {
+		p.succ.Disarm(ev.pid)
+		if ev.msg == readyMsg && !p.stopping {
 			p.handedOver = true
 			p.cfg.Log("new master pid=%d serves: draining and exiting", ev.pid)
-			p.stop(true)
+			p.stop(syscall.SIGTERM, p.cfg.Grace)
 		}
 		return
 	}
 	w, ok := p.workers[ev.pid]
-	if !ok || w.ready {
+	if !ok || w.retiring || p.stopping {
+		return // its deadline is its grace now
+	}
+	if ev.msg == beatMsg {
+		if w.ready {
+			p.group.Arm(ev.pid, supervise.Running, p.cfg.WorkerTimeout)
+		}
+		return
+	}
+	if w.ready {
 		return
 	}
 	w.ready = true
+	p.group.Arm(ev.pid, supervise.Running, p.cfg.WorkerTimeout)
 	p.cfg.Log("worker %d pid=%d ready (generation %d)", w.id, ev.pid, w.gen)
 	p.maybeAnnounce()
 	p.reconcile()
@@ -219,7 +283,9 @@ func (p *pool) upgrade() {
 		p.cfg.Log("SIGUSR2: start the new master: %v", err)
 		return
 	}
-	// Not in the group: a stop must not reach it. Reap still reports it.
+	// Not among the workers: a stop must not reach it. Reap still reports it.
+	p.succ.Add(child)
+	p.succ.Arm(child.Pid, supervise.Starting, p.cfg.ReadyTimeout)
 	p.successor, p.succConn = child, conn
 	p.cfg.Log("SIGUSR2: new master pid=%d starting from %s", child.Pid, p.cfg.Path)
 	go watch(child.Pid, conn, p.events)
@@ -296,7 +362,10 @@ func (p *pool) reconcile() {
 	}
 	for range n {
 		if err := p.spawn(); err != nil {
+			// As a worker that dies young: the binary gone mid-upgrade, say,
+			// must not be retried in a tight loop.
 			p.cfg.Log("%v", err)
+			p.backOff(true)
 			return
 		}
 	}
@@ -344,22 +413,29 @@ func (p *pool) count() (cur, old, starting []*worker) {
 func (p *pool) retire(w *worker) {
 	w.retiring = true
 	p.cfg.Log("retiring worker %d pid=%d (generation %d)", w.id, w.child.Pid, w.gen)
-	w.child.Signal(syscall.SIGTERM)
+	p.group.Retire(w.child, syscall.SIGTERM, p.cfg.Grace)
 }
 
+// maybeAnnounce calls Ready once as many workers are ready as the pool
+// wants now (SIGTTOU may have lowered it since the start).
 func (p *pool) maybeAnnounce() {
-	if p.announced {
+	if p.announced || p.stopping {
 		return
 	}
 	ready := 0
 	for _, w := range p.workers {
-		if w.ready {
+		if w.ready && !w.retiring {
 			ready++
 		}
 	}
-	if ready >= p.cfg.Workers {
-		p.announced = true
-		p.cfg.Ready()
+	if ready < p.want {
+		return
+	}
+	p.announced = true
+	if err := p.cfg.Ready(p.want); err != nil {
+		p.cfg.Log("%v: stopping", err)
+		p.err = err
+		p.stop(syscall.SIGTERM, p.cfg.Grace)
 	}
 }
 
@@ -374,7 +450,7 @@ func (p *pool) reap() {
 		p.group.Reaped(e)
 		if p.successor != nil && e.Pid == p.successor.Pid {
 			p.cfg.Log("new master pid=%d exited %s before serving: upgrade failed, serving on", e.Pid, e)
-			p.successor.Close()
+			p.succ.Reaped(e) // closes its pidfd
 			p.succConn.Close()
 			p.successor, p.succConn = nil, nil
 			continue
@@ -387,7 +463,7 @@ func (p *pool) reap() {
 		w.conn.Close()
 		p.cfg.Log("worker %d pid=%d exited %s", w.id, e.Pid, e)
 		if !p.stopping && !w.retiring {
-			p.backOff(time.Since(w.started) < youngAge)
+			p.backOff(w.failed || time.Since(w.started) < youngAge)
 		}
 	}
 	p.reconcile()
@@ -409,16 +485,9 @@ func (p *pool) backOff(young bool) {
 	}
 }
 
-// stop asks every worker to finish and exit. Without a deadline (SIGQUIT)
-// they take the time they need; else the returned channel fires after the
-// grace time, and the loop kills what is left.
-func (p *pool) stop(noDeadline bool) <-chan time.Time {
+// stop asks every worker to finish and exit, each within grace (zero:
+// no deadline, SIGQUIT's way); past it, the group kills what is left.
+func (p *pool) stop(sig syscall.Signal, grace time.Duration) {
 	p.stopping = true
-	if noDeadline {
-		for _, c := range p.group.Children() {
-			c.Signal(syscall.SIGTERM)
-		}
-		return nil
-	}
-	return p.group.Stop(syscall.SIGTERM, p.cfg.Grace)
+	p.group.Stop(sig, grace)
 }

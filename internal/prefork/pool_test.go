@@ -22,10 +22,13 @@ import (
 // trick). While the file named by holdEnv exists when it starts, it says
 // "held PID" on stdout and never says ready, with no handler for SIGTERM:
 // a worker caught starting, as one the master signals before its runtime
-// has installed its handlers.
+// has installed its handlers. While the file named by stubbornEnv exists
+// when it starts, it ignores SIGTERM once ready. Started as a successor
+// master (UpgradeEnv), it says "successor PID" and never serves.
 const (
-	workerEnv = "PREFORK_TEST_WORKER"
-	holdEnv   = "PREFORK_TEST_HOLD"
+	workerEnv   = "PREFORK_TEST_WORKER"
+	holdEnv     = "PREFORK_TEST_HOLD"
+	stubbornEnv = "PREFORK_TEST_STUBBORN"
 )
 
 func TestMain(m *testing.M) {
@@ -40,6 +43,14 @@ func TestMain(m *testing.M) {
 }
 
 func testWorker() int {
+	if os.Getenv(UpgradeEnv) != "" {
+		if _, err := TakeOver(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("successor %d\n", os.Getpid())
+		select {}
+	}
 	w, err := Join()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -51,7 +62,10 @@ func testWorker() int {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
-	if err := w.Ready(); err != nil {
+	if _, err := os.Stat(os.Getenv(stubbornEnv)); err == nil {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	if err := w.Ready(nil); err != nil {
 		return 1
 	}
 	select {
@@ -65,15 +79,25 @@ func testWorker() int {
 // testPool is a pool run by the test: its signals are fed by the test
 // (SIGCHLD by the kernel), its log and its workers' stdout are kept.
 type testPool struct {
-	t    *testing.T
-	sigs chan os.Signal
-	hold string
-	log  *proctest.Lines // the pool's log
-	out  *proctest.Lines // the workers' stdout
-	done chan error
+	t        *testing.T
+	sigs     chan os.Signal
+	hold     string
+	stubborn string
+	log      *proctest.Lines // the pool's log
+	out      *proctest.Lines // the workers' stdout
+	done     chan error
 }
 
 func startPool(t *testing.T, workers int) *testPool {
+	t.Helper()
+	p := runPool(t, workers, nil)
+	p.wait(p.log, regexp.MustCompile(`^worker \d+ pid=\d+ ready `), workers)
+	return p
+}
+
+// runPool starts a pool of workers, its Config changed by edit (if not
+// nil), and returns at once. Its Ready logs "announced N".
+func runPool(t *testing.T, workers int, edit func(*Config)) *testPool {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,15 +107,23 @@ func startPool(t *testing.T, workers int) *testPool {
 	ln.Close()
 	outR, outW, _ := os.Pipe()
 	self, _ := os.Executable()
-	p := &testPool{t: t, sigs: make(chan os.Signal, 64), hold: filepath.Join(t.TempDir(), "hold"),
-		log: proctest.NewLines(), out: proctest.NewLines(), done: make(chan error, 1)}
+	dir := t.TempDir()
+	p := &testPool{t: t, sigs: make(chan os.Signal, 64), hold: filepath.Join(dir, "hold"),
+		stubborn: filepath.Join(dir, "stubborn"),
+		log:      proctest.NewLines(), out: proctest.NewLines(), done: make(chan error, 1)}
 	t.Setenv(workerEnv, "1")
 	t.Setenv(holdEnv, p.hold)
+	t.Setenv(stubbornEnv, p.stubborn)
 	signal.Notify(p.sigs, syscall.SIGCHLD)
 	go p.out.Follow(outR)
+	logf := func(format string, a ...any) { p.log.Add(fmt.Sprintf(format, a...)) }
 	cfg := Config{Path: self, Args: []string{self}, Workers: workers, Grace: 5 * time.Second,
-		Listener: lf, Stdout: outW, Stderr: os.Stderr, Ready: func() {},
-		Log: func(format string, a ...any) { p.log.Add(fmt.Sprintf(format, a...)) }}
+		ReadyTimeout: 10 * time.Second, WorkerTimeout: 10 * time.Second,
+		Listener: lf, Stdout: outW, Stderr: os.Stderr, Log: logf,
+		Ready: func(n int) error { logf("announced %d", n); return nil }}
+	if edit != nil {
+		edit(&cfg)
+	}
 	go func() { _, err := Run(cfg, p.sigs); p.done <- err }()
 	t.Cleanup(func() {
 		p.sigs <- syscall.SIGTERM
@@ -105,7 +137,6 @@ func startPool(t *testing.T, workers int) *testPool {
 		outW.Close()
 		outR.Close()
 	})
-	p.wait(p.log, regexp.MustCompile(`^worker \d+ pid=\d+ ready `), workers)
 	return p
 }
 

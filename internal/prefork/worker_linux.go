@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/sigride/sigride/internal/supervise"
 )
@@ -19,21 +22,55 @@ const (
 // master inherited (Config.Extra); the caller knows how many there are.
 func Extra(i int) *os.File { return os.NewFile(uintptr(ExtraFD+i), fmt.Sprintf("extra %d", i)) }
 
-// readyMsg is what a worker says once it accepts.
-const readyMsg = "ready"
+// The control socket's messages.
+const (
+	// readyMsg: a worker (or a successor master) accepts.
+	readyMsg = "ready"
+	// beatMsg: a ready worker is still alive, every heartbeatEvery of the
+	// master's WorkerTimeout, a few per timeout so one late beat is no death.
+	beatMsg = "beat"
+	// heartbeatMsg, then a duration ("10s", "0s": none), is the master's
+	// first message to a worker: how often to beat. It is in the socket
+	// before the worker starts, so Join finds it at once.
+	heartbeatMsg = "heartbeat "
+	// maxMsg bounds a control message.
+	maxMsg = 64
+)
+
+// heartbeatEvery is how often a worker beats for a WorkerTimeout; zero:
+// no heartbeat.
+func heartbeatEvery(timeout time.Duration) time.Duration { return timeout / 4 }
 
 // Worker is a worker's side of the pool.
 type Worker struct {
 	Listener net.Listener
 	control  *supervise.Conn
-	gone     chan struct{}
+	every    time.Duration // heartbeat period; zero: none
+	gone     <-chan struct{}
+	done     chan struct{} // closed by Close: the heartbeat ends
+	closed   sync.Once
 }
 
-// Join takes the inherited listener and control socket.
+// Join takes the inherited listener and control socket, and the master's
+// settings waiting on it.
 func Join() (*Worker, error) {
 	control, err := supervise.FromFD(ControlFD)
 	if err != nil {
 		return nil, fmt.Errorf("%w (workers are started by the master)", err)
+	}
+	buf := make([]byte, maxMsg)
+	n, fds, err := control.Recv(buf)
+	supervise.CloseFds(fds)
+	var every time.Duration
+	if err == nil {
+		v, ok := strings.CutPrefix(string(buf[:n]), heartbeatMsg)
+		if every, err = time.ParseDuration(v); !ok || err != nil {
+			err = fmt.Errorf("bad settings %q", buf[:n])
+		}
+	}
+	if err != nil {
+		control.Close()
+		return nil, fmt.Errorf("settings from the master: %w", err)
 	}
 	f := os.NewFile(ListenerFD, "listener")
 	ln, err := net.FileListener(f)
@@ -42,34 +79,48 @@ func Join() (*Worker, error) {
 		control.Close()
 		return nil, fmt.Errorf("inherited listener: %w", err)
 	}
-	return &Worker{Listener: ln, control: control, gone: make(chan struct{})}, nil
+	return &Worker{Listener: ln, control: control, every: every, done: make(chan struct{})}, nil
 }
 
-// Ready tells the master this worker accepts, and starts watching for the
-// master's end to close: Gone is closed then.
-func (w *Worker) Ready() error {
+// Ready tells the master this worker accepts, starts watching for the
+// master's end to close (Gone is closed then), and starts the heartbeat:
+// every period, alive (nil: always) is asked whether the worker can still
+// serve, and only then is a beat sent. A worker stopped (SIGSTOP) or wedged
+// sends none, and the master kills it after its WorkerTimeout.
+func (w *Worker) Ready(alive func() bool) error {
 	if err := w.control.Send([]byte(readyMsg)); err != nil {
 		return fmt.Errorf("tell the master ready: %w", err)
 	}
-	go func() {
-		defer close(w.gone)
-		buf := make([]byte, 64)
-		for {
-			if _, fds, err := w.control.Recv(buf); err != nil {
-				return // io.EOF: the master is gone
-			} else {
-				supervise.CloseFds(fds)
-			}
-		}
-	}()
+	w.gone = w.control.Backstop()
+	if w.every > 0 {
+		go w.heartbeat(alive)
+	}
 	return nil
 }
 
-// Gone is closed when the master has gone away.
+func (w *Worker) heartbeat(alive func() bool) {
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-t.C:
+			if alive == nil || alive() {
+				// An error is the master gone: Gone tells the worker.
+				_ = w.control.Send([]byte(beatMsg))
+			}
+		}
+	}
+}
+
+// Gone is closed when the master has gone away; nil before Ready.
 func (w *Worker) Gone() <-chan struct{} { return w.gone }
 
-// Close releases the listener and the control socket.
+// Close ends the heartbeat and releases the listener and the control
+// socket.
 func (w *Worker) Close() error {
+	w.closed.Do(func() { close(w.done) })
 	w.Listener.Close()
 	return w.control.Close()
 }

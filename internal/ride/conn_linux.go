@@ -59,5 +59,21 @@ func (c *Conn) Recv() (Msg, []int, error) {
 	return m, fds, nil
 }
 
+// Backstop: see supervise.Conn.Backstop. In a role, the launcher gone.
+func (c *Conn) Backstop() <-chan struct{} { return c.c.Backstop() }
+
+// Watch hands each message from the other end to deliver, in a goroutine,
+// then the error that ended it (io.EOF: the other end closed): see
+// supervise.Conn.Watch. A malformed message is delivered as its error.
+func (c *Conn) Watch(deliver func(m Msg, err error)) {
+	c.c.Watch(MaxMsg+1, func(b []byte, err error) {
+		if err != nil {
+			deliver(Msg{}, err)
+			return
+		}
+		deliver(ParseMsg(b))
+	})
+}
+
 // Close closes this end; the other end then reads EOF.
 func (c *Conn) Close() error { return c.c.Close() }

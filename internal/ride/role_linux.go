@@ -26,7 +26,7 @@ type Role struct {
 	peerName string
 	peerPid  int
 	peerFd   int
-	gone     chan struct{}
+	gone     <-chan struct{}
 	peerExit chan struct{}
 	waitPeer sync.Once
 	report   bool
@@ -59,7 +59,7 @@ func Join(name string, out io.Writer, report bool) (*Role, error) {
 	return &Role{
 		Name: name, Pid: os.Getpid(), out: out, conn: conn,
 		peerName: m.Role, peerPid: m.Pid, peerFd: fds[0], report: report,
-		gone: make(chan struct{}), peerExit: make(chan struct{}),
+		peerExit: make(chan struct{}),
 	}, nil
 }
 
@@ -69,18 +69,7 @@ func (r *Role) Ready() error {
 	if err := r.conn.Send(Msg{Kind: KindReady, Mono: Now()}); err != nil {
 		return err
 	}
-	go func() {
-		defer close(r.gone)
-		for {
-			// The launcher sends nothing after the peer: any read that
-			// returns is its end closing (or an error as final).
-			if _, fds, err := r.conn.Recv(); err != nil {
-				return
-			} else {
-				supervise.CloseFds(fds)
-			}
-		}
-	}()
+	r.gone = r.conn.Backstop()
 	return nil
 }
 

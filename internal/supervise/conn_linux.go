@@ -99,7 +99,7 @@ func (c *Conn) Recv(buf []byte) (int, []int, error) {
 		return 0, nil, io.EOF
 	case flags&unix.MSG_TRUNC != 0:
 		CloseFds(fds)
-		return 0, nil, fmt.Errorf("control message longer than %d bytes", len(buf))
+		return 0, nil, fmt.Errorf("%w: longer than %d bytes", errTruncated, len(buf))
 	}
 	return n, fds, nil
 }
@@ -130,6 +130,52 @@ func CloseFds(fds []int) {
 		_ = unix.Close(fd)
 	}
 }
+
+// Backstop reads, in a goroutine, what the other end sends until it closes,
+// dropping it, and closes the returned channel then: in a child, the
+// supervisor is gone, however it went. Call it once the handshake is done,
+// and read nothing else from c after.
+func (c *Conn) Backstop() <-chan struct{} {
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		buf := make([]byte, 64)
+		for {
+			_, fds, err := c.Recv(buf)
+			CloseFds(fds)
+			if err != nil && !isTruncated(err) {
+				return // io.EOF, or an error as final
+			}
+		}
+	}()
+	return gone
+}
+
+// Watch reads, in a goroutine, each packet from the other end (at most max
+// bytes) and hands it to deliver, fds closed; then the error that ended it
+// (io.EOF: the other end closed). A supervisor watches each child's end
+// this way and turns what deliver gets into events of its loop.
+func (c *Conn) Watch(max int, deliver func(msg []byte, err error)) {
+	go func() {
+		buf := make([]byte, max)
+		for {
+			n, fds, err := c.Recv(buf)
+			CloseFds(fds)
+			if err != nil && !isTruncated(err) {
+				deliver(nil, err)
+				return
+			}
+			if err == nil {
+				deliver(append([]byte(nil), buf[:n]...), nil)
+			}
+		}
+	}()
+}
+
+// errTruncated is a packet longer than the buffer: dropped, not final.
+var errTruncated = errors.New("control message truncated")
+
+func isTruncated(err error) bool { return errors.Is(err, errTruncated) }
 
 // Close closes this end; the other end then reads EOF.
 func (c *Conn) Close() error { return c.f.Close() }

@@ -24,9 +24,18 @@
 //     a shared socket to blocking mode (os.File.Fd does), which would leave
 //     the other processes sharing it stuck in accept(2) or recv(2).
 //   - A Group closes a child's pidfd only once that child is reaped.
+//   - Every state a supervisor waits in has a deadline, kept by the Group:
+//     Starting (the ready timeout), Running (the liveness timeout, renewed
+//     by each heartbeat), Stopping (the grace). The loop selects on
+//     Group.Deadline and calls Expired; a child overdue in Stopping is
+//     killed there, the same for every supervisor; what an overdue
+//     Starting or Running child means is the supervisor's policy. Stop with
+//     no grace (SIGQUIT's "when done") is the one wait without a deadline.
 //   - A child's control socket (Conn: a SOCK_SEQPACKET socketpair) carries
 //     its readiness handshake; its EOF in the child means the supervisor is
-//     gone, however it went: the backstop to the parent-death signal.
+//     gone, however it went: the backstop to the parent-death signal. The
+//     supervisor reads each child's end with Conn.Watch, the child the
+//     supervisor's with Conn.Backstop, written once for every supervisor.
 //
 // Only the caller's main may call signal.Notify; the supervisor's loop reads
 // SIGCHLD from a channel it is given and calls Reap on each.

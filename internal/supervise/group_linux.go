@@ -13,16 +13,59 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Group is the set of live children a supervisor owns, by pid. It is not safe
-// for concurrent use: it belongs to the supervisor's event loop.
+// Group is the set of live children a supervisor owns, by pid, with the
+// deadline of the state each is in. It is not safe for concurrent use: it
+// belongs to the supervisor's event loop, which selects on Deadline.
 type Group struct {
-	live     map[int]*Child
-	stopping bool
-	grace    *time.Timer
+	live      map[int]*Child
+	stopping  bool
+	deadlines map[int]deadline
+	timer     *time.Timer // fires at the earliest deadline; nil: none armed yet
+}
+
+// Phase is the state of a child that a deadline bounds.
+type Phase int
+
+const (
+	// Starting: started, not yet ready. Its deadline is the ready timeout.
+	Starting Phase = iota + 1
+	// Running: ready, and expected to say so again (a heartbeat) before
+	// its deadline, the liveness timeout.
+	Running
+	// Stopping: asked to end. Its deadline is the grace; a child still
+	// there at the end of it is killed.
+	Stopping
+)
+
+func (p Phase) String() string {
+	switch p {
+	case Starting:
+		return "starting"
+	case Running:
+		return "running"
+	case Stopping:
+		return "stopping"
+	}
+	return fmt.Sprintf("phase %d", int(p))
+}
+
+type deadline struct {
+	phase Phase
+	after time.Duration // how long it was given
+	at    time.Time
+}
+
+// Overdue is a child whose deadline passed.
+type Overdue struct {
+	Child *Child
+	Phase Phase
+	After time.Duration // how long it was given
 }
 
 // NewGroup returns an empty group.
-func NewGroup() *Group { return &Group{live: make(map[int]*Child)} }
+func NewGroup() *Group {
+	return &Group{live: make(map[int]*Child), deadlines: make(map[int]deadline)}
+}
 
 // Add puts a started child in the group.
 func (g *Group) Add(c *Child) { g.live[c.Pid] = c }
@@ -54,29 +97,121 @@ func (g *Group) Reaped(e Exit) (*Child, bool) {
 		return nil, false
 	}
 	delete(g.live, e.Pid)
-	_ = c.Close()
-	if len(g.live) == 0 && g.grace != nil {
-		g.grace.Stop()
-	}
+	_ = c.Close() // the pidfd of a reaped child: nothing left to report
+	g.Disarm(e.Pid)
 	return c, true
+}
+
+// Arm gives the child with pid until d from now in phase: when that passes,
+// Deadline fires and Expired reports it. It replaces the child's deadline
+// of before; d <= 0 means none (Disarm).
+func (g *Group) Arm(pid int, phase Phase, d time.Duration) {
+	if _, ok := g.live[pid]; !ok || d <= 0 {
+		g.Disarm(pid)
+		return
+	}
+	g.deadlines[pid] = deadline{phase: phase, after: d, at: time.Now().Add(d)}
+	g.rearm()
+}
+
+// Disarm drops the child's deadline, if any.
+func (g *Group) Disarm(pid int) {
+	if _, ok := g.deadlines[pid]; ok {
+		delete(g.deadlines, pid)
+		g.rearm()
+	}
+}
+
+// Phase returns the phase of the child's armed deadline, if it has one.
+func (g *Group) Phase(pid int) (Phase, bool) {
+	d, ok := g.deadlines[pid]
+	return d.phase, ok
+}
+
+// rearm sets the timer to the earliest deadline.
+func (g *Group) rearm() {
+	var first time.Time
+	for _, d := range g.deadlines {
+		if first.IsZero() || d.at.Before(first) {
+			first = d.at
+		}
+	}
+	if first.IsZero() {
+		if g.timer != nil {
+			g.timer.Stop()
+		}
+		return
+	}
+	if g.timer == nil {
+		g.timer = time.NewTimer(time.Until(first))
+		return
+	}
+	g.timer.Reset(time.Until(first))
+}
+
+// Deadline fires when a child's deadline may have passed: then call
+// Expired. It is nil while no deadline is armed.
+func (g *Group) Deadline() <-chan time.Time {
+	if len(g.deadlines) == 0 || g.timer == nil {
+		return nil
+	}
+	return g.timer.C
+}
+
+// Expired returns the children whose deadline has passed, by pid, and
+// drops those deadlines. A child overdue in Stopping has been sent SIGKILL
+// here: that is what a grace means, for every supervisor. What an overdue
+// Starting or Running child means is the caller's policy.
+func (g *Group) Expired() []Overdue {
+	now := time.Now()
+	var due []Overdue
+	for pid, d := range g.deadlines {
+		if d.at.After(now) {
+			continue
+		}
+		delete(g.deadlines, pid)
+		c := g.live[pid]
+		if d.phase == Stopping {
+			// ESRCH only: it has exited and waits to be reaped.
+			_ = c.Signal(syscall.SIGKILL)
+		}
+		due = append(due, Overdue{Child: c, Phase: d.phase, After: d.after})
+	}
+	slices.SortFunc(due, func(a, b Overdue) int { return a.Child.Pid - b.Child.Pid })
+	g.rearm()
+	return due
 }
 
 // Stopping reports whether Stop has been called.
 func (g *Group) Stopping() bool { return g.stopping }
 
-// Stop asks every live child to end with sig (usually SIGTERM) and returns a
-// channel that fires once grace has passed; on it, call Kill. A child already
-// gone is not an error. Calling Stop again only re-sends sig.
-func (g *Group) Stop(sig syscall.Signal, grace time.Duration) <-chan time.Time {
-	g.signalAll(sig)
-	if !g.stopping {
-		g.stopping = true
-		if g.grace != nil {
-			g.grace.Stop()
-		}
-		g.grace = time.NewTimer(grace)
+// Stop asks every live child to end with sig (usually SIGTERM), each
+// within grace (see Retire); grace <= 0 means no deadline. A child already
+// gone is not an error. Calling Stop again re-sends sig, and shortens no
+// grace already running but gives one to a child that had none.
+func (g *Group) Stop(sig syscall.Signal, grace time.Duration) {
+	g.stopping = true
+	for _, c := range g.live {
+		g.Retire(c, sig, grace)
 	}
-	return g.grace.C
+}
+
+// Retire asks one child to end with sig, within grace from now: after it,
+// the child is killed (by Expired). grace <= 0: no deadline, unless it has
+// one already as it stops. A child already stopping keeps the earlier of
+// its deadline and the new one.
+func (g *Group) Retire(c *Child, sig syscall.Signal, grace time.Duration) {
+	// The only expected error is ESRCH: the child has exited and waits to
+	// be reaped, which the next Reap will report.
+	_ = c.Signal(sig)
+	old, ok := g.deadlines[c.Pid]
+	switch {
+	case ok && old.phase == Stopping && (grace <= 0 || !time.Now().Add(grace).Before(old.at)):
+	case grace <= 0:
+		g.Disarm(c.Pid)
+	default:
+		g.Arm(c.Pid, Stopping, grace)
+	}
 }
 
 // Kill sends SIGKILL to every child still live.

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -221,7 +222,7 @@ func TestGroupStop(t *testing.T) {
 	if got := readLine(t, pr); got != "ignoring" {
 		t.Fatalf("stubborn helper said %q", got)
 	}
-	grace := g.Stop(syscall.SIGTERM, 300*time.Millisecond)
+	g.Stop(syscall.SIGTERM, 300*time.Millisecond)
 	if !g.Stopping() {
 		t.Error("not stopping after Stop")
 	}
@@ -234,14 +235,74 @@ func TestGroupStop(t *testing.T) {
 	if exited(hard.Pidfd(), 0) {
 		t.Fatal("stubborn child gone before the grace period ended")
 	}
-	<-grace
-	g.Kill()
+	<-g.Deadline()
+	due := g.Expired() // kills what is overdue in Stopping
+	if len(due) != 1 || due[0].Child != hard || due[0].Phase != Stopping {
+		t.Errorf("Expired = %+v, want the stubborn child, stopping", due)
+	}
 	if e := waitExit(t, hard.Pid); e.String() != "signal=KILL" {
 		t.Errorf("stubborn child: %s", e)
 	}
 	g.Reaped(Exit{Pid: hard.Pid})
-	if g.Len() != 0 {
-		t.Errorf("group still holds %d", g.Len())
+	if g.Len() != 0 || g.Deadline() != nil {
+		t.Errorf("group still holds %d, deadline armed: %v", g.Len(), g.Deadline() != nil)
+	}
+}
+
+// TestDeadlines: each child's deadline fires in its turn, Expired reports
+// only those past, a new Arm replaces the old one, Disarm and Reaped drop
+// it, and a Stop with no grace (SIGQUIT's) arms nothing.
+func TestDeadlines(t *testing.T) {
+	g := NewGroup()
+	a, b, c := helper(t, "sleep", nil), helper(t, "sleep", nil), helper(t, "sleep", nil)
+	for _, ch := range []*Child{a, b, c} {
+		g.Add(ch)
+	}
+	defer func() {
+		g.Kill()
+		for _, ch := range []*Child{a, b, c} {
+			waitExit(t, ch.Pid)
+			g.Reaped(Exit{Pid: ch.Pid})
+		}
+	}()
+	if g.Deadline() != nil {
+		t.Fatal("a deadline with none armed")
+	}
+	start := time.Now()
+	g.Arm(a.Pid, Starting, 100*time.Millisecond)
+	g.Arm(b.Pid, Running, time.Hour)
+	g.Arm(b.Pid, Running, 200*time.Millisecond) // replaces the hour
+	g.Arm(c.Pid, Starting, 50*time.Millisecond)
+	g.Disarm(c.Pid)
+	var got []string
+	for len(got) < 2 {
+		select {
+		case <-g.Deadline():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("deadlines did not fire; got %v", got)
+		}
+		for _, o := range g.Expired() {
+			got = append(got, fmt.Sprintf("%d %s %v", o.Child.Pid, o.Phase, o.After))
+			if o.Phase == Starting && time.Since(start) < 100*time.Millisecond {
+				t.Errorf("%d expired early", o.Child.Pid)
+			}
+		}
+	}
+	want := []string{fmt.Sprintf("%d starting 100ms", a.Pid), fmt.Sprintf("%d running 200ms", b.Pid)}
+	if !slices.Equal(got, want) {
+		t.Errorf("expired %v, want %v", got, want)
+	}
+	if g.Deadline() != nil {
+		t.Error("a deadline left armed")
+	}
+	g.Stop(syscall.SIGCONT, 0) // harmless: the helpers sleep on
+	if g.Deadline() != nil {
+		t.Error("Stop without grace armed a deadline")
+	}
+	g.Retire(a, syscall.SIGCONT, time.Hour)
+	g.Retire(a, syscall.SIGCONT, 0) // no grace: keeps the hour
+	if p, ok := g.Phase(a.Pid); !ok || p != Stopping {
+		t.Errorf("a: phase %v %v, want stopping", p, ok)
 	}
 }
 
