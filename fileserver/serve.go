@@ -1,12 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -102,6 +106,13 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	if err != nil {
 		return err
 	}
+	// A pidfile that cannot be written is a start-up error, as in nginx:
+	// found before any worker starts, not logged once the pool serves.
+	if cfg.pidfile != "" {
+		if err := checkPidfile(cfg.pidfile); err != nil {
+			return err
+		}
+	}
 	lib, err := library.Open(cfg.root)
 	if err != nil {
 		return err
@@ -177,9 +188,43 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 		},
 	}, sigs)
 	if cfg.pidfile != "" && !handedOver {
-		os.Remove(cfg.pidfile) // after a hand-over it names the new master
+		removePidfile(cfg.pidfile, pid, logf)
 	}
 	return err
+}
+
+// checkPidfile finds, before the pool starts, what would keep the pidfile
+// from being written once it serves: a missing directory, a path under a
+// regular file, a directory without write permission, or something there
+// that is not a regular file.
+func checkPidfile(path string) error {
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("pidfile %s: not a regular file (%v)", path, fi.Mode().Type())
+	}
+	probe, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("pidfile %s: %w", path, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// removePidfile removes the pidfile on the way out only if it names this
+// master still: after SIGUSR2 it may name the new one already, who serves.
+func removePidfile(path string, pid int, logf func(string, ...any)) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			logf("pidfile: %v", err)
+		}
+		return
+	}
+	if strings.TrimSpace(string(b)) != strconv.Itoa(pid) {
+		return // another master's now
+	}
+	if err := os.Remove(path); err != nil {
+		logf("pidfile: %v", err)
+	}
 }
 
 // listen opens the listening socket, or takes over the predecessor's in an

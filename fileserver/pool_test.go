@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sigride/sigride/internal/proctest"
+	"github.com/sigride/sigride/internal/wire"
+)
+
+// TestPidfileStartupError: a pidfile that cannot be written (a missing
+// directory, a path under a regular file, a FIFO there) is a start-up
+// error: exit 1 with one line, no worker started, nothing replaced. (It
+// used to be logged once the pool served, and the server ran on.)
+func TestPidfileStartupError(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, path, want string }{
+		{"missing directory", filepath.Join(dir, "none", "fs.pid"), "no such file or directory"},
+		{"under a regular file", filepath.Join(file, "fs.pid"), "not a directory"},
+		{"a fifo", fifo, "not a regular file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, "serve", "--root", filepath.Join(dir, "library"), "--listen", "127.0.0.1:0",
+				"--workers", "2", "--pidfile", tc.path)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("still running 10s after start with pidfile %s:\n%s%s", tc.path, stdout.String(), stderr.String())
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if code := exitCode(err); code != 1 || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and one line with %q", code, stderr.String(), tc.want)
+			}
+			if strings.Contains(stdout.String(), "listening") {
+				t.Errorf("said it listens: %s", stdout.String())
+			}
+			if fi, err := os.Lstat(fifo); err != nil || fi.Mode().Type() != os.ModeNamedPipe {
+				t.Errorf("the fifo was replaced: %v %v", fi.Mode(), err)
+			}
+		})
+	}
+}
+
+// TestPidfileOnlyOurs: a master removes the pidfile on its way out only if
+// it still names it (after SIGUSR2 and a quick SIGTERM, it names the new
+// master who serves).
+func TestPidfileOnlyOurs(t *testing.T) {
+	pidfile := filepath.Join(t.TempDir(), "fs.pid")
+	s := startServer(t, "--workers", "1", "--pidfile", pidfile)
+	if err := os.WriteFile(pidfile, []byte("4194000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.done
+	if b, err := os.ReadFile(pidfile); err != nil || string(b) != "4194000\n" {
+		t.Errorf("pidfile naming another master: %q, %v after this one stopped", b, err)
+	}
+}
+
+// TestNoHeartbeatKilled: a worker stopped (SIGSTOP) sends no heartbeat: the
+// master kills it after --worker-timeout, says so in the issue's words, and
+// replaces it. A worker busy with a transfer that does not move, at
+// --max-conns, beats on and is left alone.
+func TestNoHeartbeatKilled(t *testing.T) {
+	s := startServer(t, "--workers", "2", "--worker-timeout", "1s", "--max-conns", "1")
+	ready := s.waitLog(regexp.MustCompile(`worker \d+ pid=\d+ ready`), 2)
+	pids := make([]string, 2)
+	for i, l := range ready {
+		pids[i] = regexp.MustCompile(`pid=(\d+)`).FindStringSubmatch(l)[1]
+	}
+	stopped, _ := strconv.Atoi(pids[0])
+	syscall.Kill(stopped, syscall.SIGSTOP)
+	s.waitLog(regexp.MustCompile(`: worker `+pids[0]+`: no heartbeat for 1s, killed$`), 1)
+	s.waitLog(regexp.MustCompile(`worker \d+ pid=`+pids[0]+` exited signal=KILL$`), 1)
+	s.waitLog(regexp.MustCompile(`worker 3 pid=\d+ ready`), 1)
+
+	// Busy: both workers hold a GET whose reader never reads, at their one
+	// connection each, for three timeouts.
+	src := randomFile(t, t.TempDir(), 32<<20)
+	if _, stderr, code := s.client("put", src, "--as", "big.bin"); code != 0 {
+		t.Fatal(stderr)
+	}
+	for range 2 {
+		c, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpGet, Name: "big.bin"}))
+		if resp, err := wire.ReadResponse(bufio.NewReader(c)); err != nil || resp.Status != wire.StatusOK {
+			t.Fatalf("GET: %+v %v", resp, err)
+		}
+	}
+	time.Sleep(3 * time.Second) // the quiet that is asserted: no kill
+	if got := s.log.Matching(regexp.MustCompile(`no heartbeat`)); len(got) != 1 {
+		t.Errorf("killed for no heartbeat: %v", got)
+	}
+}
+
+// TestTTOUToZero: SIGTTOU can take the pool to no worker at all, as
+// unicorn's can; the master stays, and SIGTTIN brings one back.
+func TestTTOUToZero(t *testing.T) {
+	s := startServer(t, "--workers", "1")
+	s.cmd.Process.Signal(syscall.SIGTTOU)
+	s.waitLog(regexp.MustCompile(`SIGTTOU: 0 workers$`), 1)
+	s.waitLog(regexp.MustCompile(`worker 1 pid=\d+ exited exit=0$`), 1)
+	s.cmd.Process.Signal(syscall.SIGTTIN)
+	s.waitLog(regexp.MustCompile(`worker 2 pid=\d+ ready`), 1)
+	if _, stderr, code := s.client("ls"); code != 0 {
+		t.Errorf("ls after SIGTTIN: %d %s", code, stderr)
+	}
+	if _, state, ok := proctest.Stat(s.cmd.Process.Pid); !ok || state == 'Z' {
+		t.Error("master gone")
+	}
+}
