@@ -35,8 +35,9 @@ fuzz:
 	scripts/fuzz $(FUZZFOR) $(FUZZ_TARGETS)
 
 # The long soak: the file server 60 s, 200 clients, a fault every 2 s; then
-# 500 rides (make test runs short ones). Overrides: make soak SOAK="--duration 5m".
-SOAK ?= --duration 60s --clients 200 --chaos-every 2s --faults kill,HUP,TTIN,TTOU,USR2
+# 500 rides (make test runs short ones); 20 hostile clients beside the 200
+# (GETs never read, silent TFTP peers asking big windows). Overrides: make soak SOAK="--duration 5m".
+SOAK ?= --duration 60s --clients 200 --hostile 20 --chaos-every 2s --faults kill,HUP,TTIN,TTOU,USR2
 RIDES ?= 500
 soak: build
 	scripts/test-deps

@@ -24,6 +24,7 @@ import (
 	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/proctest"
 	"github.com/sigride/sigride/internal/tftp"
+	"github.com/sigride/sigride/internal/wire"
 )
 
 // The soak's knobs: `make soak` runs it long (--duration 60s --clients 200),
@@ -33,6 +34,7 @@ var (
 	soakClients  = flag.Int("clients", 16, "TestSoak's concurrent clients")
 	soakChaos    = flag.Duration("chaos-every", 500*time.Millisecond, "TestSoak's interval between faults")
 	soakFaults   = flag.String("faults", "kill,HUP,TTIN,TTOU,USR2", "TestSoak's faults: kill,HUP,TTIN,TTOU,USR2")
+	soakHostile  = flag.Int("hostile", 2, "TestSoak's hostile clients: half hold GETs they never read, half are silent TFTP peers asking big windows")
 )
 
 // Soak's fixed shape.
@@ -41,6 +43,16 @@ const (
 	soakFiles   = 8           // files every client downloads from
 	soakMaxSize = 96 << 10    // the largest of them, and of an upload
 	killSlack   = time.Second // a kill this long before a request may still fail it
+	// hostileSize is the file hostile clients ask for: far more than
+	// socket buffers hold, so a GET that is never read blocks the worker's
+	// writes.
+	soakIdle    = 5 * time.Second // --idle-timeout
+	hostileSize = 32 << 20
+	hostileName = "hostile/big.bin"
+	// hostileTFTPOpen is how many silent TFTP transfers one hostile peer
+	// keeps asked for at once, a new one every hostileTFTPEvery.
+	hostileTFTPOpen  = 8
+	hostileTFTPEvery = 100 * time.Millisecond
 )
 
 // soakStats is what the soak counts, by cause.
@@ -52,6 +64,7 @@ type soakStats struct {
 	bytes    int64          // verified
 	lastKill time.Time
 	uploads  map[string][32]byte // completed uploads: name -> sum
+	hostile  map[string]int      // what the hostile clients did, by kind
 }
 
 func (s *soakStats) count(m map[string]int, k string) {
@@ -71,7 +84,7 @@ func TestSoak(t *testing.T) {
 	dir := t.TempDir()
 	pidfile := filepath.Join(dir, "master.pid")
 	s := startServer(t, "--workers", strconv.Itoa(soakWorkers), "--pidfile", pidfile, "--tftp", "127.0.0.1:0",
-		"--idle-timeout", "5s", "--grace", "5s")
+		"--idle-timeout", soakIdle.String(), "--grace", "5s")
 	masterPid := func() int {
 		b, _ := os.ReadFile(pidfile)
 		p, _ := strconv.Atoi(strings.TrimSpace(string(b)))
@@ -88,9 +101,17 @@ func TestSoak(t *testing.T) {
 		s.put(t, name, b)
 		sources[name] = b
 	}
+	if *soakHostile > 0 {
+		big := randomFile(t, dir, hostileSize)
+		if _, stderr, code := s.client("put", big, "--as", hostileName); code != 0 {
+			t.Fatal(stderr)
+		}
+		os.Remove(big)
+	}
 	before := procUsage(t, masterPid(), s)
 
-	st := &soakStats{done: map[string]int{}, failed: map[string]int{}, faults: map[string]int{}, uploads: map[string][32]byte{}}
+	st := &soakStats{done: map[string]int{}, failed: map[string]int{}, faults: map[string]int{},
+		uploads: map[string][32]byte{}, hostile: map[string]int{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var bad atomic.Int64
@@ -99,6 +120,17 @@ func TestSoak(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			soakClient(t, s, c, sources, st, stop, &bad)
+		}()
+	}
+	for h := range *soakHostile {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if h%2 == 0 {
+				hostileReader(s, st, stop)
+			} else {
+				hostileTFTP(s, st, stop)
+			}
 		}()
 	}
 	chaosDone := make(chan struct{})
@@ -185,6 +217,69 @@ func TestSoak(t *testing.T) {
 	}
 	if !after.within(before) {
 		t.Errorf("not back to start-up level: %+v, at start %+v (master %d wants %d)\n%s\n%s", after, before, masterPid(), poolWant(s, masterPid()), fds, grepLog(s, "SIGTT|SIGUSR2|new master"))
+	}
+}
+
+// hostileReader sends GETs of a big file and never reads a byte of the
+// answer, with a tiny receive window: each holds a worker's connection,
+// its writes blocked, until the worker cuts it (--idle-timeout) or the
+// reader gives up after twice that.
+func hostileReader(s *serverProc, st *soakStats, stop <-chan struct{}) {
+	for {
+		c, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			st.count(st.hostile, "tcp: dial failed")
+		} else {
+			c.(*net.TCPConn).SetReadBuffer(4096)
+			c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpGet, Name: hostileName}))
+			st.count(st.hostile, "tcp: GETs never read")
+			select {
+			case <-stop:
+			case <-time.After(2 * soakIdle):
+			}
+			c.Close()
+		}
+		select {
+		case <-stop:
+			return
+		default:
+		}
+	}
+}
+
+// hostileTFTP asks for the big file with the smallest blocks and the
+// largest window, and then says nothing: no ACK, ever. It keeps
+// hostileTFTPOpen such transfers asked for, each from its own port, a new
+// one every hostileTFTPEvery.
+func hostileTFTP(s *serverProc, st *soakStats, stop <-chan struct{}) {
+	var open []*net.UDPConn
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	tick := time.NewTicker(hostileTFTPEvery)
+	defer tick.Stop()
+	req := tftp.AppendRequest(nil, tftp.Request{Op: tftp.OpRRQ, Filename: hostileName, Mode: "octet",
+		Options: []tftp.Option{{Name: "blksize", Value: "8"}, {Name: "windowsize", Value: "65535"}, {Name: "timeout", Value: "255"}}})
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		c, sa, err := tftpDial(s.tftp)
+		if err != nil {
+			st.count(st.hostile, "tftp: socket failed")
+			continue
+		}
+		c.WriteToUDP(req, sa)
+		st.count(st.hostile, "tftp: silent big-window RRQs")
+		open = append(open, c)
+		if len(open) > hostileTFTPOpen {
+			open[0].Close()
+			open = open[1:]
+		}
 	}
 }
 
@@ -566,6 +661,9 @@ func printSoak(t *testing.T, st *soakStats, before, after procStats, left []stri
 	line("worker pipe fds (Go's splice cache)", fmt.Sprintf("%d -> %d", before.workerPipes, after.workerPipes))
 	line("master RSS MiB, start -> end", fmt.Sprintf("%.1f -> %.1f", float64(before.masterRSS)/(1<<20), float64(after.masterRSS)/(1<<20)))
 	line("worker RSS MiB (most), start -> end", fmt.Sprintf("%.1f -> %.1f", float64(before.workerRSS)/(1<<20), float64(after.workerRSS)/(1<<20)))
+	for _, k := range sortedKeys(st.hostile) {
+		line("hostile "+k, st.hostile[k])
+	}
 	line("processes left", len(left))
 	fmt.Print(b.String())
 }
