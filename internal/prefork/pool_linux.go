@@ -97,7 +97,7 @@ func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 		want: cfg.Workers, events: make(chan event, 64)}
 	for i := 0; i < cfg.Workers; i++ {
 		if err := p.spawn(); err != nil {
-			p.stop(syscall.SIGTERM, 0)
+			p.stop(syscall.SIGTERM, p.cfg.Grace)
 			p.drainUntilEmpty(sigs)
 			return false, err
 		}
@@ -171,11 +171,17 @@ func (p *pool) overdue(due []supervise.Overdue) {
 	}
 }
 
-// drainUntilEmpty reaps until every worker started is gone.
+// drainUntilEmpty reaps until every worker started is gone, killing
+// those still there after their grace.
 func (p *pool) drainUntilEmpty(sigs <-chan os.Signal) {
 	for p.group.Len() > 0 {
-		if <-sigs == syscall.SIGCHLD {
-			p.reap()
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGCHLD {
+				p.reap()
+			}
+		case <-p.group.Deadline():
+			p.group.Expired()
 		}
 	}
 }
