@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"sync"
 	"time"
@@ -18,13 +17,15 @@ import (
 )
 
 const benchSynopsis = `usage: fileserver bench [--addr ADDR] [--clients N] [--requests N] [--op get|put|ls] [--size BYTES]
+       [--timeout DUR]
 
 A load generator for this protocol, like redis-benchmark: N clients, each on
 one connection kept alive, share the requests. For get it first uploads a
 file of --size bytes (bench/get-SIZE.bin); for put each client overwrites
 bench/put-CLIENT.bin. Prints ops/s, MB/s and the latency's p50 and p99;
-exits 1 if any request failed. Every response's length is checked; sums are
-checked for put (by the server) and not recomputed for get.`
+exits 1 if any request failed (--timeout: no byte moving for DUR is a
+failure). Every response's length is checked; sums are checked for put (by
+the server) and not recomputed for get.`
 
 type benchConfig struct {
 	clients, requests int
@@ -39,7 +40,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.requests, "requests", 10000, "requests in all")
 	fs.StringVar(&cfg.op, "op", "get", "get, put or ls")
 	fs.Var(&cfg.size, "size", "bytes per get or put")
-	addr, err := clientFlags(fs, benchSynopsis, args, 0, stdout, stderr)
+	cl, err := clientFlags(fs, benchSynopsis, args, 0, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	sum := sha256.Sum256(data)
 	getName := fmt.Sprintf("bench/get-%d.bin", cfg.size)
 	if cfg.op == "get" {
-		c, err := dial(addr)
+		c, err := cl.dial()
 		if err != nil {
 			return err
 		}
@@ -77,7 +78,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat[i], errs[i] = benchClient(addr, cfg.op, n, getName, fmt.Sprintf("bench/put-%d.bin", i), data, sum)
+			lat[i], errs[i] = benchClient(cl, cfg.op, n, getName, fmt.Sprintf("bench/put-%d.bin", i), data, sum)
 		}()
 	}
 	wg.Wait()
@@ -113,8 +114,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 
 // benchClient runs n requests on one connection and returns each request's
 // latency. It stops at the first failure.
-func benchClient(addr, op string, n int, getName, putName string, data []byte, sum [32]byte) ([]time.Duration, error) {
-	c, err := dial(addr)
+func benchClient(cl client, op string, n int, getName, putName string, data []byte, sum [32]byte) ([]time.Duration, error) {
+	c, err := cl.dial()
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +139,7 @@ func benchClient(addr, op string, n int, getName, putName string, data []byte, s
 	return lat, nil
 }
 
-func benchGet(c net.Conn, name string, size int64) error {
+func benchGet(c *conn, name string, size int64) error {
 	resp, err := request(c, wire.Request{Op: wire.OpGet, Name: name})
 	if err != nil {
 		return err
@@ -150,7 +151,7 @@ func benchGet(c net.Conn, name string, size int64) error {
 	return err
 }
 
-func benchPut(c net.Conn, name string, data []byte, sum [32]byte) error {
+func benchPut(c *conn, name string, data []byte, sum [32]byte) error {
 	if _, err := request(c, wire.Request{Op: wire.OpPut, Name: name, Arg: uint64(len(data))}); err != nil {
 		return err
 	}
@@ -164,7 +165,7 @@ func benchPut(c net.Conn, name string, data []byte, sum [32]byte) error {
 	return err
 }
 
-func benchList(c net.Conn) error {
+func benchList(c *conn) error {
 	resp, err := request(c, wire.Request{Op: wire.OpList})
 	if err != nil {
 		return err

@@ -7,48 +7,175 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/atomicfile"
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/wire"
 )
 
-// dialTimeout bounds connecting; a transfer itself has no deadline.
-const dialTimeout = 5 * time.Second
+// defaultTimeout is how long a client command waits for a byte to move:
+// to connect, for an answer, and at every point of a transfer. It bounds
+// silence, not a transfer's length: a large file on a slow link is fine as
+// long as bytes keep moving.
+const defaultTimeout = 30 * time.Second
 
-// clientFlags parses a client command's flags, with --addr, and checks the
-// number of arguments.
-func clientFlags(fs *pflag.FlagSet, synopsis string, args []string, nargs int, stdout, stderr io.Writer) (string, error) {
-	addr := fs.String("addr", defaultAddr, "the server's address")
+// client is what every client command takes from its flags.
+type client struct {
+	addr    string
+	timeout time.Duration
+}
+
+// clientFlags parses a client command's flags, with --addr and --timeout,
+// and checks the number of arguments.
+func clientFlags(fs *pflag.FlagSet, synopsis string, args []string, nargs int, stdout, stderr io.Writer) (client, error) {
+	var cl client
+	fs.StringVar(&cl.addr, "addr", defaultAddr, "the server's address")
+	fs.DurationVar(&cl.timeout, "timeout", defaultTimeout, "give up when no byte moves for this long (connecting, waiting for an answer, in a transfer)")
 	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
-		return "", err
+		return cl, err
 	}
 	switch {
+	case cl.timeout <= 0:
+		return cl, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("--timeout %v: must be positive", cl.timeout))
 	case fs.NArg() == nargs:
 	case nargs == 0:
-		return "", cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+		return cl, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	default: // every command with arguments takes one
-		return "", cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("want one argument, got %d", fs.NArg()))
+		return cl, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("want one argument, got %d", fs.NArg()))
 	}
-	return *addr, nil
+	return cl, nil
 }
 
-func dial(addr string) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", addr, dialTimeout)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", addr, err)
-	}
-	return c, nil
+// silentError is a peer or a file that took no byte, or gave none, for
+// the timeout.
+type silentError struct {
+	what string // "from ADDR", "into PATH"
+	d    time.Duration
 }
+
+func (e *silentError) Error() string {
+	if strings.HasPrefix(e.what, "from ") {
+		return fmt.Sprintf("no answer %s for %v", e.what, e.d)
+	}
+	return fmt.Sprintf("no byte taken %s for %v", e.what, e.d)
+}
+
+// dial connects within the timeout and returns a connection whose every
+// read and write must move a byte within it.
+func (cl client) dial() (*conn, error) {
+	d := net.Dialer{Timeout: cl.timeout}
+	c, err := d.Dial("tcp", cl.addr)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil, &silentError{what: "from " + cl.addr, d: cl.timeout}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", cl.addr, err)
+	}
+	return &conn{TCPConn: c.(*net.TCPConn), silent: silentError{what: "from " + cl.addr, d: cl.timeout}}, nil
+}
+
+// conn is a connection to the server on which each read and each write
+// gets the timeout afresh, and a write or a sendfile that moved some bytes
+// when it expired goes on: only silence times out, on every path (the
+// response's header, a listing, a download, an upload, bench's requests).
+type conn struct {
+	*net.TCPConn
+	silent silentError
+}
+
+func (c *conn) deadline() time.Time { return time.Now().Add(c.silent.d) }
+
+// check turns an expired deadline into the one-line silentError.
+func (c *conn) check(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		e := c.silent
+		return &e
+	}
+	return err
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	c.SetReadDeadline(c.deadline())
+	n, err := c.TCPConn.Read(p)
+	return n, c.check(err)
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	done := 0
+	for {
+		c.SetWriteDeadline(c.deadline())
+		n, err := c.TCPConn.Write(p[done:])
+		done += n
+		if n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return done, c.check(err)
+		}
+	}
+}
+
+// sendFile sends n bytes of f from its offset by sendfile(2), moving the
+// deadline on after every partial send: the bytes never enter user space
+// and silence still times out.
+func (c *conn) sendFile(f *os.File, n int64) (int64, error) {
+	sock, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	file, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var sent int64
+	var serr error
+	cerr := file.Control(func(ffd uintptr) {
+		c.SetWriteDeadline(c.deadline())
+		err = sock.Write(func(sfd uintptr) bool {
+			for sent < n {
+				k, errno := unix.Sendfile(int(sfd), int(ffd), nil, int(min(n-sent, sendfileMax)))
+				switch {
+				case errno == unix.EAGAIN:
+					return false // wait, under the deadline, until the socket takes more
+				case errno == unix.EINTR:
+					continue
+				case errno != nil:
+					serr = os.NewSyscallError("sendfile", errno)
+					return true
+				case k == 0:
+					serr = fmt.Errorf("%s: %w: the file shrank", f.Name(), io.ErrUnexpectedEOF)
+					return true
+				}
+				sent += int64(k)
+				c.SetWriteDeadline(c.deadline())
+			}
+			return true
+		})
+	})
+	if cerr != nil {
+		return sent, cerr
+	}
+	if err != nil {
+		return sent, c.check(err)
+	}
+	return sent, serr
+}
+
+// sendfileMax is the most one sendfile(2) call is asked for: the kernel
+// moves at most about 2 GiB a call anyway.
+const sendfileMax = 1 << 30
 
 // request sends req and reads the response header; an error response is
 // returned as an error.
-func request(c net.Conn, req wire.Request) (wire.Response, error) {
+func request(c io.ReadWriter, req wire.Request) (wire.Response, error) {
 	if _, err := c.Write(wire.AppendRequest(nil, req)); err != nil {
 		return wire.Response{}, fmt.Errorf("send request: %w", err)
 	}
@@ -59,40 +186,32 @@ func request(c net.Conn, req wire.Request) (wire.Response, error) {
 	return resp, resp.Err()
 }
 
-const listSynopsis = `usage: fileserver ls [--addr ADDR] [--json]
+// oneLine reports err as OP: ERR, and a timeout as just OP: no answer from
+// ADDR for DUR, whatever it interrupted.
+func oneLine(op string, err error) error {
+	var se *silentError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s: %w", op, se)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+const listSynopsis = `usage: fileserver ls [--addr ADDR] [--json] [--timeout DUR]
 
 Lists the library: one file a line, its name, its size in bytes and its
-modification time; --json prints the same as a JSON array.`
+modification time; --json prints the same as a JSON array. No answer
+within --timeout: exit 1.`
 
 func runList(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("fileserver ls", pflag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
-	addr, err := clientFlags(fs, listSynopsis, args, 0, stdout, stderr)
+	cl, err := clientFlags(fs, listSynopsis, args, 0, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	c, err := dial(addr)
+	entries, err := list(cl)
 	if err != nil {
-		return err
-	}
-	defer c.Close()
-	resp, err := request(c, wire.Request{Op: wire.OpList})
-	if err != nil {
-		return err
-	}
-	if resp.Size > wire.MaxListBody {
-		return fmt.Errorf("listing of %d bytes, over %d", resp.Size, wire.MaxListBody)
-	}
-	body := make([]byte, resp.Size)
-	if _, err := io.ReadFull(c, body); err != nil {
-		return fmt.Errorf("connection lost during the listing: %w", err)
-	}
-	if sha256.Sum256(body) != resp.Sum {
-		return errors.New("listing: checksum mismatch")
-	}
-	entries, err := wire.ParseList(body)
-	if err != nil {
-		return err
+		return oneLine("ls", err)
 	}
 	if *asJSON {
 		type entry struct {
@@ -114,19 +233,207 @@ func runList(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-const getSynopsis = `usage: fileserver get NAME [-o PATH] [--continue] [--addr ADDR]
+// list fetches and checks the listing.
+func list(cl client) ([]wire.Entry, error) {
+	c, err := cl.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	resp, err := request(c, wire.Request{Op: wire.OpList})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Size > wire.MaxListBody {
+		return nil, fmt.Errorf("listing of %d bytes, over %d", resp.Size, wire.MaxListBody)
+	}
+	body := make([]byte, resp.Size)
+	if _, err := io.ReadFull(c, body); err != nil {
+		return nil, fmt.Errorf("connection lost during the listing: %w", err)
+	}
+	if sha256.Sum256(body) != resp.Sum {
+		return nil, errors.New("listing: checksum mismatch")
+	}
+	return wire.ParseList(body)
+}
+
+const getSynopsis = `usage: fileserver get NAME [-o PATH] [--continue] [--addr ADDR] [--timeout DUR]
 
 Downloads NAME to PATH (default: NAME's last element, here). The bytes go to
 PATH.part, renamed to PATH only once complete and its SHA-256 verified;
 --continue resumes from an existing PATH.part. Over 4 MiB, a progress bar
-shows on stderr when it is a terminal (--quiet: none).`
+shows on stderr when it is a terminal (--quiet: none).
+
+What is at PATH decides how it is written: a new name or a regular file is
+replaced as above (through a symlink, its target: the link stays); "-" is
+stdout; a FIFO, a character device or /dev/stdout is written into as the
+bytes come, never replaced: the SHA-256 is checked at the end and a
+mismatch exits 1 after the bytes went out (--continue is refused there; a
+FIFO with no reader is an error). Anything else (a directory, a socket, a
+dangling symlink) is refused. PATH.part must be a regular file: a symlink
+there is refused, not followed.
+
+--timeout bounds silence: connecting, the answer, and every moment of the
+transfer (no byte for DUR: exit 1, PATH.part kept for --continue).`
+
+// sink is where a download's bytes go.
+type sink struct {
+	w       io.Writer // the file, stdout, or a deadline on a FIFO or device
+	f       *os.File  // the file to close; nil for stdout
+	target  atomicfile.Target
+	part    string // PATH.part when replacing, else ""
+	have    int64  // bytes already in PATH.part
+	hash    hash.Hash
+	name    string // what the messages call it
+	timeout time.Duration
+}
+
+// openSink opens what -o names by atomicfile's rule.
+func openSink(dst string, resume bool, stdout io.Writer, timeout time.Duration) (*sink, error) {
+	t, err := atomicfile.Resolve(dst)
+	if err != nil {
+		return nil, err
+	}
+	s := &sink{target: t, hash: sha256.New(), name: dst, timeout: timeout}
+	switch t.Kind {
+	case atomicfile.Stdout:
+		s.w, s.name = stdout, "stdout"
+		if resume {
+			return nil, errors.New("--continue: stdout has nothing to resume")
+		}
+		return s, nil
+	case atomicfile.Into:
+		if resume {
+			return nil, fmt.Errorf("--continue: %s is written into as the bytes come, nothing to resume", dst)
+		}
+		if s.f, err = atomicfile.OpenInto(t.Path); err != nil {
+			return nil, err
+		}
+		s.w = &fileDeadline{f: s.f, silent: silentError{what: "into " + dst, d: timeout}}
+		return s, nil
+	}
+	s.part = t.Path + ".part"
+	flag := os.O_RDWR | os.O_CREATE
+	if s.f, err = atomicfile.OpenRegular(s.part, flag, !resume); err != nil {
+		return nil, err
+	}
+	// What .part holds already is hashed first: the server's sum is the
+	// whole file's.
+	if s.have, err = io.Copy(s.hash, s.f); err != nil {
+		s.f.Close()
+		return nil, fmt.Errorf("read %s: %w", s.part, err)
+	}
+	s.w, s.name = s.f, s.part
+	return s, nil
+}
+
+// room checks the file system of PATH.part has room for n more bytes: a
+// server announcing more than fits is told at once, not after filling the
+// disk.
+func (s *sink) room(n uint64) error {
+	if s.part == "" {
+		return nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(s.fd()), &st); err != nil {
+		return fmt.Errorf("statfs %s: %w", s.part, err)
+	}
+	if free := st.Bavail * uint64(st.Bsize); n > free {
+		return fmt.Errorf("%d bytes to write and %d free beside %s", n, free, s.part)
+	}
+	return nil
+}
+
+// fd is the file's descriptor, read without os.File.Fd (which would switch
+// a pollable file to blocking mode).
+func (s *sink) fd() uintptr {
+	var fd uintptr
+	if rc, err := s.f.SyscallConn(); err == nil {
+		rc.Control(func(d uintptr) { fd = d })
+	}
+	return fd
+}
+
+// abandon closes the sink after a failure; keep leaves PATH.part to resume.
+func (s *sink) abandon(keep bool) {
+	if s.f != nil {
+		s.f.Close()
+	}
+	if s.part != "" && !keep {
+		os.Remove(s.part)
+	}
+}
+
+// commit makes a complete, verified download visible.
+func (s *sink) commit() error {
+	if s.f == nil {
+		return nil
+	}
+	if s.part == "" {
+		return s.f.Close()
+	}
+	if err := s.f.Sync(); err != nil {
+		s.f.Close()
+		return fmt.Errorf("sync %s: %w", s.part, err)
+	}
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", s.part, err)
+	}
+	return s.target.Rename(s.part)
+}
+
+// localError is a failure writing the download, told apart from the
+// connection's.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// localWriter marks its writer's errors as local.
+type localWriter struct {
+	w    io.Writer
+	name string
+}
+
+func (l localWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if err != nil {
+		err = &localError{fmt.Errorf("write %s: %w", l.name, err)}
+	}
+	return n, err
+}
+
+// fileDeadline gives each write into a FIFO or a device the timeout: a
+// reader that stops reading must not hold the client for ever. A device
+// that cannot poll (a /dev/null) never blocks, and takes no deadline.
+type fileDeadline struct {
+	f      *os.File
+	silent silentError
+}
+
+func (w *fileDeadline) Write(p []byte) (int, error) {
+	done := 0
+	for {
+		w.f.SetWriteDeadline(time.Now().Add(w.silent.d))
+		n, err := w.f.Write(p[done:])
+		done += n
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if n > 0 {
+				continue
+			}
+			e := w.silent
+			return done, &e
+		}
+		return done, err
+	}
+}
 
 func runGet(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("fileserver get", pflag.ContinueOnError)
-	out := fs.StringP("output", "o", "", "where to write the file")
+	out := fs.StringP("output", "o", "", "where to write the file; - for stdout")
 	resume := fs.Bool("continue", false, "resume from PATH.part")
 	quiet := fs.BoolP("quiet", "q", false, "no progress bar")
-	addr, err := clientFlags(fs, getSynopsis, args, 1, stdout, stderr)
+	cl, err := clientFlags(fs, getSynopsis, args, 1, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -135,59 +442,78 @@ func runGet(args []string, stdout, stderr io.Writer) error {
 	if dst == "" {
 		dst = path.Base(name)
 	}
-	part := dst + ".part"
-	flags := os.O_RDWR | os.O_CREATE | os.O_TRUNC
-	if *resume {
-		flags = os.O_RDWR | os.O_CREATE
+	if dst == "-" && *resume {
+		return cli.BadUsage(fs, getSynopsis, stderr, errors.New("--continue with -o -: stdout has nothing to resume"))
 	}
-	f, err := os.OpenFile(part, flags, 0o644)
+	op := fmt.Sprintf("get %q", name)
+	s, err := openSink(dst, *resume, stdout, cl.timeout)
 	if err != nil {
-		return err
+		return oneLine(op, err)
 	}
-	defer f.Close()
-	// What .part holds already is hashed first: the server's sum is the
-	// whole file's.
-	h := sha256.New()
-	have, err := io.Copy(h, f)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", part, err)
+	if err := get(cl, name, s, *quiet, stderr); err != nil {
+		return oneLine(op, err)
 	}
-	c, err := dial(addr)
+	return nil
+}
+
+// get downloads name into s; s is closed on return.
+func get(cl client, name string, s *sink, quiet bool, stderr io.Writer) error {
+	c, err := cl.dial()
 	if err != nil {
+		s.abandon(true)
 		return err
 	}
 	defer c.Close()
-	resp, err := request(c, wire.Request{Op: wire.OpGet, Name: name, Arg: uint64(have)})
+	resp, err := request(c, wire.Request{Op: wire.OpGet, Name: name, Arg: uint64(s.have)})
 	if err != nil {
-		if !*resume {
-			f.Close()
-			os.Remove(part)
-		}
-		return fmt.Errorf("get %q: %w", name, err)
+		s.abandon(s.have > 0)
+		return err
 	}
-	want := int64(resp.Size - resp.Offset)
-	bar := newProgress(stderr, *quiet, name, want)
-	got, err := copyN(io.MultiWriter(f, h), c, want, bar)
+	if resp.Offset != uint64(s.have) {
+		// Resuming elsewhere would make the sum fail and lose a good .part.
+		s.abandon(true)
+		return fmt.Errorf("%w: the server answered from offset %d, asked %d", wire.ErrProtocol, resp.Offset, s.have)
+	}
+	want := resp.Size - resp.Offset
+	if want > math.MaxInt64 {
+		s.abandon(s.have > 0)
+		return fmt.Errorf("%w: a file of %d bytes", wire.ErrProtocol, resp.Size)
+	}
+	if err := s.room(want); err != nil {
+		s.abandon(s.have > 0)
+		return err
+	}
+	bar := newProgress(stderr, quiet, name, int64(want))
+	got, err := copyN(io.MultiWriter(localWriter{s.w, s.name}, s.hash), c, int64(want), bar)
 	bar.finish()
-	if err == nil && got < want {
+	if err == nil && got < int64(want) {
 		err = io.ErrUnexpectedEOF
 	}
-	if err != nil {
-		return fmt.Errorf("get %q: connection lost after %d of %d bytes (%s kept: --continue resumes): %w",
-			name, int64(resp.Offset)+got, resp.Size, part, err)
+	var le *localError
+	switch {
+	case err != nil && s.part == "":
+		s.abandon(false)
+		return fmt.Errorf("%v (%d of %d bytes written to %s)", err, got, want, s.name)
+	case errors.As(err, &le):
+		s.abandon(true)
+		return fmt.Errorf("%w (%s kept: --continue resumes)", err, s.part)
+	case err != nil:
+		s.abandon(true)
+		var se *silentError
+		if errors.As(err, &se) {
+			return fmt.Errorf("%v, after %d of %d bytes (%s kept: --continue resumes)", se, s.have+got, resp.Size, s.part)
+		}
+		return fmt.Errorf("connection lost after %d of %d bytes (%s kept: --continue resumes): %w",
+			s.have+got, resp.Size, s.part, err)
 	}
-	if sum(h) != resp.Sum {
-		f.Close()
-		os.Remove(part) // a corrupt .part must not be resumed
-		return fmt.Errorf("get %q: checksum mismatch: nothing written", name)
+	if sum(s.hash) != resp.Sum {
+		s.abandon(false) // a corrupt .part must not be resumed
+		if s.part == "" {
+			return fmt.Errorf("checksum mismatch: the %d bytes written to %s are not the file", want, s.name)
+		}
+		return errors.New("checksum mismatch: nothing written")
 	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(part, dst)
+	return s.commit()
 }
 
 func sum(h hash.Hash) (s [wire.SumSize]byte) {
@@ -195,17 +521,19 @@ func sum(h hash.Hash) (s [wire.SumSize]byte) {
 	return s
 }
 
-const putSynopsis = `usage: fileserver put PATH [--as NAME] [--addr ADDR]
+const putSynopsis = `usage: fileserver put PATH [--as NAME] [--addr ADDR] [--timeout DUR]
 
 Uploads PATH as NAME (default: PATH's last element). The server makes it
 visible only once complete and its SHA-256 verified. Over 4 MiB, a progress
-bar shows on stderr when it is a terminal (--quiet: none).`
+bar shows on stderr when it is a terminal (--quiet: none). --timeout bounds
+silence: connecting, each answer, and every moment of the upload (the
+server taking no byte for DUR: exit 1).`
 
 func runPut(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("fileserver put", pflag.ContinueOnError)
 	as := fs.String("as", "", "the name in the library")
 	quiet := fs.BoolP("quiet", "q", false, "no progress bar")
-	addr, err := clientFlags(fs, putSynopsis, args, 1, stdout, stderr)
+	cl, err := clientFlags(fs, putSynopsis, args, 1, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -214,6 +542,13 @@ func runPut(args []string, stdout, stderr io.Writer) error {
 	if name == "" {
 		name = path.Base(src)
 	}
+	if err := put(cl, src, name, *quiet, stderr); err != nil {
+		return oneLine(fmt.Sprintf("put %q", name), err)
+	}
+	return nil
+}
+
+func put(cl client, src, name string, quiet bool, stderr io.Writer) error {
 	f, err := os.Open(src)
 	if err != nil {
 		return err
@@ -224,7 +559,7 @@ func runPut(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("put %q: not a regular file", src)
+		return fmt.Errorf("%s: not a regular file", src)
 	}
 	// Hash first, then send with sendfile: the sum goes after the body.
 	h := sha256.New()
@@ -234,37 +569,41 @@ func runPut(args []string, stdout, stderr io.Writer) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	c, err := dial(addr)
+	c, err := cl.dial()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	resp, err := request(c, wire.Request{Op: wire.OpPut, Name: name, Arg: uint64(fi.Size())})
 	if err != nil {
-		return fmt.Errorf("put %q: %w", name, err)
+		return err
 	}
 	if resp.Status != wire.StatusContinue {
-		return fmt.Errorf("put %q: the server answered %s before the body", name, resp.Status)
+		return fmt.Errorf("the server answered %s before the body", resp.Status)
 	}
 	s := sum(h)
-	bar := newProgress(stderr, *quiet, name, fi.Size())
+	bar := newProgress(stderr, quiet, name, fi.Size())
 	n, err := copyN(c, f, fi.Size(), bar)
 	bar.finish()
+	var se *silentError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%v, after %d of %d bytes", se, n, fi.Size())
+	}
 	if err != nil || n != fi.Size() {
-		return fmt.Errorf("put %q: connection lost after %d of %d bytes: %v", name, n, fi.Size(), err)
+		return fmt.Errorf("connection lost after %d of %d bytes: %v", n, fi.Size(), err)
 	}
 	if _, err := c.Write(s[:]); err != nil {
-		return fmt.Errorf("put %q: %w", name, err)
+		return err
 	}
 	resp, err = wire.ReadResponse(c)
 	if err == nil {
 		err = resp.Err()
 	}
 	if err != nil {
-		return fmt.Errorf("put %q: %w", name, err)
+		return err
 	}
 	if resp.Sum != s || resp.Size != uint64(fi.Size()) {
-		return fmt.Errorf("put %q: the server stored something else", name)
+		return errors.New("the server stored something else")
 	}
 	return nil
 }

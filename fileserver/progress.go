@@ -70,15 +70,17 @@ func (p *progress) finish() {
 	fmt.Fprintln(p.w)
 }
 
-// copyN copies n bytes from src to dst, in chunks when a bar is shown (so
-// io.Copy still finds sendfile or splice for each chunk), counting them.
+// copyN copies n bytes from src to dst, in chunks when a bar is shown,
+// counting them. A file to the server goes by sendfile (conn.sendFile),
+// whose deadline moves on with every byte; anything else by io.Copy.
 func copyN(dst io.Writer, src io.Reader, n int64, p *progress) (int64, error) {
-	if p == nil {
-		return io.Copy(dst, io.LimitReader(src, n))
+	chunk := n
+	if p != nil {
+		chunk = progressChunk
 	}
 	var done int64
 	for done < n {
-		k, err := io.Copy(dst, io.LimitReader(src, min(progressChunk, n-done)))
+		k, err := copyChunk(dst, src, min(chunk, n-done))
 		done += k
 		p.add(k)
 		if err != nil {
@@ -89,4 +91,13 @@ func copyN(dst io.Writer, src io.Reader, n int64, p *progress) (int64, error) {
 		}
 	}
 	return done, nil
+}
+
+func copyChunk(dst io.Writer, src io.Reader, n int64) (int64, error) {
+	c, toConn := dst.(*conn)
+	f, fromFile := src.(*os.File)
+	if toConn && fromFile {
+		return c.sendFile(f, n)
+	}
+	return io.Copy(dst, io.LimitReader(src, n))
 }
