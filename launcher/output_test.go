@@ -1,0 +1,89 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// nullDevice makes a character device 1,3 (what /dev/null is) at p: the
+// tests never touch the system's own.
+func nullDevice(t *testing.T, p string) string {
+	t.Helper()
+	if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatalf("mknod (the tests run as root): %v", err)
+	}
+	return p
+}
+
+func isType(t *testing.T, p string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Type(); got != want {
+		t.Errorf("%s is now %v, want %v: replaced", p, got, want)
+	}
+}
+
+// TestOutputsNeverReplaced: --trace, --diagram and "diagram -o" follow
+// atomicfile's rule: a device is written into, not replaced by a file; a
+// FIFO with no reader is a clear error, not a wait; a pid file planted as
+// a symlink is refused and its target left whole.
+func TestOutputsNeverReplaced(t *testing.T) {
+	dir := t.TempDir()
+	const ride = "../scripts/scenarios/plain-ride.zh.scenario"
+	tr := filepath.Join(dir, "t.jsonl")
+	devSVG := nullDevice(t, filepath.Join(dir, "d.svg"))
+	if _, stderr, code := runLauncher(t, "--scenario", ride, "--trace", tr, "--diagram", devSVG); code != 0 {
+		t.Fatalf("--diagram into a device: exit %d: %s", code, stderr)
+	}
+	isType(t, devSVG, os.ModeDevice|os.ModeCharDevice)
+
+	devTrace := nullDevice(t, filepath.Join(dir, "trace"))
+	if _, stderr, code := runLauncher(t, "--scenario", ride, "--trace", devTrace); code != 0 {
+		t.Fatalf("--trace into a device: exit %d: %s", code, stderr)
+	}
+	isType(t, devTrace, os.ModeDevice|os.ModeCharDevice)
+
+	if _, stderr, code := runLauncher(t, "diagram", tr, "-o", devSVG); code != 0 {
+		t.Fatalf("diagram -o a device: exit %d: %s", code, stderr)
+	}
+	isType(t, devSVG, os.ModeDevice|os.ModeCharDevice)
+
+	fifo := filepath.Join(dir, "f.svg")
+	unix.Mkfifo(fifo, 0o644)
+	_, stderr, code := runLauncher(t, "diagram", tr, "-o", fifo)
+	if code != 1 || !strings.Contains(stderr, "a FIFO with no reader") {
+		t.Errorf("diagram -o a FIFO with no reader: exit %d %q", code, stderr)
+	}
+	isType(t, fifo, os.ModeNamedPipe)
+
+	if ents, _ := os.ReadDir(dir); len(ents) != 4 {
+		t.Errorf("left: %v", ents)
+	}
+}
+
+// TestRunDirPidSymlink: a pid file planted in --run-dir as a symlink is
+// refused, the ride does not start, and the symlink's target stays whole.
+func TestRunDirPidSymlink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	os.WriteFile(victim, []byte("keep me\n"), 0o644)
+	run := filepath.Join(dir, "run")
+	os.Mkdir(run, 0o755)
+	for _, name := range []string{"launcher.pid", "driver.pid", "conductor.pid"} {
+		os.Symlink(victim, filepath.Join(run, name))
+	}
+	_, stderr, code := runLauncher(t, "--scenario", "../scripts/scenarios/plain-ride.zh.scenario", "--run-dir", run)
+	if code == 0 || !strings.Contains(stderr, "not a regular file: refused") {
+		t.Errorf("exit %d %q, want a refusal", code, stderr)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep me\n" {
+		t.Errorf("the planted symlink's target now holds %q", b)
+	}
+}
