@@ -87,30 +87,37 @@ func (t *transfer) send(r io.Reader, oack []Option) (int64, error) {
 	}
 	bs, w := t.s.BlockSize, t.s.Window
 	// The ring holds the window and one block more: the next block is
-	// read while the ACK is on its way, so an ACK is answered at once.
-	slots := int64(w + 1)
-	ring := make([][]byte, slots)
-	for i := range ring {
-		ring[i] = make([]byte, 4, 4+bs)
-	}
+	// read while the ACK is on its way, so an ACK is answered at once. It
+	// is one allocation of what the window holds, slot k%slots holding
+	// block k whole (only the last is shorter): no header per block.
+	slots, slot := int64(w+1), 4+bs
+	ring := make([]byte, ringBytes(t.s))
 	var (
 		acked, read int64 // blocks acknowledged, blocks read into the ring
 		last        int64 = -1
+		lastLen     int   // the last block's packet length
 		sent        int64 // bytes read, to be sent
 		tries       int
 	)
+	packet := func(k int64) []byte {
+		off := int(k%slots) * slot
+		if k == last {
+			return ring[off : off+lastLen]
+		}
+		return ring[off : off+slot]
+	}
 	readBlock := func(k int64) error {
-		pkt := AppendData(ring[k%slots][:0], uint16(k))
-		n, err := io.ReadFull(r, pkt[4:4+bs])
+		off := int(k%slots) * slot
+		pkt := AppendData(ring[off:off], uint16(k))
+		n, err := io.ReadFull(r, ring[off+4:off+slot])
 		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 			t.fail(ErrUndefined, "read error")
 			return fmt.Errorf("read block %d: %w", k, err)
 		}
-		ring[k%slots] = pkt[:4+n]
 		read = k
 		sent += int64(n)
 		if n < bs {
-			last = k
+			last, lastLen = k, len(pkt)+n
 		}
 		return nil
 	}
@@ -128,7 +135,7 @@ func (t *transfer) send(r io.Reader, oack []Option) (int64, error) {
 					end = min(end, last)
 				}
 			}
-			if _, err := t.c.Write(ring[k%slots]); err != nil && !isRefused(err) {
+			if _, err := t.c.Write(packet(k)); err != nil && !isRefused(err) {
 				return sent, err
 			}
 		}
@@ -298,3 +305,8 @@ func (t *transfer) dally() {
 		}
 	}
 }
+
+// ringBytes is what a sender holds for resending with settings s: the
+// window and one block more, each with its 4-byte header: with the window
+// Negotiate settles, within WindowBytes, one block and 4 bytes a datagram.
+func ringBytes(s Settings) int { return (s.Window + 1) * (4 + s.BlockSize) }
