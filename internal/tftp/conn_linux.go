@@ -4,6 +4,9 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -129,3 +132,18 @@ func (c *tidConn) Close() error { return unix.Close(c.fd) }
 
 // isRefused tells an ICMP port unreachable reported on the socket.
 func isRefused(err error) bool { return errors.Is(err, unix.ECONNREFUSED) }
+
+// receiveBuffer is the receive buffer a window is sized for: this host's
+// net.core.rmem_default, but no more than Linux's default, which a client
+// elsewhere most likely keeps.
+var receiveBuffer = sync.OnceValue(func() int {
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_default")
+	if err != nil {
+		return DefaultReceiveBuffer
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || v <= 0 {
+		return DefaultReceiveBuffer
+	}
+	return min(v, DefaultReceiveBuffer)
+})
