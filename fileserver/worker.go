@@ -60,7 +60,7 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 	var udp *net.UDPConn
 	tftpDone := make(chan error, 1)
 	tsrv := &tftp.Server{Store: tftpStore{lib}, Ports: tftp.PortRange(cfg.tftpPorts), ReadOnly: cfg.tftpRO,
-		MaxUpload: int64(cfg.maxUpload), Retries: cfg.tftpRetries, MaxTransfers: cfg.maxConns, Log: s.logf}
+		MaxUpload: int64(cfg.maxUpload), Retries: cfg.tftpRetries, Idle: cfg.idleTimeout, MaxTransfers: cfg.maxConns, Log: s.logf}
 	if *withTFTP {
 		f := prefork.Extra(0)
 		pc, err := net.FilePacketConn(f)

@@ -17,6 +17,9 @@ import (
 const (
 	DefaultTimeout = time.Second // RFC 2349 lets the client change it
 	DefaultRetries = 5           // timeouts in a row before a transfer is given up
+	// DefaultIdle bounds how long a transfer goes without progress: the
+	// file server's --idle-timeout default, for the same reason.
+	DefaultIdle = 30 * time.Second
 )
 
 // File is a file to send: its bytes and size.
@@ -51,6 +54,13 @@ type Server struct {
 	ReadOnly  bool
 	MaxUpload int64
 	Retries   int // DefaultRetries if zero
+	// Idle bounds how long a transfer may go without progress (a new block
+	// acknowledged, or received in order), silent or not, on every wait:
+	// the OACK's, a window's, a block's, the dally after an upload. The
+	// client's timeout option and Retries cannot stretch it: at 255 s and
+	// 5 retries a silent client would hold a slot 25 minutes, and one
+	// repeating a block keep an upload alive for ever. DefaultIdle if zero.
+	Idle time.Duration
 	// MaxTransfers bounds the transfers under way (DefaultMaxTransfers if
 	// zero): each holds a thread blocked in recv, and a flood of requests
 	// must not exhaust them. Past it a request gets ERROR 0, "busy".
@@ -143,6 +153,13 @@ func (s *Server) defaults() Settings {
 	return Settings{BlockSize: DefaultBlockSize, Timeout: DefaultTimeout, Window: 1}
 }
 
+func (s *Server) idle() time.Duration {
+	if s.Idle > 0 {
+		return s.Idle
+	}
+	return DefaultIdle
+}
+
 func (s *Server) retries() int {
 	if s.Retries > 0 {
 		return s.Retries
@@ -178,9 +195,12 @@ func (s *Server) read(c *tidConn, from *net.UDPAddr, req Request) {
 		s.refuse(c, from, req, err)
 		return
 	}
-	t := newTransfer(c, set, s.retries())
+	t := newTransfer(c, set, s.retries(), s.idle())
 	start := time.Now()
 	n, err := t.send(r, oack)
+	if errors.Is(err, ErrStalled) { // a peer alive but not moving may be told
+		t.fail(ErrUndefined, err.Error())
+	}
 	if err != nil {
 		s.logf("tftp %s: RRQ %q: %v after %d bytes", from, req.Filename, err, n)
 		return
@@ -210,7 +230,7 @@ func (s *Server) write(c *tidConn, from *net.UDPAddr, req Request) {
 		na = newNetasciiWriter(up)
 		w = na
 	}
-	t := newTransfer(c, set, s.retries())
+	t := newTransfer(c, set, s.retries(), s.idle())
 	t.beforeFail = up.Abort
 	start := time.Now()
 	n, err := t.receive(w, s.MaxUpload, oack, func() error {
@@ -221,6 +241,9 @@ func (s *Server) write(c *tidConn, from *net.UDPAddr, req Request) {
 		}
 		return up.Commit()
 	})
+	if errors.Is(err, ErrStalled) { // aborts first (beforeFail)
+		t.fail(ErrUndefined, err.Error())
+	}
 	if err != nil {
 		s.logf("tftp %s: WRQ %q: %v after %d bytes; nothing stored", from, req.Filename, err, n)
 		return

@@ -2,9 +2,11 @@ package tftp
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -299,11 +301,146 @@ func TestSenderMemory(t *testing.T) {
 	if err != nil || oack.Options[1].Name != "windowsize" {
 		t.Fatalf("OACK %+v", oack.Options)
 	}
-	const slack = 32 << 10 // the goroutine, packets, the OACK: all but the ring
+	const slack = 32 << 10    // the goroutine, packets, the OACK: all but the ring
 	held := (w + 1) * (4 + 8) // the window and one block more, headers with them
 	got := after.TotalAlloc - before.TotalAlloc
 	t.Logf("windowsize %d: %d bytes allocated", w, got)
 	if got > uint64(held+slack) {
 		t.Errorf("a transfer at windowsize %d allocated %d bytes, over its window's %d and %d more", w, got, held, slack)
+	}
+}
+
+// logLines makes the server's log lines arrive on a channel too.
+func logLines(t *testing.T, s *Server) <-chan string {
+	lines := make(chan string, 64)
+	s.Log = func(format string, a ...any) {
+		line := fmt.Sprintf(format, a...)
+		t.Log(line)
+		select {
+		case lines <- line:
+		default:
+		}
+	}
+	return lines
+}
+
+// waitLine waits up to within for a line containing want.
+func waitLine(t *testing.T, lines <-chan string, want string, within time.Duration) bool {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case l := <-lines:
+			if strings.Contains(l, want) {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// TestIdleBoundsTimeoutOption: a client asking timeout 255 (with the 5
+// retries, 25 minutes of silence) and going silent, at the OACK of a
+// download or mid-upload, is given up after Idle.
+func TestIdleBoundsTimeoutOption(t *testing.T) {
+	var lines <-chan string
+	m, srv := startServerWith(t, map[string][]byte{"f": make([]byte, 100)}, func(s *Server) {
+		s.Idle, s.Retries = 300*time.Millisecond, 5
+		lines = logLines(t, s)
+	})
+	p := newPeer(t)
+	start := time.Now()
+	p.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "f", Mode: "octet", Options: []Option{{"timeout", "255"}}}))
+	p.expect(OpOACK, 0)
+	if !waitLine(t, lines, `RRQ "f": no progress in 300ms`, 5*time.Second) {
+		p.send(nil, AppendError(nil, ErrUndefined, "test over")) // end it for the cleanup
+		t.Fatalf("a silent download at timeout 255 not given up %v after Idle", time.Since(start))
+	}
+	q := newPeer(t)
+	q.send(srv, AppendRequest(nil, Request{Op: OpWRQ, Filename: "up", Mode: "octet",
+		Options: []Option{{"blksize", "8"}, {"timeout", "255"}}}))
+	q.expect(OpOACK, 0)
+	q.send(nil, append(AppendData(nil, 1), "12345678"...))
+	q.expect(OpACK, 1)
+	select {
+	case <-m.aborted:
+	case <-time.After(5 * time.Second):
+		q.send(nil, AppendError(nil, ErrUndefined, "test over"))
+		t.Fatal("a silent upload at timeout 255 not given up 5 s after Idle")
+	}
+	if !waitLine(t, lines, `WRQ "up": no progress in 300ms after 8 bytes; nothing stored`, 5*time.Second) {
+		t.Error("the upload given up is not logged")
+	}
+}
+
+// TestIdleBoundsRepeats: a client repeating one DATA block, each repeat
+// answered within the timeout, never lets the retries run out: it is cut
+// after Idle without a new block, and nothing is stored.
+func TestIdleBoundsRepeats(t *testing.T) {
+	var lines <-chan string
+	m, srv := startServerWith(t, map[string][]byte{}, func(s *Server) {
+		s.Idle, s.Retries = 500*time.Millisecond, 5
+		lines = logLines(t, s)
+	})
+	p := newPeer(t)
+	p.send(srv, AppendRequest(nil, Request{Op: OpWRQ, Filename: "rep", Mode: "octet",
+		Options: []Option{{"blksize", "8"}, {"timeout", "1"}}}))
+	p.expect(OpOACK, 0)
+	block := append(AppendData(nil, 1), "12345678"...)
+	start := time.Now()
+	for {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("an upload repeating block 1 still alive after %v", time.Since(start))
+		}
+		p.send(nil, block)
+		r := p.recv()
+		if r.Op == OpACK && r.Block == 1 {
+			continue // each repeat answered: the transfer is alive
+		}
+		if r.Op != OpERROR || !strings.Contains(r.Message, "no progress") {
+			t.Fatalf("got %+v, want ACK 1 or ERROR no progress", r)
+		}
+		break
+	}
+	select {
+	case <-m.aborted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upload cut is not aborted")
+	}
+	if !waitLine(t, lines, `WRQ "rep": no progress in 500ms after 8 bytes; nothing stored`, 5*time.Second) {
+		t.Error("not logged")
+	}
+	if _, err := m.Open("rep"); err == nil {
+		t.Error("a cut upload was stored")
+	}
+}
+
+// TestIdleBoundsDally: after an upload at timeout 255 the dally (a wait
+// for a repeat of the last block) ends after Idle, not 255 s: the
+// transfer's slot is free again.
+func TestIdleBoundsDally(t *testing.T) {
+	_, srv := startServerWith(t, map[string][]byte{"f": []byte("x")}, func(s *Server) {
+		s.Idle, s.MaxTransfers = 300*time.Millisecond, 1
+	})
+	p := newPeer(t)
+	p.send(srv, AppendRequest(nil, Request{Op: OpWRQ, Filename: "u", Mode: "octet", Options: []Option{{"timeout", "255"}}}))
+	p.expect(OpOACK, 0)
+	p.send(nil, append(AppendData(nil, 1), "end"...))
+	p.expect(OpACK, 1)
+	start := time.Now()
+	for {
+		q := newPeer(t)
+		q.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "f", Mode: "octet"}))
+		if r := q.recv(); r.Op == OpDATA {
+			q.send(nil, AppendAck(nil, 1))
+			return
+		}
+		// Told busy: the upload still dallies.
+		if time.Since(start) > 5*time.Second {
+			p.send(nil, AppendError(nil, ErrUndefined, "test over")) // ends the dally, for the cleanup
+			t.Fatalf("the slot still held %v after an upload at timeout 255", time.Since(start))
+		}
+		time.Sleep(20 * time.Millisecond) // paces a poll bounded above, not a wait for an event
 	}
 }

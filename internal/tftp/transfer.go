@@ -12,6 +12,11 @@ import (
 // ErrTimedOut ends a transfer whose peer stopped answering.
 var ErrTimedOut = errors.New("timed out")
 
+// ErrStalled ends a transfer that made no progress (a new block
+// acknowledged, or received in order) for the server's Idle, whatever
+// the peer sent meanwhile and whatever timeout it negotiated.
+var ErrStalled = errors.New("no progress")
+
 // PeerError is an ERROR packet the peer sent: the transfer ends.
 type PeerError struct {
 	Code    ErrorCode
@@ -27,24 +32,43 @@ type transfer struct {
 	retries int
 	buf     []byte // for reading packets
 	lastAck []byte // receive's final ACK, for dally
+	idle    time.Duration
+	stall   time.Time // given up then unless progress moves it
 	// beforeFail runs before an ERROR goes out: a client told of a failed
 	// upload must find its temp file gone already.
 	beforeFail func()
 }
 
-func newTransfer(c *tidConn, s Settings, retries int) *transfer {
-	return &transfer{c: c, s: s, retries: retries, buf: make([]byte, 4+max(s.BlockSize, DefaultBlockSize)+1)}
+func newTransfer(c *tidConn, s Settings, retries int, idle time.Duration) *transfer {
+	t := &transfer{c: c, s: s, retries: retries, idle: idle, buf: make([]byte, 4+max(s.BlockSize, DefaultBlockSize)+1)}
+	t.progress()
+	return t
 }
 
-// read waits until deadline for a packet; a malformed one is skipped, an
-// ERROR ends the transfer.
+// progress moves the stall deadline: a block was acknowledged or received
+// in order (or, first, the transfer began).
+func (t *transfer) progress() { t.stall = time.Now().Add(t.idle) }
+
+// read waits until deadline for a packet, or until the stall deadline if
+// that comes first (then ErrStalled): every wait of a transfer goes
+// through here, so none outlasts Idle without progress. A malformed
+// packet is skipped, an ERROR ends the transfer.
 func (t *transfer) read(deadline time.Time) (Packet, error) {
-	t.c.SetReadDeadline(deadline)
+	stalls := !deadline.Before(t.stall)
+	if stalls {
+		deadline = t.stall
+	}
 	for {
+		// Set again for each packet: recv waits the time left, so packets
+		// that are skipped cannot stretch the wait.
+		t.c.SetReadDeadline(deadline)
 		n, err := t.c.Read(t.buf)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				if stalls {
+					return Packet{}, fmt.Errorf("%w in %v", ErrStalled, t.idle)
+				}
 				return Packet{}, ErrTimedOut
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -164,6 +188,7 @@ func (t *transfer) send(r io.Reader, oack []Option) (int64, error) {
 				continue // a duplicate or stale ACK: wait on, resend nothing
 			}
 			acked, tries = k, 0
+			t.progress()
 			if acked == last {
 				return sent, nil
 			}
@@ -200,6 +225,7 @@ func (t *transfer) handshake(pkt []byte, block uint16) error {
 				return err
 			}
 			if p.Op == OpACK && p.Block == block {
+				t.progress()
 				return nil
 			}
 		}
@@ -254,6 +280,7 @@ func (t *transfer) receive(w io.Writer, limit int64, oack []Option, commit func(
 			return got, fmt.Errorf("block %d of %d bytes, over %d", next, len(p.Data), t.s.BlockSize)
 		}
 		tries = 0
+		t.progress()
 		if got+int64(len(p.Data)) > limit {
 			t.fail(ErrDiskFull, fmt.Sprintf("over the server's limit of %d bytes", limit))
 			return got, fmt.Errorf("over the limit of %d bytes", limit)
@@ -288,7 +315,7 @@ func (t *transfer) receive(w io.Writer, limit int64, oack []Option, commit func(
 
 // dally waits one timeout after receive's last ACK, answering a repeat of
 // the last block (its ACK was lost) with the ACK again: else the client
-// would give up on a file that is stored.
+// would give up on a file that is stored. Idle bounds it too (read).
 func (t *transfer) dally() {
 	if t.lastAck == nil {
 		return
