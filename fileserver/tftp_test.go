@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -370,4 +371,64 @@ func TestTFTPWorkerSignals(t *testing.T) {
 	if stdout, _, _ := s2.client("ls"); strings.Contains(stdout, "half") || strings.Contains(stdout, "sigride") {
 		t.Errorf("ls shows the interrupted upload:\n%s", stdout)
 	}
+}
+
+// TestTFTPWindowMatrix: tftp-hpa's test matrix, with atftp (the one client
+// of the three that speaks windowsize): block sizes 199, 512, 1468 and
+// 9001 by windows 1, 4, 64 and 256, down and up, each in well under a
+// second. A window that overflows the client's (or our) socket buffer
+// loses its last blocks and waits a timeout for each window: 9001 by 256
+// took seconds for 300 KB.
+func TestTFTPWindowMatrix(t *testing.T) {
+	s := startTFTP(t)
+	host, port := s.tftpHostPort(t)
+	dir := t.TempDir()
+	data := randomBytes(300 << 10)
+	s.put(t, "m.bin", data)
+	const within = 2 * time.Second // each transfer; 0.1 s is usual
+	start := time.Now()
+	for _, bs := range []int{199, 512, 1468, 9001} {
+		for _, w := range []int{1, 4, 64, 256} {
+			opts := []string{"--option", fmt.Sprintf("blksize %d", bs), "--option", fmt.Sprintf("windowsize %d", w)}
+			got := fmt.Sprintf("m-%d-%d.bin", bs, w)
+			for _, dir1 := range []struct {
+				what string
+				args []string
+				path string
+			}{
+				{"get", []string{"-g", "-r", "m.bin", "-l", got}, filepath.Join(dir, got)},
+				{"put", []string{"-p", "-l", got, "-r", "up/" + got}, filepath.Join(s.root, "up", got)},
+			} {
+				t0 := time.Now()
+				out, code := runToolWithin(t, 4*within, dir, "atftp", append(append(opts, dir1.args...), host, port)...)
+				if d := time.Since(t0); code != 0 || d > within {
+					t.Errorf("atftp %s blksize %d windowsize %d: exit %d in %v (at most %v): %.300s", dir1.what, bs, w, code, d.Round(time.Millisecond), within, out)
+					continue
+				}
+				sameBytes(t, fmt.Sprintf("%s at blksize %d windowsize %d", dir1.what, bs, w), dir1.path, data)
+			}
+		}
+	}
+	t.Logf("32 transfers of %d bytes in %v", len(data), time.Since(start).Round(time.Millisecond))
+}
+
+// runToolWithin is runTool, the client killed after limit.
+func runToolWithin(t *testing.T, limit time.Duration, dir, name string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), exitCode(err)
+}
+
+// TestTFTPIdle: --idle-timeout bounds a transfer's silence whatever the
+// timeout option asks: at 255 s and the 5 retries a silent client held
+// its slot 25 minutes.
+func TestTFTPIdle(t *testing.T) {
+	s := startTFTP(t, "--idle-timeout", "500ms")
+	s.put(t, "i.bin", randomBytes(1000))
+	rawRRQ(t, s.tftp, "i.bin", tftp.Option{Name: "timeout", Value: "255"}) // the OACK, never acknowledged
+	s.waitLog(regexp.MustCompile(`RRQ "i.bin": no progress in 500ms after 0 bytes`), 1)
 }
