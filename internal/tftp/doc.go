@@ -19,8 +19,17 @@
 //   - A write request's bytes go to Store.Create's Upload; the last block is
 //     acknowledged only once Commit returned: a client told "done" finds the
 //     file whole, and a transfer given up or refused commits nothing.
-//   - Block numbers roll over from 65535 to 0; a sender holds at most
-//     WindowBytes of blocks for resending (windowsize is lowered to fit).
+//   - Every wait of a transfer (the OACK's, a window's, a block's, the
+//     dally) goes through transfer.read, which ends it at Idle without
+//     progress (a new block acknowledged, or received in order), whatever
+//     the timeout option, the retries or the packets that came: a transfer
+//     holds its slot, socket and thread at most Idle past its last block.
+//   - Block numbers roll over from 65535 to 0. A window is lowered to what
+//     the receiver's socket buffer holds (WindowFor: the kernel's charge
+//     per datagram, MaxWindowBlocks, WindowBytes of payload); a sender
+//     holds it and one block more in one buffer (ringBytes): at most
+//     WindowBytes + MaxBlockSize + 4 bytes a datagram, whatever was asked,
+//     so a worker's transfers hold at most MaxTransfers times that.
 //   - Unknown options, and options with values out of range, are left out of
 //     the OACK and have no effect (RFC 2347); only a WRQ's tsize over the
 //     upload limit is refused (ERROR 3).
