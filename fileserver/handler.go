@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -11,51 +12,93 @@ import (
 	"time"
 
 	"github.com/sigride/sigride/internal/library"
+	"github.com/sigride/sigride/internal/peerio"
 	"github.com/sigride/sigride/internal/wire"
 )
 
-// uploadChunk is how much of an upload is spliced per read deadline. The
-// deadline is renewed after each chunk, and after a timeout that still
-// brought bytes: a slow but steady client is not cut, a silent one (no
-// byte for --idle-timeout) is.
-const uploadChunk = 256 << 10
+// serveConn serves one connection's requests, one after another. Every
+// wait on the peer has a deadline: a request's header must come whole
+// within --idle-timeout of the wait's start; every other read and every
+// write (replies, bodies by sendfile and splice) fails once no byte has
+// moved for --idle-timeout (internal/peerio). A connection so cut is
+// logged, one line, once it is closed and its slot free.
+func (s *server) serveConn(nc net.Conn) {
+	c, err := peerio.New(nc, s.idle)
+	if err != nil {
+		s.logf("%s: %v", nc.RemoteAddr(), err)
+		nc.Close()
+		return
+	}
+	cut := s.serveRequests(c, nc)
+	c.Close()
+	if cut != "" {
+		s.logf("%s: %s, closed", c.RemoteAddr(), cut)
+	}
+}
 
-// serveConn serves one connection's requests, one after another.
-func (s *server) serveConn(c net.Conn) {
-	defer c.Close()
+// serveRequests serves the requests of c (nc wrapped) in its connection
+// slot; it returns what was cut for silence, if anything.
+func (s *server) serveRequests(c *peerio.Conn, nc net.Conn) (cut string) {
 	if s.active.Add(1) > s.maxConns {
 		s.active.Add(-1)
 		s.reply(c, wire.Response{Status: wire.ErrBusy, Message: "too many connections on this worker; try again"})
-		return
+		return ""
 	}
 	defer s.active.Add(-1)
 	st := &connState{}
 	s.mu.Lock()
-	s.conns[c] = st
+	s.conns[nc] = st
 	s.mu.Unlock()
-	defer s.untrack(c)
+	defer s.untrack(nc)
 	br := bufio.NewReaderSize(c, 4096)
-	for {
-		c.SetReadDeadline(time.Now().Add(s.idle))
+	for s.awaitRequest(c, st) {
 		req, err := wire.ReadRequest(br)
 		if err != nil {
-			s.refuse(c, err)
-			return
+			return s.refuse(c, err)
 		}
-		s.setBusy(st, true)
+		s.setBusy(c, st, true)
 		keep := s.handle(c, br, req)
-		s.setBusy(st, false)
+		if se := c.Silence(); se != nil {
+			return fmt.Sprintf("%s: %v", what(req), se)
+		}
+		s.setBusy(c, st, false)
 		if !keep || s.draining.Load() {
-			return
+			return ""
 		}
 	}
+	return ""
 }
 
-// setBusy marks a connection's request in flight, or answered.
-func (s *server) setBusy(st *connState, busy bool) {
+// what names a request in the log: ls, get "NAME", put "NAME".
+func what(req wire.Request) string {
+	if req.Op == wire.OpList {
+		return req.Op.String()
+	}
+	return fmt.Sprintf("%s %q", req.Op, req.Name)
+}
+
+// awaitRequest arms the deadline of the next request's header: the whole
+// header within --idle-timeout. It reports false if drain has closed the
+// connection meanwhile. Under s.mu, as drain's wake-up is: one set after
+// this one is never lost.
+func (s *server) awaitRequest(c *peerio.Conn, st *connState) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.closing {
+		return false
+	}
+	c.SetReadDeadline(time.Now().Add(s.idle))
+	return true
+}
+
+// setBusy marks a connection's request in flight, or answered. In flight,
+// its reads are under the progress deadline; drain no longer touches it.
+func (s *server) setBusy(c *peerio.Conn, st *connState, busy bool) {
 	s.mu.Lock()
 	st.busy = busy
-	if !busy {
+	if busy {
+		c.SetReadDeadline(time.Time{})
+	} else {
 		st.served++
 	}
 	s.mu.Unlock()
@@ -68,34 +111,35 @@ func (s *server) untrack(c net.Conn) {
 }
 
 // refuse answers a request that could not be read, where there is anyone
-// to answer: a clean close and a drain need no word.
-func (s *server) refuse(c net.Conn, err error) {
+// to answer: a clean close and a drain need no word. A peer past its
+// header's deadline is told timeout, which it reads if it still reads at
+// all; refuse returns that cut, for the log.
+func (s *server) refuse(c *peerio.Conn, err error) (cut string) {
 	var we *wire.Error
-	var ne net.Error
 	switch {
 	case errors.Is(err, io.EOF):
-	case s.draining.Load() && errors.As(err, &ne) && ne.Timeout():
-	case errors.As(err, &ne) && ne.Timeout():
+	case s.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.reply(c, wire.Response{Status: wire.ErrTimeout, Message: "idle too long"})
+		return fmt.Sprintf("no whole request within %v", s.idle)
 	case errors.As(err, &we):
 		s.reply(c, wire.Response{Status: we.Status, Message: we.Message})
 	case errors.Is(err, wire.ErrProtocol):
 		s.logf("%s: %v", c.RemoteAddr(), err)
 		s.reply(c, wire.Response{Status: wire.ErrBadRequest, Message: err.Error()})
 	}
+	return ""
 }
 
 // reply writes one response header (and message) in one write.
-func (s *server) reply(c net.Conn, resp wire.Response) error {
-	c.SetWriteDeadline(time.Now().Add(s.idle))
+func (s *server) reply(c *peerio.Conn, resp wire.Response) error {
 	_, err := c.Write(wire.AppendResponse(nil, resp))
-	c.SetWriteDeadline(time.Time{})
 	return err
 }
 
 // handle serves one request; it reports whether the connection may carry
 // another.
-func (s *server) handle(c net.Conn, br *bufio.Reader, req wire.Request) bool {
+func (s *server) handle(c *peerio.Conn, br *bufio.Reader, req wire.Request) bool {
 	switch req.Op {
 	case wire.OpList:
 		return s.list(c)
@@ -108,7 +152,7 @@ func (s *server) handle(c net.Conn, br *bufio.Reader, req wire.Request) bool {
 }
 
 // fail answers a library error with its status; the stream stays whole.
-func (s *server) fail(c net.Conn, req wire.Request, err error) bool {
+func (s *server) fail(c *peerio.Conn, req wire.Request, err error) bool {
 	var ne *library.NameError
 	resp := wire.Response{Status: wire.ErrInternal, Message: err.Error()}
 	switch {
@@ -125,7 +169,7 @@ func (s *server) fail(c net.Conn, req wire.Request, err error) bool {
 	return s.reply(c, resp) == nil
 }
 
-func (s *server) list(c net.Conn) bool {
+func (s *server) list(c *peerio.Conn) bool {
 	entries, err := s.lib.List()
 	if err != nil {
 		return s.fail(c, wire.Request{Op: wire.OpList}, err)
@@ -135,16 +179,14 @@ func (s *server) list(c net.Conn) bool {
 		body = wire.AppendEntry(body, wire.Entry{Name: e.Name, Size: uint64(e.Size), ModTime: e.ModTime})
 	}
 	msg := wire.AppendResponse(nil, wire.Response{Status: wire.StatusOK, Size: uint64(len(body)), Sum: sha256.Sum256(body)})
-	c.SetWriteDeadline(time.Now().Add(s.idle))
-	_, err = c.Write(append(msg, body...))
-	c.SetWriteDeadline(time.Time{})
+	_, err = c.Writev([][]byte{msg, body})
 	return err == nil
 }
 
 // get sends a file: a small one from memory with its header in one writev,
-// a larger one as the header, then the bytes by sendfile(2) (io.Copy from
-// an *os.File to a *net.TCPConn), no user-space copy.
-func (s *server) get(c net.Conn, req wire.Request) bool {
+// a larger one as the header, then the bytes by sendfile(2), no user-space
+// copy.
+func (s *server) get(c *peerio.Conn, req wire.Request) bool {
 	f, err := s.lib.Open(req.Name)
 	if err != nil {
 		return s.fail(c, req, err)
@@ -155,26 +197,25 @@ func (s *server) get(c net.Conn, req wire.Request) bool {
 	}
 	ok := wire.Response{Status: wire.StatusOK, Size: uint64(f.Size), Offset: req.Arg, Sum: f.Sum}
 	if f.File == nil { // small, in memory: header and body in one writev
-		c.SetWriteDeadline(time.Now().Add(s.idle))
-		bufs := net.Buffers{wire.AppendResponse(nil, ok), f.Data[req.Arg:]}
-		n, err := bufs.WriteTo(c)
-		c.SetWriteDeadline(time.Time{})
-		return err == nil && n == wire.ResponseHeaderSize+f.Size-int64(req.Arg)
+		_, err := c.Writev([][]byte{wire.AppendResponse(nil, ok), f.Data[req.Arg:]})
+		return err == nil
 	}
 	if err := s.reply(c, ok); err != nil {
 		return false
 	}
-	if _, err := f.Seek(int64(req.Arg), io.SeekStart); err != nil {
+	n := f.Size - int64(req.Arg)
+	if _, err := c.SendFile(f.File, int64(req.Arg), n); err != nil {
+		if c.Silence() == nil {
+			s.logf("%s: get %q: %v", c.RemoteAddr(), req.Name, err)
+		}
 		return false
 	}
-	n := f.Size - int64(req.Arg)
-	sent, err := io.Copy(c, io.LimitReader(f.File, n))
-	return err == nil && sent == n
+	return true
 }
 
 // put receives a file into a temp file, then commits it if its SHA-256
 // matches. Nothing is visible before, and nothing is left on failure.
-func (s *server) put(c net.Conn, br *bufio.Reader, req wire.Request) bool {
+func (s *server) put(c *peerio.Conn, br *bufio.Reader, req wire.Request) bool {
 	if req.Arg > uint64(s.maxUpload) {
 		s.reply(c, wire.Response{Status: wire.ErrTooLarge, Message: "over the server's --max-upload"})
 		return true // nothing of the body was sent: the client waits for CONTINUE
@@ -188,20 +229,19 @@ func (s *server) put(c net.Conn, br *bufio.Reader, req wire.Request) bool {
 		return false
 	}
 	size := int64(req.Arg)
-	if err := receive(c, br, up.File(), size, s.idle); err != nil {
+	if err := receive(c, br, up.File(), size); err != nil {
 		if noSpace(err) {
-			// Tell the client, who is still sending: drain the rest of
+			// Tell the client, who is still sending: discard the rest of
 			// the body and its sum so it reads the answer, not a reset.
 			s.logf("%s: put %q: %v; nothing stored", c.RemoteAddr(), req.Name, err)
 			up.Abort()
 			s.reply(c, wire.Response{Status: wire.ErrInternal, Message: "no space left on the server; nothing stored"})
-			return drain(c, br, size+wire.SumSize, s.idle)
+			return discard(br, size+wire.SumSize)
 		}
 		s.refuse(c, err)
 		return false
 	}
 	var sum [wire.SumSize]byte
-	c.SetReadDeadline(time.Now().Add(s.idle))
 	if _, err := io.ReadFull(br, sum[:]); err != nil {
 		s.refuse(c, err)
 		return false
@@ -216,29 +256,14 @@ func (s *server) put(c net.Conn, br *bufio.Reader, req wire.Request) bool {
 }
 
 // receive copies size bytes of the body into f: what the reader has
-// buffered first, then straight from the socket (splice), renewing the
-// read deadline every uploadChunk.
-func receive(c net.Conn, br *bufio.Reader, f *os.File, size int64, idle time.Duration) error {
+// buffered first, then straight from the socket (splice).
+func receive(c *peerio.Conn, br *bufio.Reader, f *os.File, size int64) error {
 	buffered := min(int64(br.Buffered()), size)
 	if _, err := io.CopyN(f, br, buffered); err != nil {
 		return err
 	}
-	for left := size - buffered; left > 0; {
-		c.SetReadDeadline(time.Now().Add(idle))
-		n, err := io.CopyN(f, c, min(left, uploadChunk))
-		left -= n
-		var ne net.Error
-		switch {
-		case err == nil:
-		case errors.Is(err, io.EOF):
-			return io.ErrUnexpectedEOF
-		case errors.As(err, &ne) && ne.Timeout() && n > 0:
-			// Slow, not silent: bytes came within --idle-timeout.
-		default:
-			return err
-		}
-	}
-	return nil
+	_, err := c.ReceiveFile(f, size-buffered)
+	return err
 }
 
 // noSpace tells the errors of a full disk (or quota) while writing.
@@ -246,17 +271,11 @@ func noSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
 }
 
-// drain reads and drops up to n bytes of what the client still sends (at
+// discard reads and drops up to n bytes of what the client still sends (at
 // most the body it announced and its sum), so that it reads the answer
-// sent meanwhile rather than a reset. It stops when the client stops.
-func drain(c net.Conn, br *bufio.Reader, n int64, idle time.Duration) bool {
-	for n > 0 {
-		c.SetReadDeadline(time.Now().Add(idle))
-		m, err := io.CopyN(io.Discard, br, min(n, uploadChunk))
-		n -= m
-		if err != nil {
-			return false
-		}
-	}
-	return true
+// sent meanwhile rather than a reset. It stops when the client stops, or
+// falls silent.
+func discard(br *bufio.Reader, n int64) bool {
+	m, err := io.CopyN(io.Discard, br, n)
+	return err == nil && m == n
 }

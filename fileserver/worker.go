@@ -15,6 +15,7 @@ import (
 
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/library"
+	"github.com/sigride/sigride/internal/peerio"
 	"github.com/sigride/sigride/internal/prefork"
 	"github.com/sigride/sigride/internal/tftp"
 	"github.com/sigride/sigride/internal/wire"
@@ -116,10 +117,11 @@ type server struct {
 	conns    map[net.Conn]*connState
 }
 
-// connState is what drain needs to know of a connection.
+// connState is what drain needs to know of a connection, under s.mu.
 type connState struct {
-	busy   bool // a request is in flight
-	served int  // requests answered so far
+	busy    bool // a request is in flight
+	served  int  // requests answered so far
+	closing bool // drain closes it: it takes no further request
 }
 
 // accept accepts until the listener closes. Out of file descriptors, a
@@ -166,9 +168,11 @@ func (s *server) refuseNoFDs(ln net.Listener, reserve *os.File, err error) *os.F
 		return r
 	}
 	reserve.Close()
-	if c, err := ln.Accept(); err == nil {
-		s.reply(c, wire.Response{Status: wire.ErrBusy, Message: "the server is out of file descriptors; try again"})
-		c.Close()
+	if nc, err := ln.Accept(); err == nil {
+		if c, err := peerio.New(nc, s.idle); err == nil {
+			s.reply(c, wire.Response{Status: wire.ErrBusy, Message: "the server is out of file descriptors; try again"})
+		}
+		nc.Close()
 	}
 	r, _ := os.Open(os.DevNull)
 	if r == nil {
@@ -193,7 +197,8 @@ func (s *server) drain(ln net.Listener, acceptDone <-chan error) {
 	s.mu.Lock()
 	for c, st := range s.conns {
 		if !st.busy && st.served > 0 {
-			c.SetReadDeadline(time.Now()) // wakes its read; it sees draining
+			st.closing = true
+			c.SetReadDeadline(time.Now()) // wakes its read of a header
 		}
 	}
 	s.mu.Unlock()
