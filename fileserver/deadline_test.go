@@ -190,3 +190,30 @@ trickle:
 	}
 	s.waitLog(regexp.MustCompile(`no whole request within 1s, closed$`), 1)
 }
+
+// TestDrainClosesIdleKeepAlive: a stopping worker closes a connection idle
+// between requests at once, without a word, however long --idle-timeout
+// is: its deadline is not what ends the drain.
+func TestDrainClosesIdleKeepAlive(t *testing.T) {
+	s := startServer(t, "--workers", "1", "--idle-timeout", "1m")
+	pid := workerPids(s.waitLog(readyRE, 1))[0]
+	c, resp := rawRequest(t, s.addr, wire.Request{Op: wire.OpList})
+	if resp.Status != wire.StatusOK {
+		t.Fatalf("ls: %v", resp.Status)
+	}
+	if _, err := io.CopyN(io.Discard, c, int64(resp.Size)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s.cmd.Process.Signal(syscall.SIGQUIT)
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("the idle keep-alive connection read %d bytes, %v; want a plain close", n, err)
+	}
+	s.waitLog(regexp.MustCompile(fmt.Sprintf(`pid=%d exited exit=0`, pid)), 1)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("worker exited %v after SIGQUIT, want at once", d)
+	}
+	if strings.Contains(s.logText(), "closed") {
+		t.Errorf("a drained connection logged as cut:\n%s", s.logText())
+	}
+}
