@@ -69,7 +69,7 @@ func serverFlags(fs *pflag.FlagSet, cfg *serveConfig) {
 	cfg.maxUpload = defaultMaxUpload
 	fs.StringVar(&cfg.root, "root", defaultRoot, "the library's directory (created if missing)")
 	fs.Var(&cfg.maxUpload, "max-upload", "the largest upload accepted: 4GiB, 100MB, 1024 ...")
-	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "drop a client silent this long")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "close a connection where no byte moved this long, either way; a TFTP transfer without progress this long")
 	fs.IntVar(&cfg.maxConns, "max-conns", defaultMaxConns, "connections (and TFTP transfers) one worker serves at once; more are told busy")
 	fs.Var(&cfg.tftpPorts, "tftp-port-range", "ports for TFTP transfers, LO:HI (default: any)")
 	fs.BoolVar(&cfg.tftpRO, "tftp-readonly", false, "refuse TFTP write requests")
