@@ -90,19 +90,20 @@ func (c *cache) get(name string) (*cached, bool) {
 // stays unchanged while being read. The sum is computed from the bytes
 // kept, so the two cannot disagree.
 func (c *cache) fill(name string, f *os.File) (*cached, error) {
-	var before, after unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &before); err != nil {
+	before, err := fstat(f)
+	if err != nil {
 		return nil, err
 	}
 	data := make([]byte, before.Size)
 	if _, err := io.ReadFull(io.NewSectionReader(f, 0, before.Size), data); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	if err := unix.Fstat(int(f.Fd()), &after); err != nil {
+	after, err := fstat(f)
+	if err != nil {
 		return nil, err
 	}
-	e := &cached{id: idOf(&after), data: data, sum: sha256.Sum256(data)}
-	if idOf(&before) != e.id {
+	e := &cached{id: idOf(after), data: data, sum: sha256.Sum256(data)}
+	if idOf(before) != e.id {
 		return e, nil // changing under us: serve this read, keep nothing
 	}
 	c.mu.Lock()

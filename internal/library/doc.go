@@ -6,10 +6,26 @@
 //   - Every name from a client passes CheckName, then is resolved beneath
 //     the root through os.Root: no name, and no symlink, ever reaches a file
 //     outside the root.
+//   - Nothing but a regular file or a directory is ever opened, so no
+//     request waits in open(2) and none acts on a device: a name is
+//     resolved to an O_PATH descriptor (which opens nothing), its type read
+//     with fstat, and only a regular file is opened for reading, through
+//     /proc/self/fd (the very inode checked, whatever the name leads to by
+//     then; the library needs /proc). A symlink at the end of a name is
+//     followed one hop at a time, each hop so checked. Directories are
+//     opened O_DIRECTORY, which fails on anything else unopened. A FIFO,
+//     socket or device, directly or through a symlink, is ErrNotAFile.
 //   - An upload is written to a temp file (TempPrefix) in its target's
 //     directory, fsynced, checked against its SHA-256, and only then renamed
 //     into place: a reader sees the old file or the whole new one, never a
 //     part. Two uploads of one name: the last rename wins, whole.
+//   - An upload never replaces what is not a regular file: a name that is a
+//     directory, FIFO, socket, device or symlink is ErrNotAFile at Create,
+//     before any byte, and again at Commit, right before the rename. Left
+//     open: a FIFO, socket or symlink made in the instant between that
+//     check and the rename is replaced (rename(2) has no "only over a
+//     regular file"); whoever could make it could as well delete it, and
+//     nothing outside the root is touched.
 //   - Temp files are never listed and never served; CleanTemp, called once
 //     by the master before any worker starts, removes those a crash left.
 //   - A small file (SmallMax bytes or fewer) is served from memory, and only

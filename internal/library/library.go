@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -29,6 +30,10 @@ type Library struct {
 
 // Open opens the library at dir, creating it if missing.
 func Open(dir string) (*Library, error) {
+	// Every file is opened again through procFD: see openRegular.
+	if _, err := os.Stat(procFD); err != nil {
+		return nil, fmt.Errorf("library %s: needs /proc mounted: %w", dir, err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("library %s: %w", dir, err)
 	}
@@ -58,13 +63,17 @@ func (l *Library) Dir() string { return l.root.Name() }
 const escapes = "path escapes from parent"
 
 // resolveErr turns an error from os.Root into the library's: a name that a
-// symlink leads out of the root is refused like any bad name.
+// symlink leads out of the root is refused like any bad name; one that
+// meets a file where a directory must be, a directory where a file must
+// be, or a loop of symlinks, leads to no regular file.
 func resolveErr(name string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%s: %w", name, ErrNotFound)
 	case strings.HasSuffix(err.Error(), escapes):
 		return &NameError{Name: name, Reason: "leads out of the library"}
+	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.ELOOP):
+		return fmt.Errorf("%s: %v: %w", name, err, ErrNotAFile)
 	}
 	return err
 }
@@ -103,15 +112,16 @@ func (l *Library) Open(name string) (*File, error) {
 	if e, ok := l.small.get(name); ok {
 		return e.file(), nil
 	}
-	f, err := l.root.Open(name)
+	f, err := l.openRegular(name)
 	if err != nil {
-		return nil, resolveErr(name, err)
+		return nil, err
 	}
 	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s: %w", name, ErrNotAFile)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if err == nil && fi.Size() <= SmallMax {
+	if fi.Size() <= SmallMax {
 		e, err := l.small.fill(name, f)
 		f.Close()
 		if err != nil {
@@ -119,13 +129,10 @@ func (l *Library) Open(name string) (*File, error) {
 		}
 		return e.file(), nil
 	}
-	var sum Sum
-	if err == nil {
-		sum, err = l.sums.sumOf(f, fi)
-	}
+	sum, err := l.sums.sumOf(f, fi)
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &File{File: f, Size: fi.Size(), ModTime: fi.ModTime(), Sum: sum}, nil
 }
@@ -141,7 +148,7 @@ type Entry struct {
 // that stay inside followed, and without temp files.
 func (l *Library) List() ([]Entry, error) {
 	var entries []Entry
-	err := fs.WalkDir(l.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(walkFS{l.root}, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == "." {
 				return err
@@ -179,9 +186,14 @@ type Upload struct {
 	f    *os.File
 }
 
-// Create starts an upload of name.
+// Create starts an upload of name. A name that exists and is not a
+// regular file (a directory, FIFO, socket, device, or a symlink: a link is
+// never replaced) is refused as ErrNotAFile, before any byte is received.
 func (l *Library) Create(name string) (*Upload, error) {
 	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if err := l.replaceable(name); err != nil {
 		return nil, err
 	}
 	dir := path.Dir(name)
@@ -199,6 +211,21 @@ func (l *Library) Create(name string) (*Upload, error) {
 		return nil, resolveErr(name, err)
 	}
 	return &Upload{l: l, name: name, tmp: tmp, f: f}, nil
+}
+
+// replaceable checks that an upload may take name: nothing is there, or a
+// regular file.
+func (l *Library) replaceable(name string) error {
+	fi, err := l.root.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return resolveErr(name, err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s: %w", name, ErrNotAFile)
+	}
+	return nil
 }
 
 // File is the temp file to write the body to.
@@ -235,11 +262,22 @@ func (u *Upload) Commit(size int64, sum Sum) (err error) {
 	if err := u.f.Close(); err != nil {
 		return fmt.Errorf("upload %s: %w", u.name, err)
 	}
+	// Again, right before the rename: the name may have turned into a
+	// directory, FIFO or symlink while the body travelled. rename(2)
+	// would replace any of those but a directory.
+	if err := u.l.replaceable(u.name); err != nil {
+		return fmt.Errorf("upload %s: %w", u.name, err)
+	}
 	if err := u.l.root.Rename(u.tmp, u.name); err != nil {
+		if errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) {
+			// A directory took the name since the check (EISDIR is
+			// resolveErr's).
+			return fmt.Errorf("upload %s: %v: %w", u.name, err, ErrNotAFile)
+		}
 		return fmt.Errorf("upload %s: %w", u.name, resolveErr(u.name, err))
 	}
 	u.f = nil
-	if d, err := u.l.root.Open(path.Dir(u.name)); err == nil {
+	if d, err := u.l.root.OpenFile(path.Dir(u.name), dirFlags, 0); err == nil {
 		d.Sync() // the rename is durable once the directory is
 		d.Close()
 	}
@@ -261,7 +299,7 @@ func (u *Upload) Abort() {
 // written.
 func (l *Library) CleanTemp() (int, error) {
 	n := 0
-	err := fs.WalkDir(l.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(walkFS{l.root}, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasPrefix(path.Base(p), TempPrefix) {
 			return nil
 		}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/tftp"
+	"github.com/sigride/sigride/internal/wire"
+)
+
+// answerWithin is the bound on an answer that needs no waiting at all: a
+// refusal of a name.
+const answerWithin = 5 * time.Second
+
+// ask sends one request on a new connection and reads the response
+// header, within answerWithin.
+func ask(t *testing.T, addr string, req wire.Request) (wire.Response, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(answerWithin))
+	if _, err := c.Write(wire.AppendRequest(nil, req)); err != nil {
+		return wire.Response{}, err
+	}
+	return wire.ReadResponse(c)
+}
+
+// tftpAsk sends an RRQ or a WRQ and returns the first answer, within
+// answerWithin.
+func tftpAsk(t *testing.T, server string, op tftp.Opcode, name string) tftp.Packet {
+	t.Helper()
+	sa, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: sa.IP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.WriteToUDP(tftp.AppendRequest(nil, tftp.Request{Op: op, Filename: name, Mode: "octet"}), sa)
+	c.SetReadDeadline(time.Now().Add(answerWithin))
+	buf := make([]byte, 70000)
+	n, _, err := c.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("%v %q: no answer: %v", op, name, err)
+	}
+	p, err := tftp.ParsePacket(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// makeSpecials makes in root a FIFO, a unix socket, a char device (1,3:
+// /dev/null's numbers) and symlinks to each, and returns their names.
+func makeSpecials(t *testing.T, root string) []string {
+	t.Helper()
+	if err := unix.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(root, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatalf("mknod (the tests run as root): %v", err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(root, "sock"), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	t.Cleanup(func() { ln.Close() })
+	os.Mkdir(filepath.Join(root, "dir"), 0o755)
+	for _, n := range []string{"fifo", "null", "sock"} {
+		os.Symlink(n, filepath.Join(root, "link-"+n))
+	}
+	return []string{"fifo", "null", "sock", "link-fifo", "link-null", "link-sock", "dir"}
+}
+
+// TestSpecialFilesRefused: a GET or an RRQ of a FIFO, a socket or a
+// device (or a symlink to one) is answered not-a-file at once, never
+// waiting in open(2); so a few of them do not fill --max-conns, and a
+// normal GET is served after.
+func TestSpecialFilesRefused(t *testing.T) {
+	s := startTFTP(t, "--workers", "1", "--max-conns", "2")
+	names := makeSpecials(t, s.root)
+	s.put(t, "ok.txt", []byte("served"))
+	for _, name := range names {
+		if resp, err := ask(t, s.addr, wire.Request{Op: wire.OpGet, Name: name}); err != nil || resp.Status != wire.ErrNotAFile {
+			t.Errorf("GET %s: %v %v, want not a file at once", name, resp.Status, err)
+		}
+		if p := tftpAsk(t, s.tftp, tftp.OpRRQ, name); p.Op != tftp.OpERROR || p.Code != tftp.ErrAccess {
+			t.Errorf("RRQ %s: %v code %d %q, want ERROR 2", name, p.Op, p.Code, p.Message)
+		}
+	}
+	// As many FIFO GETs at once as --max-conns, then a normal GET.
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(answerWithin))
+		c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpGet, Name: "link-fifo"}))
+		held = append(held, c)
+	}
+	for i, c := range held {
+		if resp, err := wire.ReadResponse(c); err != nil || resp.Status != wire.ErrNotAFile {
+			t.Errorf("FIFO GET %d: %v %v", i, resp.Status, err)
+		}
+		c.Close()
+	}
+	dst := filepath.Join(t.TempDir(), "ok.txt")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, stderr, code := s.client("get", "ok.txt", "-o", dst); code != 0 {
+			t.Errorf("get after the FIFO GETs: exit %d %s", code, stderr)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("get after the FIFO GETs: no answer")
+	}
+}
+
+// TestPutOntoNonFiles: a PUT onto a directory, a FIFO, a device, a socket
+// or a symlink is answered not-a-file in reply to the request, before
+// CONTINUE, and a WRQ with ERROR 2; nothing there is replaced.
+func TestPutOntoNonFiles(t *testing.T) {
+	s := startTFTP(t, "--workers", "1")
+	names := makeSpecials(t, s.root)
+	s.put(t, "target", []byte("kept"))
+	os.Symlink("target", filepath.Join(s.root, "link"))
+	names = append(names, "link")
+	modes := func() string {
+		var b strings.Builder
+		for _, n := range names {
+			fi, err := os.Lstat(filepath.Join(s.root, n))
+			fmt.Fprintf(&b, "%s %v %v\n", n, fi.Mode(), err)
+		}
+		return b.String()
+	}
+	before := modes()
+	for _, name := range names {
+		if resp, err := ask(t, s.addr, wire.Request{Op: wire.OpPut, Name: name, Arg: 4}); err != nil || resp.Status != wire.ErrNotAFile {
+			t.Errorf("PUT %s: %v %v, want not a file before CONTINUE", name, resp.Status, err)
+		}
+		if p := tftpAsk(t, s.tftp, tftp.OpWRQ, name); p.Op != tftp.OpERROR || p.Code != tftp.ErrAccess {
+			t.Errorf("WRQ %s: %v code %d %q, want ERROR 2", name, p.Op, p.Code, p.Message)
+		}
+	}
+	if after := modes(); after != before {
+		t.Errorf("replaced:\n%s\nwas:\n%s", after, before)
+	}
+	sameBytes(t, "a symlink's target", filepath.Join(s.root, "target"), []byte("kept"))
+	noUploads(t, s.root)
+}

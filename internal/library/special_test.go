@@ -1,0 +1,204 @@
+package library
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// specials makes, in dir, one of each kind of file that is not a regular
+// file nor a directory, and symlinks to them, and returns their names.
+// The char device is 1,3 (/dev/null's numbers): harmless if it were
+// opened, which opens watches for.
+func specials(t *testing.T, dir string) []string {
+	t.Helper()
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(dir, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatalf("mknod (the tests run as root): %v", err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "sock"), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	t.Cleanup(func() { ln.Close() })
+	os.Mkdir(filepath.Join(dir, "d"), 0o755)
+	for _, n := range []string{"fifo", "null", "sock"} {
+		os.Symlink(n, filepath.Join(dir, "link-"+n))
+		os.Symlink("../"+n, filepath.Join(dir, "d", "up-"+n))
+	}
+	return []string{"fifo", "null", "sock", "link-fifo", "link-null", "link-sock", "d/up-fifo", "d/up-null", "d/up-sock", "d"}
+}
+
+// watchOpens reports the names in dir (and dir/d) that were opened, for
+// real (an O_PATH descriptor opens nothing, and is not reported), from
+// the time it is called to the time the returned function is.
+func watchOpens(t *testing.T, dir string) func() map[string]bool {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	wd := map[int]string{}
+	for _, d := range []string{"", "d"} {
+		w, err := unix.InotifyAddWatch(fd, filepath.Join(dir, d), unix.IN_OPEN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wd[w] = d
+	}
+	return func() map[string]bool {
+		opened := map[string]bool{}
+		buf := make([]byte, 1<<16)
+		for {
+			n, err := unix.Read(fd, buf)
+			if err != nil || n <= 0 {
+				return opened
+			}
+			for b := buf[:n]; len(b) >= unix.SizeofInotifyEvent; {
+				ev := (*unix.InotifyEvent)(unsafe.Pointer(&b[0]))
+				name := string(bytes.TrimRight(b[unix.SizeofInotifyEvent:unix.SizeofInotifyEvent+int(ev.Len)], "\x00"))
+				opened[filepath.Join(wd[int(ev.Wd)], name)] = true
+				b = b[unix.SizeofInotifyEvent+int(ev.Len):]
+			}
+		}
+	}
+}
+
+// TestOpenSpecialFiles: a FIFO, a socket, a device, directly or through a
+// symlink, are refused as ErrNotAFile at once, and never opened: a FIFO's
+// open would wait for a writer for ever, a device's act on the device.
+func TestOpenSpecialFiles(t *testing.T) {
+	l, dir := newLib(t)
+	names := specials(t, dir)
+	opened := watchOpens(t, dir)
+	for _, name := range names {
+		done := make(chan error, 1)
+		go func() {
+			f, err := l.Open(name)
+			if err == nil {
+				f.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrNotAFile) {
+				t.Errorf("Open(%q) = %v, want ErrNotAFile", name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Open(%q) blocked", name) // unblocked by the test's end: the FIFO goes
+		}
+	}
+	for name := range opened() {
+		if name != "d" && name != "." && name != "" {
+			t.Errorf("%s was opened", name)
+		}
+	}
+	if ents, err := l.List(); err != nil || len(ents) != 0 {
+		t.Errorf("List = %+v, %v: lists special files", ents, err)
+	}
+}
+
+// TestCreateRefusesNonFiles: an upload onto a name that is a directory, a
+// FIFO, a socket, a device or a symlink is refused before any byte, and
+// nothing there is replaced.
+func TestCreateRefusesNonFiles(t *testing.T) {
+	l, dir := newLib(t)
+	os.WriteFile(filepath.Join(dir, "target"), []byte("kept"), 0o644)
+	os.Symlink("target", filepath.Join(dir, "link"))
+	names := append(specials(t, dir), "link", "null/x")
+	before := modes(dir, names)
+	for _, name := range names {
+		u, err := l.Create(name)
+		if err == nil {
+			u.Abort()
+		}
+		if !errors.Is(err, ErrNotAFile) {
+			t.Errorf("Create(%q) = %v, want ErrNotAFile", name, err)
+		}
+	}
+	if after := modes(dir, names); !equalMaps(before, after) {
+		t.Errorf("changed: %v, was %v", after, before)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "target")); string(got) != "kept" {
+		t.Errorf("a symlink's target overwritten: %q", got)
+	}
+}
+
+// TestCommitRefusesNonFiles: a name that became a directory, a FIFO or a
+// symlink while the body travelled is not replaced by Commit.
+func TestCommitRefusesNonFiles(t *testing.T) {
+	l, dir := newLib(t)
+	data := bytes.Repeat([]byte("x"), SmallMax+1)
+	for _, tc := range []struct {
+		name string
+		make func(p string) error
+	}{
+		{"dir", func(p string) error { return os.Mkdir(p, 0o755) }},
+		{"full-dir", func(p string) error { os.Mkdir(p, 0o755); return os.WriteFile(p+"/f", nil, 0o644) }},
+		{"fifo", func(p string) error { return unix.Mkfifo(p, 0o644) }},
+		{"link", func(p string) error { return os.Symlink("elsewhere", p) }},
+	} {
+		u, err := l.Create(tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.File().Write(data)
+		p := filepath.Join(dir, tc.name)
+		if err := tc.make(p); err != nil {
+			t.Fatal(err)
+		}
+		before := modes(dir, []string{tc.name})
+		if err := u.Commit(int64(len(data)), sha256.Sum256(data)); !errors.Is(err, ErrNotAFile) {
+			t.Errorf("%s: Commit = %v, want ErrNotAFile", tc.name, err)
+		}
+		if after := modes(dir, []string{tc.name}); !equalMaps(before, after) {
+			t.Errorf("%s: replaced (%v, was %v)", tc.name, after, before)
+		}
+	}
+	noTemp(t, dir)
+}
+
+func modes(dir string, names []string) map[string]os.FileMode {
+	m := map[string]os.FileMode{}
+	for _, n := range names {
+		if fi, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			m[n] = fi.Mode()
+		}
+	}
+	return m
+}
+
+func equalMaps[K, V comparable](a, b map[K]V) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func noTemp(t *testing.T, dir string) {
+	t.Helper()
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && bytes.HasPrefix([]byte(fi.Name()), []byte(TempPrefix)) {
+			t.Errorf("temp file left: %s", p)
+		}
+		return nil
+	})
+}
