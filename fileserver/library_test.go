@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -165,4 +168,91 @@ func TestPutOntoNonFiles(t *testing.T) {
 	}
 	sameBytes(t, "a symlink's target", filepath.Join(s.root, "target"), []byte("kept"))
 	noUploads(t, s.root)
+}
+
+// rewriteInPlace writes data over p (same inode, same size) and sets its
+// mtime back, as cp -p, touch -r, tar or rsync leave it.
+func rewriteInPlace(t *testing.T, p string, data []byte) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil || fi.Size() != int64(len(data)) {
+		t.Fatalf("rewrite %s: %v, %d bytes over %d", p, err, len(data), fi.Size())
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteAt(data, 0)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keptSum reads the sum the server keeps for the file at p, checking that
+// it is kept for the file as it is now (size, mtime, ctime).
+func keptSum(t *testing.T, root, p string) [sha256.Size]byte {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	e, err := os.ReadFile(filepath.Join(root, ".sigride-sums", fmt.Sprintf("%x-%x", st.Dev, st.Ino)))
+	if err != nil {
+		t.Fatalf("no sum kept for %s: %v", p, err)
+	}
+	const magic = "sgs1"
+	if len(e) != len(magic)+32+24 || !bytes.HasPrefix(e, []byte(magic)) {
+		t.Fatalf("sum entry for %s: %x", p, e)
+	}
+	b := e[len(magic)+32:]
+	if int64(binary.BigEndian.Uint64(b)) != st.Size || int64(binary.BigEndian.Uint64(b[8:])) != st.Mtim.Nano() ||
+		int64(binary.BigEndian.Uint64(b[16:])) != st.Ctim.Nano() {
+		t.Fatalf("sum entry for %s kept for another state of it", p)
+	}
+	return [sha256.Size]byte(e[len(magic) : len(magic)+32])
+}
+
+// TestSumAfterRewriteInPlace: a large file rewritten in place with its
+// size and mtime kept is served with its new sum (no checksum mismatch),
+// before and after a restart; the sum served is the one kept on disk, for
+// the file as it is.
+func TestSumAfterRewriteInPlace(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "library")
+	s := startServer(t, "--workers", "2", "--root", root)
+	s.root = root
+	dir := t.TempDir()
+	src := randomFile(t, dir, 1<<20)
+	p := filepath.Join(root, "big.bin")
+	if _, stderr, code := s.client("put", src, "--as", "big.bin"); code != 0 {
+		t.Fatalf("put: %s", stderr)
+	}
+	get := func(s *serverProc, want string) {
+		t.Helper()
+		dst := filepath.Join(dir, "got")
+		os.Remove(dst)
+		if _, stderr, code := s.client("get", "big.bin", "-o", dst); code != 0 {
+			t.Fatalf("get: exit %d %s", code, stderr)
+		}
+		sameFile(t, want, dst)
+	}
+	get(s, src)
+	other := randomFile(t, t.TempDir(), 1<<20)
+	data, _ := os.ReadFile(other)
+	rewriteInPlace(t, p, data)
+	get(s, other)
+
+	s.stop()
+	s = startServer(t, "--workers", "2", "--root", root)
+	s.root = root
+	get(s, other)
+	data, _ = os.ReadFile(src)
+	rewriteInPlace(t, p, data)
+	get(s, src)
+	if keptSum(t, root, p) != sha256.Sum256(data) {
+		t.Fatal("the sum kept is not the file's")
+	}
 }

@@ -32,7 +32,17 @@
 //     while its name still leads to the inode it was read from through
 //     os.Root, unchanged (device, inode, size, mtime, ctime): one fstatat
 //     per download checks it. The memory is bounded per library.
-//   - A larger file's SHA-256 is kept beside it (the user.sigride.sha256 xattr,
-//     falling back to memory) with the size and mtime it was computed for,
-//     and recomputed only when those changed: a download does not hash.
+//   - A larger file's SHA-256 is kept in the sums directory (sumsDir,
+//     reserved: no client reaches it, List skips it), one entry per inode,
+//     with the size, mtime and ctime it was computed for, and used only
+//     while all three are the same: a file rewritten in place with its
+//     size and mtime set back has a new ctime, and is hashed again. The
+//     stamp is taken after whatever moves ctime (an upload's rename), and
+//     nothing is written to the file itself. Every worker and every later
+//     run share the entries; a download of an unchanged file does not hash.
+//     Entries are bounded by the library's large files: an upload drops
+//     the entry of the file it replaced, a download that finds its file
+//     deleted drops its own, and CleanTemp drops those of files gone
+//     behind the server's back. A process keeps at most sumsInMemory in
+//     front.
 package library

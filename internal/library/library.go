@@ -24,7 +24,7 @@ var (
 // Library is a directory of files, served by name.
 type Library struct {
 	root  *os.Root
-	sums  sums
+	sums  *sums
 	small *cache
 }
 
@@ -46,12 +46,13 @@ func Open(dir string) (*Library, error) {
 		root.Close()
 		return nil, fmt.Errorf("library %s: %w", dir, err)
 	}
-	return &Library{root: root, small: small}, nil
+	return &Library{root: root, small: small, sums: openSums(root)}, nil
 }
 
 // Close releases the library's root.
 func (l *Library) Close() error {
 	l.small.close()
+	l.sums.close()
 	return l.root.Close()
 }
 
@@ -116,12 +117,12 @@ func (l *Library) Open(name string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
+	st, err := fstat(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if fi.Size() <= SmallMax {
+	if st.Size <= SmallMax {
 		e, err := l.small.fill(name, f)
 		f.Close()
 		if err != nil {
@@ -129,12 +130,12 @@ func (l *Library) Open(name string) (*File, error) {
 		}
 		return e.file(), nil
 	}
-	sum, err := l.sums.sumOf(f, fi)
+	sum, err := l.sums.sumOf(f, st)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &File{File: f, Size: fi.Size(), ModTime: fi.ModTime(), Sum: sum}, nil
+	return &File{File: f, Size: st.Size, ModTime: time.Unix(st.Mtim.Unix()), Sum: sum}, nil
 }
 
 // Entry is one file of a listing.
@@ -193,7 +194,7 @@ func (l *Library) Create(name string) (*Upload, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	if err := l.replaceable(name); err != nil {
+	if _, err := l.replaceable(name); err != nil {
 		return nil, err
 	}
 	dir := path.Dir(name)
@@ -214,18 +215,18 @@ func (l *Library) Create(name string) (*Upload, error) {
 }
 
 // replaceable checks that an upload may take name: nothing is there, or a
-// regular file.
-func (l *Library) replaceable(name string) error {
+// regular file, which it returns (to forget its sum once replaced).
+func (l *Library) replaceable(name string) (fs.FileInfo, error) {
 	fi, err := l.root.Lstat(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil
+		return nil, nil
 	case err != nil:
-		return resolveErr(name, err)
+		return nil, resolveErr(name, err)
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%s: %w", name, ErrNotAFile)
+		return nil, fmt.Errorf("%s: %w", name, ErrNotAFile)
 	}
-	return nil
+	return fi, nil
 }
 
 // File is the temp file to write the body to.
@@ -258,14 +259,15 @@ func (u *Upload) Commit(size int64, sum Sum) (err error) {
 	if got != sum {
 		return fmt.Errorf("upload %s: %w", u.name, ErrChecksum)
 	}
-	u.l.sums.keep(u.f, stampOf(fi), sum)
-	if err := u.f.Close(); err != nil {
+	verified, err := fstat(u.f)
+	if err != nil {
 		return fmt.Errorf("upload %s: %w", u.name, err)
 	}
 	// Again, right before the rename: the name may have turned into a
 	// directory, FIFO or symlink while the body travelled. rename(2)
 	// would replace any of those but a directory.
-	if err := u.l.replaceable(u.name); err != nil {
+	old, err := u.l.replaceable(u.name)
+	if err != nil {
 		return fmt.Errorf("upload %s: %w", u.name, err)
 	}
 	if err := u.l.root.Rename(u.tmp, u.name); err != nil {
@@ -276,12 +278,32 @@ func (u *Upload) Commit(size int64, sum Sum) (err error) {
 		}
 		return fmt.Errorf("upload %s: %w", u.name, resolveErr(u.name, err))
 	}
+	// Stamped after the rename, which moves the file's ctime; kept only
+	// if nothing but the rename changed it since it was verified.
+	if size > SmallMax {
+		if after, err := fstat(u.f); err == nil && after.Size == size && after.Mtim == verified.Mtim {
+			u.l.sums.keep(stampOf(after), sum)
+		}
+	}
+	if st, ok := statOf(old); ok && st.Nlink == 1 && st.Size > SmallMax {
+		u.l.sums.forget(fileKey{dev: st.Dev, ino: st.Ino}) // replaced: its last link gone
+	}
+	u.f.Close() // read only from here on: nothing to lose
 	u.f = nil
 	if d, err := u.l.root.OpenFile(path.Dir(u.name), dirFlags, 0); err == nil {
 		d.Sync() // the rename is durable once the directory is
 		d.Close()
 	}
 	return nil
+}
+
+// statOf is fi's stat, if there is one.
+func statOf(fi fs.FileInfo) (*syscall.Stat_t, bool) {
+	if fi == nil {
+		return nil, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return st, ok
 }
 
 // Abort drops the upload: the temp file is removed. Safe after Commit.
@@ -294,19 +316,31 @@ func (u *Upload) Abort() {
 	u.f = nil
 }
 
-// CleanTemp removes the temp files of uploads a crash interrupted. Call it
-// before any worker serves: it cannot tell a stale temp file from one being
-// written.
+// CleanTemp removes the temp files of uploads a crash interrupted, and the
+// kept sums of files no longer in the library. Call it before any worker
+// serves: it cannot tell a stale temp file from one being written.
 func (l *Library) CleanTemp() (int, error) {
 	n := 0
+	live := make(map[fileKey]bool)
 	err := fs.WalkDir(walkFS{l.root}, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasPrefix(path.Base(p), TempPrefix) {
+		if err != nil || d.IsDir() {
 			return nil
 		}
-		if l.root.Remove(p) == nil {
-			n++
+		if strings.HasPrefix(path.Base(p), TempPrefix) {
+			if l.root.Remove(p) == nil {
+				n++
+			}
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() && fi.Size() > SmallMax {
+			if st, ok := statOf(fi); ok {
+				live[fileKey{dev: st.Dev, ino: st.Ino}] = true
+			}
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return n, err
+	}
+	return n, l.sums.prune(live)
 }
