@@ -169,17 +169,39 @@ func (s *server) fail(c *peerio.Conn, req wire.Request, err error) bool {
 	return s.reply(c, resp) == nil
 }
 
+// listChunk is the size of the pieces a listing is built in: no piece is
+// copied to grow it, so the listing costs its own size in memory.
+const listChunk = 1 << 20
+
+// list sends the listing, built as the library is walked and never past
+// what a client accepts (wire.MaxListBody): a library grown past that is
+// refused at once with 25, which says so, not sent for the client to
+// refuse.
 func (s *server) list(c *peerio.Conn) bool {
-	entries, err := s.lib.List()
+	var body [][]byte
+	var size int
+	sum := sha256.New()
+	lim := library.ListLimit{Bytes: wire.MaxListBody, PerEntry: wire.EntryFixed}
+	err := s.lib.List(lim, func(e library.Entry) {
+		n := len(body) - 1
+		if n < 0 || len(body[n])+wire.EntryFixed+len(e.Name) > listChunk {
+			body = append(body, make([]byte, 0, listChunk))
+			n++
+		}
+		before := len(body[n])
+		body[n] = wire.AppendEntry(body[n], wire.Entry{Name: e.Name, Size: uint64(e.Size), ModTime: e.ModTime})
+		sum.Write(body[n][before:])
+		size += len(body[n]) - before
+	})
+	if errors.Is(err, library.ErrTooLarge) {
+		s.logf("%s: list: %v", c.RemoteAddr(), err)
+		return s.reply(c, wire.Response{Status: wire.ErrInternal, Message: "the library is too large to list"}) == nil
+	}
 	if err != nil {
 		return s.fail(c, wire.Request{Op: wire.OpList}, err)
 	}
-	var body []byte
-	for _, e := range entries {
-		body = wire.AppendEntry(body, wire.Entry{Name: e.Name, Size: uint64(e.Size), ModTime: e.ModTime})
-	}
-	msg := wire.AppendResponse(nil, wire.Response{Status: wire.StatusOK, Size: uint64(len(body)), Sum: sha256.Sum256(body)})
-	_, err = c.Writev([][]byte{msg, body})
+	resp := wire.Response{Status: wire.StatusOK, Size: uint64(size), Sum: [wire.SumSize]byte(sum.Sum(nil))}
+	_, err = c.Writev(append([][]byte{wire.AppendResponse(nil, resp)}, body...))
 	return err == nil
 }
 

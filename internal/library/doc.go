@@ -26,6 +26,12 @@
 //     check and the rename is replaced (rename(2) has no "only over a
 //     regular file"); whoever could make it could as well delete it, and
 //     nothing outside the root is touched.
+//   - A listing is bounded, whatever is on disk: its walk reads at most
+//     ListLimit.Visits directory entries (MaxListVisits by default), listed
+//     or not, a directory at most listDirBatch entries at a time, and the
+//     listed entries cost at most ListLimit.Bytes; past either it stops
+//     with ErrTooLarge. Names longer than MaxName are neither listed nor
+//     walked beneath. It holds one sorted directory's names per level.
 //   - Temp files are never listed and never served; CleanTemp, called once
 //     by the master before any worker starts, removes those a crash left.
 //   - A small file (SmallMax bytes or fewer) is served from memory, and only

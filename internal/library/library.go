@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -145,37 +146,145 @@ type Entry struct {
 	ModTime time.Time
 }
 
-// List lists every regular file beneath the root, by name, with symlinks
-// that stay inside followed, and without temp files.
-func (l *Library) List() ([]Entry, error) {
-	var entries []Entry
-	err := fs.WalkDir(walkFS{l.root}, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == "." {
+// ErrTooLarge is a library with more than a listing may hold or its walk
+// may read.
+var ErrTooLarge = errors.New("library too large to list")
+
+// MaxListVisits bounds the directory entries a listing's walk reads,
+// listed or not (directories, temp files, special files, links out):
+// what a listing costs in time and memory, whatever it lists.
+const MaxListVisits = 1 << 20
+
+// ListLimit bounds a listing.
+type ListLimit struct {
+	Visits   int   // directory entries read, listed or not; 0 for MaxListVisits
+	Bytes    int64 // the listed entries' cost, summed: each is PerEntry plus its name's bytes
+	PerEntry int64
+}
+
+// List calls add with every regular file beneath the root, in order of
+// name (each directory's entries sorted, a directory's files where its
+// name falls), with symlinks that stay inside followed, and without temp
+// files. It stops with ErrTooLarge as soon as the walk has read more than
+// lim.Visits entries or the listed entries would cost more than lim.Bytes,
+// so a library grown past what a client accepts costs no more than the
+// limit to refuse.
+func (l *Library) List(lim ListLimit, add func(Entry)) error {
+	if lim.Visits <= 0 {
+		lim.Visits = MaxListVisits
+	}
+	w := &lister{l: l, lim: lim, add: add}
+	if err := w.dir("."); err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	return nil
+}
+
+// lister is one listing's walk, with what it has spent.
+type lister struct {
+	l      *Library
+	lim    ListLimit
+	add    func(Entry)
+	visits int
+	bytes  int64
+}
+
+// listDirBatch is how many entries a directory read returns at a time: a
+// directory of millions of entries is refused after the visits allowed,
+// not read whole first.
+const listDirBatch = 1024
+
+// dirEntry is what the walk keeps of an entry until its directory is
+// sorted: its name, its type, and a regular file's size and mtime.
+type dirEntry struct {
+	name  string
+	typ   fs.FileMode
+	size  int64
+	mtime time.Time
+}
+
+// dir lists directory p (relative to the root) and, in order, what is
+// under it. Only the root failing to open is an error: anything beneath
+// that vanished meanwhile or cannot be read is not listed.
+func (w *lister) dir(p string) error {
+	ents, err := w.read(p)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(ents, func(a, b dirEntry) int { return strings.Compare(a.name, b.name) })
+	for _, d := range ents {
+		q := d.name
+		if p != "." {
+			q = p + "/" + d.name
+		}
+		if len(q) > MaxName {
+			// No client can name it, nor anything beneath it: not
+			// listed, and the walk goes no deeper than MaxName allows.
+			continue
+		}
+		switch {
+		case d.typ.IsDir():
+			if err := w.dir(q); err != nil {
 				return err
 			}
-			return nil // vanished meanwhile, or unreadable: not listed
-		}
-		if strings.HasPrefix(path.Base(p), ReservedPrefix) {
-			if d.IsDir() {
-				return fs.SkipDir
+			continue
+		case d.typ&fs.ModeSymlink != 0:
+			fi, err := w.l.root.Stat(q) // follows it, within the root only
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
 			}
-			return nil
+			d.size, d.mtime = fi.Size(), fi.ModTime()
 		}
-		if d.IsDir() || (!d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0) {
-			return nil
+		w.bytes += w.lim.PerEntry + int64(len(q))
+		if w.bytes > w.lim.Bytes {
+			return fmt.Errorf("listing over %d bytes: %w", w.lim.Bytes, ErrTooLarge)
 		}
-		fi, err := l.root.Stat(p) // follows a symlink, within the root only
-		if err != nil || !fi.Mode().IsRegular() {
-			return nil
-		}
-		entries = append(entries, Entry{Name: p, Size: fi.Size(), ModTime: fi.ModTime()})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list: %w", err)
+		w.add(Entry{Name: q, Size: d.size, ModTime: d.mtime})
 	}
-	return entries, nil
+	return nil
+}
+
+// read reads directory p, counting every entry against the walk's bound,
+// and keeps its directories, symlinks, and regular files with their size
+// and mtime (fstatat beside the open directory: no name is resolved
+// again). Reserved names (temp files, the sums) are left out. The
+// directory is closed before the walk goes deeper, so its depth costs no
+// descriptors.
+func (w *lister) read(p string) ([]dirEntry, error) {
+	f, err := w.l.root.OpenFile(p, dirFlags, 0)
+	if err != nil {
+		if p == "." {
+			return nil, err
+		}
+		return nil, nil
+	}
+	defer f.Close()
+	var ents []dirEntry
+	for {
+		batch, err := f.ReadDir(listDirBatch)
+		w.visits += len(batch)
+		if w.visits > w.lim.Visits {
+			return nil, fmt.Errorf("more than %d entries: %w", w.lim.Visits, ErrTooLarge)
+		}
+		for _, d := range batch {
+			e := dirEntry{name: d.Name(), typ: d.Type()}
+			switch {
+			case strings.HasPrefix(e.name, ReservedPrefix):
+				continue
+			case e.typ.IsRegular():
+				var ok bool
+				if e.size, e.mtime, ok = regularAt(f, e.name); !ok {
+					continue // vanished or replaced meanwhile
+				}
+			case !e.typ.IsDir() && e.typ&fs.ModeSymlink == 0:
+				continue
+			}
+			ents = append(ents, e)
+		}
+		if err != nil { // io.EOF, or unreadable from here on: list what was read
+			return ents, nil
+		}
+	}
 }
 
 // Upload is a file being received: a temp file beside its target until

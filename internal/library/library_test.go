@@ -109,7 +109,7 @@ func TestUploadAndOpen(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Errorf("on disk: %q", got)
 	}
-	entries, err := l.List()
+	entries, err := listAll(l)
 	if err != nil || len(entries) != 1 || entries[0].Name != "docs/ride.txt" || entries[0].Size != int64(len(data)) {
 		t.Errorf("List = %+v, %v", entries, err)
 	}
@@ -206,7 +206,7 @@ func TestOpenRefusals(t *testing.T) {
 	if _, err := l.Create("etc/evil"); !isNameErr(err) {
 		t.Errorf("Create through a symlink out: %v", err)
 	}
-	entries, _ := l.List()
+	entries, _ := listAll(l)
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name)
@@ -229,7 +229,7 @@ func TestTempFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.File().Write([]byte("partial"))
-	if entries, _ := l.List(); len(entries) != 0 {
+	if entries, _ := listAll(l); len(entries) != 0 {
 		t.Errorf("temp file listed: %+v", entries)
 	}
 	u.File().Close() // a crash: never committed, never aborted
@@ -328,5 +328,55 @@ func TestSmallCache(t *testing.T) {
 	}
 	if l.small.bytes > CacheBudget || len(l.small.m) > CacheBudget/SmallMax+1 { // + empty
 		t.Errorf("cache holds %d bytes in %d files, budget %d", l.small.bytes, len(l.small.m), CacheBudget)
+	}
+}
+
+// listAll lists the whole library, with the costs of the wire's listing.
+func listAll(l *Library) ([]Entry, error) {
+	var entries []Entry
+	err := l.List(ListLimit{Bytes: 64 << 20, PerEntry: 18}, func(e Entry) { entries = append(entries, e) })
+	return entries, err
+}
+
+// TestListBounded: a listing stops with ErrTooLarge as soon as it would
+// cost more than its bytes, or its walk read more entries than allowed,
+// listed or not (empty directories cost the walk as much as files), and
+// hands out nothing past the bound. Within both, all is listed, in order.
+func TestListBounded(t *testing.T) {
+	l, dir := newLib(t)
+	for i := range 100 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("e%03d", i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Mkdir(filepath.Join(dir, "a"), 0o755)
+	os.WriteFile(filepath.Join(dir, "a", "z"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "a-b"), nil, 0o644)
+	count := func(lim ListLimit) (int, []string, error) {
+		var names []string
+		err := l.List(lim, func(e Entry) { names = append(names, e.Name) })
+		return len(names), names, err
+	}
+	// 102 files of 4 or 3 bytes (cost 10 or 9: 1018); 202 entries in the
+	// root, 1 in a.
+	n, names, err := count(ListLimit{Visits: 203, Bytes: 1018, PerEntry: 6})
+	if err != nil || n != 102 {
+		t.Fatalf("within the bounds: %d listed, %v", n, err)
+	}
+	if names[0] != "a/z" || names[1] != "a-b" || names[2] != "f000" {
+		t.Errorf("order: %v", names[:3])
+	}
+	if n, _, err := count(ListLimit{Visits: 203, Bytes: 50, PerEntry: 6}); !errors.Is(err, ErrTooLarge) || n*10 > 50 {
+		t.Errorf("over the bytes: %d listed, %v", n, err)
+	}
+	// The walk's bound counts the empty directories, which list nothing.
+	if n, _, err := count(ListLimit{Visits: 150, Bytes: 1 << 20, PerEntry: 6}); !errors.Is(err, ErrTooLarge) || n != 0 {
+		t.Errorf("over the visits: %d listed, %v", n, err)
+	}
+	if _, _, err := count(ListLimit{Visits: 202, Bytes: 1 << 20, PerEntry: 6}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("one visit over: %v", err)
 	}
 }

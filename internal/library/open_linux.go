@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -134,4 +135,18 @@ func (w walkFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	ents, err := f.ReadDir(-1)
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return ents, err
+}
+
+// regularAt is the size and mtime of name in the open directory dir, if
+// it is a regular file (a symlink is not followed).
+func regularAt(dir *os.File, name string) (int64, time.Time, bool) {
+	var st unix.Stat_t
+	var err error
+	if cerr := control(dir, func(fd int) { err = unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); cerr != nil || err != nil {
+		return 0, time.Time{}, false
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, time.Time{}, false
+	}
+	return st.Size, time.Unix(st.Mtim.Unix()), true
 }

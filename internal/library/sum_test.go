@@ -118,7 +118,7 @@ func TestSumsBounded(t *testing.T) {
 	if n := sumEntries(t, dir); n != 1 {
 		t.Errorf("%d sums kept for 1 file, after CleanTemp", n)
 	}
-	if ents, err := l.List(); err != nil || len(ents) != 1 {
+	if ents, err := listAll(l); err != nil || len(ents) != 1 {
 		t.Errorf("List = %+v, %v", ents, err)
 	}
 }

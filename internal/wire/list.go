@@ -13,9 +13,9 @@ type Entry struct {
 	ModTime time.Time
 }
 
-// entryFixed is the fixed part of an encoded entry: the name's length, the
+// EntryFixed is the fixed part of an encoded entry: the name's length, the
 // size, the modification time in Unix nanoseconds.
-const entryFixed = 2 + 8 + 8
+const EntryFixed = 2 + 8 + 8
 
 // AppendEntry encodes one listing entry.
 func AppendEntry(b []byte, e Entry) []byte {
@@ -40,7 +40,7 @@ func ParseList(body []byte) ([]Entry, error) {
 		if n == 0 || n > MaxName {
 			return nil, protoErr("listing entry with a name of %d bytes", n)
 		}
-		if len(body) < entryFixed+n {
+		if len(body) < EntryFixed+n {
 			return nil, protoErr("listing cut inside an entry")
 		}
 		name := body[2 : 2+n]

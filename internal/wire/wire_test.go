@@ -149,7 +149,7 @@ func TestList(t *testing.T) {
 		want string
 	}{
 		{"one byte", []byte{0}, "protocol error: listing cut inside an entry"},
-		{"empty name", make([]byte, entryFixed), "protocol error: listing entry with a name of 0 bytes"},
+		{"empty name", make([]byte, EntryFixed), "protocol error: listing entry with a name of 0 bytes"},
 		{"name too long", binary.BigEndian.AppendUint16(nil, MaxName+1), "protocol error: listing entry with a name of 1025 bytes"},
 		{"cut", body[:len(body)-1], "protocol error: listing cut inside an entry"},
 		{"not UTF-8", append(binary.BigEndian.AppendUint16(nil, 1), append([]byte{0xff}, make([]byte, 16)...)...), "protocol error: listing entry name is not UTF-8"},
