@@ -32,6 +32,12 @@
 //     listed entries cost at most ListLimit.Bytes; past either it stops
 //     with ErrTooLarge. Names longer than MaxName are neither listed nor
 //     walked beneath. It holds one sorted directory's names per level.
+//   - With a floor set (SetMinFree), an upload is let in only if the
+//     filesystem's free space (statfs f_bavail, of its temp file) less
+//     what this library's other uploads announced and have not yet
+//     written, less what it still lacks, stays at or above the floor
+//     (Upload.Reserve); Commit and Abort release it. Only this process's
+//     uploads are counted: other processes' show once written.
 //   - Temp files are never listed and never served; CleanTemp, called once
 //     by the master before any worker starts, removes those a crash left.
 //   - A small file (SmallMax bytes or fewer) is served from memory, and only

@@ -27,6 +27,7 @@ type Library struct {
 	root  *os.Root
 	sums  *sums
 	small *cache
+	space space
 }
 
 // Open opens the library at dir, creating it if missing.
@@ -397,6 +398,7 @@ func (u *Upload) Commit(size int64, sum Sum) (err error) {
 	if st, ok := statOf(old); ok && st.Nlink == 1 && st.Size > SmallMax {
 		u.l.sums.forget(fileKey{dev: st.Dev, ino: st.Ino}) // replaced: its last link gone
 	}
+	u.release() // written: statfs counts it now
 	u.f.Close() // read only from here on: nothing to lose
 	u.f = nil
 	if d, err := u.l.root.OpenFile(path.Dir(u.name), dirFlags, 0); err == nil {
@@ -420,6 +422,7 @@ func (u *Upload) Abort() {
 	if u.f == nil {
 		return
 	}
+	u.release()
 	u.f.Close()
 	u.l.root.Remove(u.tmp)
 	u.f = nil
