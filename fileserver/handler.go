@@ -163,6 +163,9 @@ func (s *server) fail(c *peerio.Conn, req wire.Request, err error) bool {
 		resp = wire.Response{Status: wire.ErrNotFound, Message: "no file named " + req.Name}
 	case errors.Is(err, library.ErrNotAFile):
 		resp = wire.Response{Status: wire.ErrNotAFile, Message: req.Name + " is not a file"}
+	case errors.Is(err, library.ErrNoSpace):
+		s.logf("%s: %s refused: %v", c.RemoteAddr(), req.Op, err)
+		resp = wire.Response{Status: wire.ErrInternal, Message: "not enough free space on the server"}
 	default:
 		s.logf("%s: %s %q: %v", c.RemoteAddr(), req.Op, req.Name, err)
 	}
@@ -247,6 +250,9 @@ func (s *server) put(c *peerio.Conn, br *bufio.Reader, req wire.Request) bool {
 		return s.fail(c, req, err)
 	}
 	defer up.Abort() // a no-op once committed
+	if err := up.Reserve(int64(req.Arg)); err != nil {
+		return s.fail(c, req, err) // before CONTINUE: the client sent no body
+	}
 	if err := s.reply(c, wire.Response{Status: wire.StatusContinue}); err != nil {
 		return false
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sigride/sigride/internal/tftp"
 	"github.com/sigride/sigride/internal/wire"
 )
 
@@ -83,4 +85,81 @@ func TestListTooLarge(t *testing.T) {
 	if _, stderr, code := s.client("ls"); code != 0 {
 		t.Errorf("ls after: exit %d %s", code, stderr)
 	}
+}
+
+// freeBytes is what an unprivileged user may still write on dir's
+// filesystem (statfs f_bavail), as the server reads it.
+func freeBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		t.Fatal(err)
+	}
+	return int64(fs.Bavail) * int64(fs.Bsize)
+}
+
+// TestMinFree: with --min-free above what is free, a PUT of one byte is
+// refused with 25 before CONTINUE, the connection serving on, and a TFTP
+// WRQ (with tsize, or without) gets ERROR 3 as its first answer; nothing
+// is stored. With --min-free 0 the same PUT is stored. The disk is not
+// filled: the floor is moved, not the free space.
+func TestMinFree(t *testing.T) {
+	probe := t.TempDir() // the same filesystem as the servers' libraries
+	// 1 GiB above: whatever else writes or frees meanwhile, still above.
+	floor := strconv.FormatInt(freeBytes(t, probe)+1<<30, 10)
+	s := startTFTP(t, "--workers", "1", "--min-free", floor)
+	c, resp := rawRequest(t, s.addr, wire.Request{Op: wire.OpPut, Name: "one.bin", Arg: 1})
+	if resp.Status != wire.ErrInternal || resp.Message != "not enough free space on the server" {
+		t.Errorf("PUT of 1 byte under --min-free: %v %q, want 25 before CONTINUE", resp.Status, resp.Message)
+	}
+	// The same connection carries the next request: no body was owed.
+	c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpGet, Name: "one.bin"}))
+	if resp, err := wire.ReadResponse(c); err != nil || resp.Status != wire.ErrNotFound {
+		t.Errorf("GET after the refused PUT: %v %v, want not found", resp.Status, err)
+	}
+	src := filepath.Join(probe, "one.bin")
+	os.WriteFile(src, []byte("x"), 0o644)
+	if _, stderr, code := s.client("put", src); code != 1 || !strings.Contains(stderr, "not enough free space on the server") {
+		t.Errorf("put under --min-free: exit %d %q", code, stderr)
+	}
+	for _, opts := range [][]tftp.Option{{{Name: tftp.OptTsize, Value: "1"}}, nil} {
+		p := tftpWRQ(t, s.tftp, "one.bin", opts)
+		if p.Op != tftp.OpERROR || p.Code != tftp.ErrDiskFull || p.Message != "not enough free space on the server" {
+			t.Errorf("WRQ with options %v under --min-free: %v code %d %q, want ERROR 3", opts, p.Op, p.Code, p.Message)
+		}
+	}
+	noUploads(t, s.root, "one.bin")
+
+	s0 := startServer(t, "--workers", "1", "--min-free", "0")
+	if _, stderr, code := s0.client("put", src); code != 0 {
+		t.Errorf("put with --min-free 0: exit %d %s", code, stderr)
+	}
+	sameFile(t, src, filepath.Join(s0.root, "one.bin"))
+}
+
+// tftpWRQ sends a WRQ with opts and returns the first answer, within
+// answerWithin.
+func tftpWRQ(t *testing.T, server, name string, opts []tftp.Option) tftp.Packet {
+	t.Helper()
+	sa, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: sa.IP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.WriteToUDP(tftp.AppendRequest(nil, tftp.Request{Op: tftp.OpWRQ, Filename: name, Mode: "octet", Options: opts}), sa)
+	c.SetReadDeadline(time.Now().Add(answerWithin))
+	buf := make([]byte, 70000)
+	n, _, err := c.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("WRQ %q: no answer: %v", name, err)
+	}
+	p, err := tftp.ParsePacket(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -32,7 +32,7 @@ func smallTmpfs(t *testing.T, size string) string {
 // and leaves nothing; the server serves on, and takes uploads that fit.
 func TestDiskFull(t *testing.T) {
 	root := smallTmpfs(t, "1m")
-	s := startServer(t, "--workers", "1", "--root", filepath.Join(root, "library"))
+	s := startServer(t, "--workers", "1", "--min-free", "0", "--root", filepath.Join(root, "library"))
 	s.root = filepath.Join(root, "library") // the later --root wins
 	dir := t.TempDir()
 	big := randomFile(t, dir, 3<<20)
@@ -47,7 +47,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	sameFile(t, small, filepath.Join(s.root, "small.bin"))
 	// TFTP: ERROR 3, nothing stored.
-	s2 := startTFTP(t, "--workers", "1", "--root", filepath.Join(root, "library2"))
+	s2 := startTFTP(t, "--workers", "1", "--min-free", "0", "--root", filepath.Join(root, "library2"))
 	s2.root = filepath.Join(root, "library2")
 	out, _ := runTool(t, dir, "tftp", append(strings.Split(strings.Replace(s2.tftp, ":", " ", 1), " "), "-m", "octet", "-c", "put", big, "big.bin")...)
 	if !strings.Contains(out, "Error code 3") {

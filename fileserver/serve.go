@@ -42,6 +42,7 @@ type serveConfig struct {
 	workers     int
 	pidfile     string
 	maxUpload   sizeValue
+	minFree     sizeValue // free space an upload must leave; 0: unchecked
 	idleTimeout time.Duration
 	grace       time.Duration
 	ready       time.Duration // --ready-timeout
@@ -57,6 +58,7 @@ type serveConfig struct {
 const (
 	defaultRoot        = "./library"
 	defaultMaxUpload   = 4 << 30
+	defaultMinFree     = 256 << 20
 	defaultIdleTimeout = 30 * time.Second
 	defaultGrace       = 10 * time.Second
 	defaultReady       = 10 * time.Second
@@ -69,6 +71,8 @@ func serverFlags(fs *pflag.FlagSet, cfg *serveConfig) {
 	cfg.maxUpload = defaultMaxUpload
 	fs.StringVar(&cfg.root, "root", defaultRoot, "the library's directory (created if missing)")
 	fs.Var(&cfg.maxUpload, "max-upload", "the largest upload accepted: 4GiB, 100MB, 1024 ...")
+	cfg.minFree = defaultMinFree
+	fs.Var(&cfg.minFree, "min-free", "refuse an upload that would leave less free space than this on the library's filesystem (0: off)")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "close a connection where no byte moved this long, either way; a TFTP transfer without progress this long")
 	fs.IntVar(&cfg.maxConns, "max-conns", defaultMaxConns, "connections (and TFTP transfers) one worker serves at once; more are told busy")
 	fs.Var(&cfg.tftpPorts, "tftp-port-range", "ports for TFTP transfers, LO:HI (default: any)")
@@ -153,7 +157,7 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 		return fmt.Errorf("find my own executable: %w", err)
 	}
 	workerArgs := []string{self, workerCmd, "--root", cfg.root,
-		"--max-upload", cfg.maxUpload.String(), "--idle-timeout", cfg.idleTimeout.String(),
+		"--max-upload", cfg.maxUpload.String(), "--min-free", cfg.minFree.String(), "--idle-timeout", cfg.idleTimeout.String(),
 		"--max-conns", strconv.Itoa(cfg.maxConns)}
 	if cfg.tftp != "" {
 		workerArgs = append(workerArgs, "--tftp-inherited", "--tftp-retries", strconv.Itoa(cfg.tftpRetries))

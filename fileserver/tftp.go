@@ -29,6 +29,8 @@ func tftpError(err error) error {
 		return &tftp.Error{Code: tftp.ErrNotFound, Message: "file not found"}
 	case errors.Is(err, library.ErrNotAFile):
 		return &tftp.Error{Code: tftp.ErrAccess, Message: "not a file"}
+	case errors.Is(err, library.ErrNoSpace):
+		return &tftp.Error{Code: tftp.ErrDiskFull, Message: "not enough free space on the server"}
 	case errors.Is(err, library.ErrChecksum):
 		return &tftp.Error{Code: tftp.ErrUndefined, Message: "stored bytes do not read back right; nothing stored"}
 	}
@@ -49,12 +51,20 @@ func (f tftpFile) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p
 func (f tftpFile) Size() int64                             { return f.f.Size }
 func (f tftpFile) Close() error                            { return f.f.Close() }
 
-func (s tftpStore) Create(name string) (tftp.Upload, error) {
+// Create starts an upload of size bytes (the WRQ's tsize), or of a size
+// told by the bytes as they come (-1): the free space is checked now for
+// what is announced, and again each spaceCheck bytes past it.
+func (s tftpStore) Create(name string, size int64) (tftp.Upload, error) {
 	up, err := s.lib.Create(name)
 	if err != nil {
 		return nil, tftpError(err)
 	}
-	u := &tftpUpload{up: up, h: sha256.New()}
+	size = max(size, 0)
+	if err := up.Reserve(size); err != nil {
+		up.Abort()
+		return nil, tftpError(err)
+	}
+	u := &tftpUpload{up: up, h: sha256.New(), reserved: size}
 	u.w = bufio.NewWriterSize(up.File(), 256<<10)
 	return u, nil
 }
@@ -62,13 +72,26 @@ func (s tftpStore) Create(name string) (tftp.Upload, error) {
 // tftpUpload hashes what it writes: TFTP carries no checksum, and Commit
 // checks that the file reads back as written.
 type tftpUpload struct {
-	up *library.Upload
-	w  *bufio.Writer
-	h  hash.Hash
-	n  int64
+	up       *library.Upload
+	w        *bufio.Writer
+	h        hash.Hash
+	n        int64
+	reserved int64 // what the free space was last checked for
 }
 
+// spaceCheck is how many bytes past its reservation an upload writes
+// before the free space is checked again: a WRQ without tsize, or one
+// sending more than it announced, is stopped within that of the floor.
+const spaceCheck = 1 << 20
+
 func (u *tftpUpload) Write(p []byte) (int, error) {
+	if u.n+int64(len(p)) > u.reserved {
+		next := u.n + int64(len(p)) + spaceCheck
+		if err := u.up.Reserve(next); err != nil {
+			return 0, tftpError(err)
+		}
+		u.reserved = next
+	}
 	n, err := u.w.Write(p)
 	u.h.Write(p[:n])
 	u.n += int64(n)

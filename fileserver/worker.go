@@ -43,6 +43,7 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 		return err
 	}
 	defer lib.Close()
+	lib.SetMinFree(int64(cfg.minFree))
 	w, err := prefork.Join()
 	if err != nil {
 		return err

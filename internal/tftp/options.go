@@ -2,6 +2,7 @@ package tftp
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"strconv"
 	"time"
@@ -147,4 +148,15 @@ func number(s string) (uint64, bool) {
 	}
 	v, err := strconv.ParseUint(s, 10, 63)
 	return v, err == nil
+}
+
+// announced is a WRQ's tsize, the size of the file to come, or -1 if it
+// gives none: the store checks it has room before the first ACK.
+func announced(req Request) int64 {
+	for _, o := range req.Options {
+		if v, ok := number(o.Value); ok && o.Name == OptTsize && v <= math.MaxInt64 {
+			return int64(v)
+		}
+	}
+	return -1
 }

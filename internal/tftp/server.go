@@ -40,7 +40,7 @@ type Upload interface {
 // client with their code; any other is sent as code 0.
 type Store interface {
 	Open(name string) (File, error)
-	Create(name string) (Upload, error)
+	Create(name string, size int64) (Upload, error) // size: the WRQ's tsize, or -1
 }
 
 // PortRange restricts the ports of transfers (TIDs); zero: any.
@@ -218,7 +218,7 @@ func (s *Server) write(c *tidConn, from *net.UDPAddr, req Request) {
 		s.refuse(c, from, req, err)
 		return
 	}
-	up, err := s.Store.Create(req.Filename)
+	up, err := s.Store.Create(req.Filename, announced(req))
 	if err != nil {
 		s.refuse(c, from, req, err)
 		return

@@ -54,7 +54,9 @@ func (u *memUpload) Abort() {
 	}
 }
 
-func (m *memStore) Create(name string) (Upload, error) { return &memUpload{m: m, name: name}, nil }
+func (m *memStore) Create(name string, _ int64) (Upload, error) {
+	return &memUpload{m: m, name: name}, nil
+}
 
 // startServer serves a memStore on 127.0.0.1.
 func startServer(t *testing.T, files map[string][]byte) (*memStore, *net.UDPAddr) {
