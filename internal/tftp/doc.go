@@ -19,6 +19,8 @@
 //   - A write request's bytes go to Store.Create's Upload; the last block is
 //     acknowledged only once Commit returned: a client told "done" finds the
 //     file whole, and a transfer given up or refused commits nothing.
+//     Store.Create is told the WRQ's tsize (-1 without), so a store can
+//     refuse a file it has no room for before the first ACK.
 //   - Every wait of a transfer (the OACK's, a window's, a block's, the
 //     dally) goes through transfer.read, which ends it at Idle without
 //     progress (a new block acknowledged, or received in order), whatever

@@ -2,7 +2,6 @@ package tftp
 
 import (
 	"fmt"
-	"math"
 	"math/bits"
 	"strconv"
 	"time"
@@ -154,8 +153,8 @@ func number(s string) (uint64, bool) {
 // gives none: the store checks it has room before the first ACK.
 func announced(req Request) int64 {
 	for _, o := range req.Options {
-		if v, ok := number(o.Value); ok && o.Name == OptTsize && v <= math.MaxInt64 {
-			return int64(v)
+		if v, ok := number(o.Value); ok && o.Name == OptTsize {
+			return int64(v) // number's bound: 63 bits
 		}
 	}
 	return -1
