@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/tftp"
 )
 
@@ -204,7 +205,7 @@ func noUploads(t *testing.T, root string, names ...string) {
 		}
 	}
 	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && strings.HasPrefix(fi.Name(), ".sigride-") {
+		if err == nil && strings.HasPrefix(fi.Name(), library.TempPrefix) {
 			t.Errorf("temp file left: %s", p)
 		}
 		return nil
