@@ -14,6 +14,12 @@ var (
 	masterSignals = []os.Signal{syscall.SIGCHLD, syscall.SIGTTIN, syscall.SIGTTOU,
 		syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR2}
 	workerSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT}
+	// workerIgnored are the master's signals, ignored by a worker: sent
+	// to the whole process group (a terminal's hangup, kill -HUP -PGID)
+	// they must reach the master alone, not kill every worker at once by
+	// their default action. SIGTTIN and SIGTTOU would stop a background
+	// worker that writes to the terminal.
+	workerIgnored = []os.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU}
 )
 
 // workerCmd is the hidden subcommand the master re-executes itself with.

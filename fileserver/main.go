@@ -16,6 +16,7 @@ func main() {
 		case "serve":
 			signal.Notify(sigs, masterSignals...)
 		case workerCmd:
+			signal.Ignore(workerIgnored...)
 			signal.Notify(sigs, workerSignals...)
 		}
 	}

@@ -140,3 +140,22 @@ func TestTTOUToZero(t *testing.T) {
 		t.Error("master gone")
 	}
 }
+
+// TestWorkerIgnoresMasterSignals: the master's signals sent to a worker
+// (as a hangup or kill -HUP -PGID sends them to the whole group) neither
+// kill nor stop it; it drains on SIGQUIT after them as ever. (SIGHUP used
+// to kill every worker by its default action.)
+func TestWorkerIgnoresMasterSignals(t *testing.T) {
+	s := startServer(t, "--workers", "1")
+	ready := s.waitLog(regexp.MustCompile(`worker 1 pid=\d+ ready`), 1)
+	pid, _ := strconv.Atoi(regexp.MustCompile(`pid=(\d+)`).FindStringSubmatch(ready[0])[1])
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGQUIT} {
+		// Pending together, they are delivered lowest number first: SIGHUP
+		// (1) before SIGQUIT (3), the others after it, before the exit.
+		syscall.Kill(pid, sig)
+	}
+	got := s.waitLog(regexp.MustCompile(`worker 1 pid=\d+ exited `), 1)
+	if !strings.HasSuffix(got[0], "exited exit=0") {
+		t.Errorf("worker after the master's signals and SIGQUIT: %s", got[0])
+	}
+}
