@@ -159,3 +159,23 @@ func TestWorkerIgnoresMasterSignals(t *testing.T) {
 		t.Errorf("worker after the master's signals and SIGQUIT: %s", got[0])
 	}
 }
+
+// TestMasterStoppedKeepsWorkers: a master stopped (SIGSTOP) for longer
+// than --worker-timeout does not take its own stop for its workers'
+// silence: once it resumes, it kills none of them, and a worker that is
+// silent for real is still killed after that.
+func TestMasterStoppedKeepsWorkers(t *testing.T) {
+	s := startServer(t, "--workers", "2", "--worker-timeout", "1s")
+	s.waitLog(regexp.MustCompile(`worker \d+ pid=\d+ ready`), 2)
+	master := s.cmd.Process.Pid
+	syscall.Kill(master, syscall.SIGSTOP)
+	time.Sleep(3 * time.Second) // the master's stop is the thing tested
+	syscall.Kill(master, syscall.SIGCONT)
+	syscall.Kill(master, syscall.SIGTTIN) // a line that says it runs again
+	s.waitLog(regexp.MustCompile(`SIGTTIN: 3 workers$`), 1)
+	s.waitLog(regexp.MustCompile(`worker 3 pid=\d+ ready`), 1)
+	time.Sleep(2 * time.Second) // two timeouts, watched: the beats renew them
+	if got := s.log.Matching(regexp.MustCompile(`no heartbeat|exited`)); len(got) > 0 {
+		t.Errorf("after the master's stop: %v", got)
+	}
+}

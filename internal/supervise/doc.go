@@ -31,6 +31,8 @@
 //     killed there, the same for every supervisor; what an overdue
 //     Starting or Running child means is the supervisor's policy. Stop with
 //     no grace (SIGQUIT's "when done") is the one wait without a deadline.
+//     A supervisor that comes to a Starting or Running deadline far past
+//     it (it was stopped itself) renews it rather than blame the child.
 //   - A child's control socket (Conn: a SOCK_SEQPACKET socketpair) carries
 //     its readiness handshake; its EOF in the child means the supervisor is
 //     gone, however it went: the backstop to the parent-death signal. The

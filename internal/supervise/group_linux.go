@@ -162,11 +162,23 @@ func (g *Group) Deadline() <-chan time.Time {
 // drops those deadlines. A child overdue in Stopping has been sent SIGKILL
 // here: that is what a grace means, for every supervisor. What an overdue
 // Starting or Running child means is the caller's policy.
+//
+// A supervisor that was not running itself (SIGSTOP, a frozen cgroup, a
+// debugger) when a Starting or Running deadline passed cannot tell a
+// silent child from its own unread messages: such a deadline, come to
+// more than its slack late, is renewed from now instead, as the child may
+// have said ready or beaten meanwhile. So a master stopped for a minute
+// does not kill every healthy worker when it resumes.
 func (g *Group) Expired() []Overdue {
 	now := time.Now()
 	var due []Overdue
 	for pid, d := range g.deadlines {
 		if d.at.After(now) {
+			continue
+		}
+		if d.phase != Stopping && now.Sub(d.at) > lateSlack(d.after) {
+			d.at = now.Add(d.after)
+			g.deadlines[pid] = d
 			continue
 		}
 		delete(g.deadlines, pid)
@@ -180,6 +192,13 @@ func (g *Group) Expired() []Overdue {
 	slices.SortFunc(due, func(a, b Overdue) int { return a.Child.Pid - b.Child.Pid })
 	g.rearm()
 	return due
+}
+
+// lateSlack is how late past a deadline of d the supervisor may come to
+// it and still trust that it was watching: a quarter of d, between 100 ms
+// (a loaded machine's scheduling) and a second.
+func lateSlack(d time.Duration) time.Duration {
+	return min(max(d/4, 100*time.Millisecond), time.Second)
 }
 
 // Stopping reports whether Stop has been called.

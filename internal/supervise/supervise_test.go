@@ -401,3 +401,38 @@ func TestStartKeepsSocketsNonblocking(t *testing.T) {
 		t.Error("starting a child switched the shared socket to blocking mode")
 	}
 }
+
+// TestDeadlinesAfterStall: a supervisor that comes to a Starting or
+// Running deadline well past it (it was stopped itself) renews it rather
+// than report the child overdue; a Stopping deadline is kept.
+func TestDeadlinesAfterStall(t *testing.T) {
+	g := NewGroup()
+	a, b := helper(t, "sleep", nil), helper(t, "sleep", nil)
+	g.Add(a)
+	g.Add(b)
+	defer func() {
+		g.Kill()
+		for _, ch := range []*Child{a, b} {
+			waitExit(t, ch.Pid)
+			g.Reaped(Exit{Pid: ch.Pid})
+		}
+	}()
+	g.Arm(a.Pid, Running, 200*time.Millisecond)
+	g.Retire(b, syscall.SIGCONT, 200*time.Millisecond) // harmless: it sleeps on
+	time.Sleep(time.Second)                            // the supervisor stalled: the loop did not run
+	due := g.Expired()
+	if len(due) != 1 || due[0].Child != b || due[0].Phase != Stopping {
+		t.Fatalf("after a stall, Expired = %+v; want only b, stopping", due)
+	}
+	if p, ok := g.Phase(a.Pid); !ok || p != Running {
+		t.Fatalf("a's deadline: %v %v, want renewed, running", p, ok)
+	}
+	select {
+	case <-g.Deadline():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the renewed deadline did not fire")
+	}
+	if due := g.Expired(); len(due) != 1 || due[0].Child != a {
+		t.Errorf("Expired = %+v, want a once its renewed deadline passed, watched", due)
+	}
+}
