@@ -12,6 +12,7 @@ import (
 	"github.com/sigride/sigride/internal/cli"
 	"golang.org/x/sys/unix"
 
+	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/scenario"
 	"github.com/sigride/sigride/internal/supervise"
@@ -33,8 +34,8 @@ type launcher struct {
 	cfg    config
 	msgs   ride.Messages
 	pid    int
-	stdout *os.File     // the roles' stdout too
-	out    *ride.Output // the launcher's own lines
+	stdout *os.File        // the roles' stdout too
+	out    *lineout.Output // the launcher's own lines
 	stderr io.Writer
 
 	group  *supervise.Group
@@ -78,7 +79,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		return err
 	}
 	l := &launcher{
-		cfg: cfg, msgs: msgs, pid: os.Getpid(), stdout: stdout, out: ride.NewOutput(stdout), stderr: stderr,
+		cfg: cfg, msgs: msgs, pid: os.Getpid(), stdout: stdout, out: lineout.New(stdout), stderr: stderr,
 		group:  supervise.NewGroup(),
 		roles:  make(map[string]*supervise.Child),
 		conns:  make(map[string]*ride.Conn),

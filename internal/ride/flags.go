@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/lineout"
 )
 
 // Config is what both roles take on their command line; the launcher
@@ -43,7 +44,7 @@ func Board(role string, cfg Config, out *os.File) (*Role, Messages, error) {
 	if err != nil {
 		return nil, Messages{}, err
 	}
-	r, err := Join(role, NewOutput(out), cfg.Report)
+	r, err := Join(role, lineout.New(out), cfg.Report)
 	if err != nil {
 		return nil, Messages{}, err
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/supervise"
 )
 
@@ -176,7 +177,7 @@ func (r *Role) Report(events ...Msg) {
 // Close releases the control socket, the peer's pidfd and the output.
 func (r *Role) Close() error {
 	_ = unix.Close(r.peerFd)
-	if o, ok := r.out.(*Output); ok {
+	if o, ok := r.out.(*lineout.Output); ok {
 		o.Close()
 	}
 	return r.conn.Close()
@@ -184,7 +185,7 @@ func (r *Role) Close() error {
 
 // Dropped is how many lines could not be written for want of a reader.
 func (r *Role) Dropped() int {
-	if o, ok := r.out.(*Output); ok {
+	if o, ok := r.out.(*lineout.Output); ok {
 		return o.Dropped()
 	}
 	return 0

@@ -1,4 +1,4 @@
-package ride
+package lineout
 
 import (
 	"errors"
@@ -10,15 +10,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LineStall is how long a line may wait for a stdout nobody reads before
-// it is dropped. After one is dropped, the next lines are tried without
+// Stall is how long a line may wait for an output nobody reads before it
+// is dropped. After one is dropped, the next lines are tried without
 // waiting until the reader catches up.
-const LineStall = time.Second
+const Stall = time.Second
 
-// Output writes lines, each in one write(2), to a stdout that may stop
-// being read: a full pipe must not stop the ride, nor a closed one kill
-// it. On a pipe it writes through a descriptor of its own, opened
-// non-blocking on the same pipe (/proc/self/fd/1: a new open file
+// Output writes lines, each in one write(2), to an output (stdout, stderr)
+// that may stop being read: a full pipe must not stop the program, nor a
+// closed one kill it. On a pipe it writes through a descriptor of its own,
+// opened non-blocking on the same pipe (/proc/self/fd/N: a new open file
 // description, so the flag is not forced on whoever shares the original),
 // with a deadline per line; a line that cannot go is dropped and counted.
 // Elsewhere (a terminal, a file) it writes as the file does.
@@ -30,8 +30,8 @@ type Output struct {
 	dropped int
 }
 
-// NewOutput returns an Output for f (os.Stdout).
-func NewOutput(f *os.File) *Output {
+// New returns an Output for f (os.Stdout, os.Stderr).
+func New(f *os.File) *Output {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
 		return &Output{f: f}
@@ -51,7 +51,7 @@ func (o *Output) Write(line []byte) (int, error) {
 	if !o.own {
 		return o.f.Write(line)
 	}
-	wait := LineStall
+	wait := Stall
 	if o.stuck {
 		wait = 0
 	}
