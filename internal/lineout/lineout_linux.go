@@ -51,22 +51,55 @@ func (o *Output) Write(line []byte) (int, error) {
 	if !o.own {
 		return o.f.Write(line)
 	}
-	wait := Stall
+	var err error
 	if o.stuck {
-		wait = 0
+		// One try, no wait. Not through a deadline already past: the
+		// poller fails such a write before it tries it, and the reader
+		// that caught up would never be written to again.
+		var n int
+		if n, err = o.tryWrite(line); err == nil && n < len(line) {
+			_, err = o.writeWithin(line[n:], Stall) // the rest of a line over PIPE_BUF
+		}
+	} else {
+		_, err = o.writeWithin(line, Stall)
 	}
-	o.f.SetWriteDeadline(time.Now().Add(wait))
-	_, err := o.f.Write(line)
 	switch {
 	case err == nil:
 		o.stuck = false
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, unix.EPIPE):
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EPIPE):
 		o.stuck = true
 		o.dropped++
 	default:
 		return 0, err
 	}
 	return len(line), nil
+}
+
+// writeWithin writes b, waiting at most wait for the pipe to take it.
+func (o *Output) writeWithin(b []byte, wait time.Duration) (int, error) {
+	o.f.SetWriteDeadline(time.Now().Add(wait))
+	defer o.f.SetWriteDeadline(time.Time{})
+	return o.f.Write(b)
+}
+
+// tryWrite makes one write(2) of b, without waiting.
+func (o *Output) tryWrite(b []byte) (int, error) {
+	rc, err := o.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var werr error
+	if err := rc.Write(func(fd uintptr) bool {
+		n, werr = unix.Write(int(fd), b)
+		return true // one try: EAGAIN is the answer, not a wait
+	}); err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		n = 0
+	}
+	return n, werr
 }
 
 // Dropped is how many lines could not be written.
