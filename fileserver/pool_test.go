@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -177,5 +178,83 @@ func TestMasterStoppedKeepsWorkers(t *testing.T) {
 	time.Sleep(2 * time.Second) // two timeouts, watched: the beats renew them
 	if got := s.log.Matching(regexp.MustCompile(`no heartbeat|exited`)); len(got) > 0 {
 		t.Errorf("after the master's stop: %v", got)
+	}
+}
+
+// TestUnreadStderr: a stderr nobody reads (a full pipe) costs the server
+// its log lines, not its service: requests that each log a line are all
+// answered, SIGTERM stops it within --grace, and once the pipe is read
+// again the next line says how many were dropped. (Every log line used
+// to block: the workers' connections, then the master's loop, for good.)
+func TestUnreadStderr(t *testing.T) {
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errR.Close()
+	outR, outW, _ := os.Pipe()
+	defer outR.Close()
+	cmd := exec.Command(bin, "serve", "--root", filepath.Join(t.TempDir(), "library"), "--listen", "127.0.0.1:0",
+		"--workers", "1", "--grace", "2s")
+	cmd.Stdout, cmd.Stderr = outW, errW
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	outW.Close()
+	errW.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-done
+	}()
+	addr := ""
+	lines := bufio.NewScanner(outR)
+	for addr == "" && lines.Scan() {
+		if m := listeningRE.FindStringSubmatch(lines.Text()); m != nil {
+			addr = m[1]
+		}
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	// Each refused name logs a line of about 120 bytes: 3,000 of them
+	// are several times what a pipe holds.
+	long := strings.Repeat("x", 60)
+	for i := range 3000 {
+		c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpGet, Name: fmt.Sprintf("../%s-%d", long, i)}))
+		if resp, err := wire.ReadResponse(br); err != nil || resp.Status != wire.ErrBadName {
+			t.Fatalf("request %d: %+v, %v", i, resp, err)
+		}
+	}
+	// Read the pipe again: a line to come says how many were dropped
+	// (each request below logs one, once the pipe has room again).
+	logged := proctest.NewLines()
+	go logged.Follow(errR)
+	dropped := regexp.MustCompile(`^fileserver worker\[\d+\]: \d+ lines dropped: the output was not read$`)
+	for i := 0; len(logged.Matching(dropped)) == 0; i++ {
+		c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpGet, Name: fmt.Sprintf("../again-%d", i)}))
+		if _, err := wire.ReadResponse(br); err != nil {
+			t.Fatalf("request after the pipe is read: %v", err)
+		}
+		select {
+		case <-logged.Changed():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no line says what was dropped:\n%s", logged)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if code := exitCode(err); code != 0 {
+			t.Errorf("exit %d after SIGTERM", code)
+		}
+		done <- err
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10s after SIGTERM with a stderr nobody reads")
 	}
 }

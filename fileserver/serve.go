@@ -102,9 +102,11 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("--workers, --max-conns, --idle-timeout, --grace, --ready-timeout, --worker-timeout and --tftp-retries must be positive"))
 	}
 	pid := os.Getpid()
-	logf := func(format string, a ...any) {
-		fmt.Fprintf(stderr, "fileserver[%d]: %s\n", pid, fmt.Sprintf(format, a...))
-	}
+	log := newLogger(stderr, fmt.Sprintf("fileserver[%d]: ", pid))
+	defer log.close()
+	logf := log.logf
+	say := newLogger(stdout, fmt.Sprintf("fileserver[%d]: ", pid))
+	defer say.close()
 
 	succ, err := prefork.TakeOver()
 	if err != nil {
@@ -180,9 +182,9 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 				}
 			}
 			if tftpAddr != "" {
-				fmt.Fprintf(stdout, "fileserver[%d]: tftp on udp %s\n", pid, tftpAddr)
+				say.logf("tftp on udp %s", tftpAddr)
 			}
-			fmt.Fprintf(stdout, "fileserver[%d]: listening on %s with %d workers\n", pid, addr, workers)
+			say.logf("listening on %s with %d workers", addr, workers)
 			if succ != nil {
 				if err := succ.Serving(); err != nil {
 					logf("%v", err)

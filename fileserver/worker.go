@@ -49,12 +49,11 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 		return err
 	}
 	defer w.Close()
-	pid := os.Getpid()
+	log := newLogger(stderr, fmt.Sprintf("fileserver worker[%d]: ", os.Getpid()))
+	defer log.close()
 	s := &server{
 		lib: lib, maxUpload: int64(cfg.maxUpload), idle: cfg.idleTimeout, maxConns: int64(cfg.maxConns),
-		logf: func(format string, a ...any) {
-			fmt.Fprintf(stderr, "fileserver worker[%d]: %s\n", pid, fmt.Sprintf(format, a...))
-		},
+		logf:  log.logf,
 		conns: map[net.Conn]*connState{},
 	}
 	accepted := make(chan error, 1)
