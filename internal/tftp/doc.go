@@ -10,6 +10,13 @@
 //     untrusted bytes: strict, bounded (MaxRequest, MaxBlockSize), fuzzed.
 //     A malformed request is answered with ERROR 4; a malformed packet
 //     during a transfer is dropped; an ERROR is never answered.
+//   - Serve takes a transfer slot before it starts a goroutine or opens a
+//     socket: whatever the flood, a Server holds at most MaxTransfers
+//     goroutines and sockets beside its own. A request past the limit is
+//     answered ERROR 0 BusyMessage from the shared socket (if it is a
+//     well-formed request; junk gets nothing), never waiting more than
+//     busyReplyWait, and the refusals are logged at most one line every
+//     busyLogEvery, with their count.
 //   - Each transfer has its own socket, bound to the listener's address on
 //     a port of the PortRange (its TID) and connected to the client's:
 //     the kernel drops packets from anyone else.

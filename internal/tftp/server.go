@@ -76,8 +76,19 @@ const DefaultMaxTransfers = 1024
 
 // Serve reads requests from pc until it is closed; each is served in its
 // own goroutine. It returns nil once pc is closed.
+//
+// The transfer slot is taken here, before a goroutine is started or a
+// socket opened: a flood of requests costs at most MaxTransfers
+// goroutines and sockets, however fast it comes and however slow the log.
+// A request past the limit is answered from pc (a busy server has no TID
+// to spare, so the error cannot come from one, as RFC 1350 would have it;
+// a client takes it as the first reply and stops), and refusals are
+// logged at most once every busyLogEvery.
 func (s *Server) Serve(pc *net.UDPConn) error {
 	buf := make([]byte, MaxRequest+1)
+	local := pc.LocalAddr().(*net.UDPAddr)
+	var busy refusals
+	defer busy.flush(s)
 	for {
 		n, from, err := pc.ReadFromUDP(buf)
 		if err != nil {
@@ -93,13 +104,85 @@ func (s *Server) Serve(pc *net.UDPConn) error {
 			}
 			return err
 		}
+		if n >= 2 && Opcode(binary.BigEndian.Uint16(buf)) == OpERROR {
+			continue // never answer an error
+		}
+		if !s.take() {
+			busy.refuse(s, pc, from, buf[:n])
+			continue
+		}
+		busy.catchUp(s)
 		pkt := append([]byte(nil), buf[:n]...)
-		local := pc.LocalAddr().(*net.UDPAddr)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer s.active.Add(-1)
 			s.serve(local, from, pkt)
 		}()
+	}
+}
+
+// take takes a transfer slot if one is free.
+func (s *Server) take() bool {
+	limit := int64(s.MaxTransfers)
+	if limit <= 0 {
+		limit = DefaultMaxTransfers
+	}
+	if s.active.Add(1) > limit {
+		s.active.Add(-1)
+		return false
+	}
+	return true
+}
+
+// Refusing a request when every transfer slot is taken.
+const (
+	// BusyMessage is the ERROR 0 a request gets past MaxTransfers.
+	BusyMessage = "busy: too many transfers; try again"
+	// busyLogEvery spaces the busy lines: a flood must not become a flood
+	// of log lines, which a slow stderr would turn into a wedged server.
+	busyLogEvery = time.Second
+	// busyReplyWait is how long a busy reply may wait for room in the
+	// socket's send buffer before it is dropped: Serve must not wait on
+	// a peer's behalf.
+	busyReplyWait = 10 * time.Millisecond
+)
+
+// refusals counts the requests refused as busy since the last busy line.
+type refusals struct {
+	n      int
+	logged time.Time // the last busy line
+}
+
+// refuse answers a request past MaxTransfers with ERROR 0 from pc, and
+// logs it unless a busy line went out less than busyLogEvery ago. Only a
+// well-formed request is answered: junk gets nothing, so the reply is
+// never sent to a source that could not be a client.
+func (r *refusals) refuse(s *Server, pc *net.UDPConn, from *net.UDPAddr, pkt []byte) {
+	r.n++
+	if _, err := ParseRequest(pkt); err == nil {
+		pc.SetWriteDeadline(time.Now().Add(busyReplyWait))
+		pc.WriteToUDP(AppendError(nil, ErrUndefined, BusyMessage), from)
+	}
+	if now := time.Now(); now.Sub(r.logged) >= busyLogEvery {
+		s.logf("tftp %s: busy: %d transfers under way; %d requests refused since the last busy line", from, s.active.Load(), r.n)
+		r.n, r.logged = 0, now
+	}
+}
+
+// catchUp logs the refusals not yet logged, if the last busy line is
+// busyLogEvery old: the end of a flood is logged once a request is served.
+func (r *refusals) catchUp(s *Server) {
+	if time.Since(r.logged) >= busyLogEvery {
+		r.flush(s)
+	}
+}
+
+// flush logs the refusals not yet logged.
+func (r *refusals) flush(s *Server) {
+	if r.n > 0 {
+		s.logf("tftp: busy: %d more requests refused", r.n)
+		r.n, r.logged = 0, time.Now()
 	}
 }
 
@@ -112,29 +195,15 @@ func (s *Server) logf(format string, a ...any) {
 	}
 }
 
-// serve answers one request from a new socket: its port is the transfer's
-// TID (RFC 1350 section 4).
+// serve answers one request, in a transfer slot Serve took, from a new
+// socket: its port is the transfer's TID (RFC 1350 section 4).
 func (s *Server) serve(local, from *net.UDPAddr, pkt []byte) {
-	if len(pkt) >= 2 && Opcode(binary.BigEndian.Uint16(pkt)) == OpERROR {
-		return // never answer an error
-	}
 	c, err := s.dialTID(local, from)
 	if err != nil {
 		s.logf("tftp %s: no port for the transfer: %v", from, err)
 		return
 	}
 	defer c.Close()
-	limit := int64(s.MaxTransfers)
-	if limit <= 0 {
-		limit = DefaultMaxTransfers
-	}
-	if s.active.Add(1) > limit {
-		s.active.Add(-1)
-		s.logf("tftp %s: busy: %d transfers under way", from, limit)
-		c.Write(AppendError(nil, ErrUndefined, "busy: too many transfers; try again"))
-		return
-	}
-	defer s.active.Add(-1)
 	req, err := ParseRequest(pkt)
 	if err != nil {
 		s.logf("tftp %s: %v", from, err)

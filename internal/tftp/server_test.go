@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -274,7 +275,7 @@ func TestBusy(t *testing.T) {
 	p.expect(OpOACK, 0) // under way, waiting for ACK 0
 	q := newPeer(t)
 	q.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "f", Mode: "octet"}))
-	if e := q.expect(OpERROR, 0); e.Code != ErrUndefined || e.Message != "busy: too many transfers; try again" {
+	if e := q.expect(OpERROR, 0); e.Code != ErrUndefined || e.Message != BusyMessage {
 		t.Errorf("second request: %+v", e)
 	}
 	p.send(nil, AppendAck(nil, 0))
@@ -445,4 +446,114 @@ func TestIdleBoundsDally(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // paces a poll bounded above, not a wait for an event
 	}
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestFloodBounded: a flood of requests from many ports, none of which
+// ever ACKs, with a slow log, costs the server at most MaxTransfers
+// sockets and goroutines and a constant more; each request past the limit
+// is told busy from the shared socket, the busy lines are one a second,
+// and once the transfers under way end a request is served.
+func TestFloodBounded(t *testing.T) {
+	const limit, flood = 4, 100
+	const slack = 4 // the sampler's own fd, runtime threads' and timers' goroutines
+	var (
+		mu        sync.Mutex
+		busyLines int
+		srv       *Server
+	)
+	_, addr := startServerWith(t, map[string][]byte{"f": []byte("data")}, func(s *Server) {
+		s.MaxTransfers = limit
+		s.Log = func(format string, a ...any) {
+			line := fmt.Sprintf(format, a...)
+			t.Log(line)
+			// A slow stderr: one line at a time, each taking a while.
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.Contains(line, "busy") {
+				busyLines++
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		srv = s
+	})
+	peers := make([]*peer, flood)
+	for i := range peers {
+		peers[i] = newPeer(t)
+	}
+	baseFDs, baseG := openFDs(t), runtime.NumGoroutine()
+	var maxFDs, maxG int
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			maxFDs, maxG = max(maxFDs, openFDs(t)), max(maxG, runtime.NumGoroutine())
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	rrq := AppendRequest(nil, Request{Op: OpRRQ, Filename: "f", Mode: "octet"})
+	for _, p := range peers {
+		p.send(addr, rrq)
+	}
+	var busy int
+	var served []*peer
+	for _, p := range peers {
+		switch pk := p.recv(); {
+		case pk.Op == OpERROR && pk.Message == BusyMessage && p.tid.Port == addr.Port:
+			busy++
+		case pk.Op == OpDATA:
+			served = append(served, p)
+		default:
+			t.Errorf("flood reply %+v from %v", pk, p.tid)
+		}
+	}
+	close(stop)
+	<-sampled
+	t.Logf("%d served, %d busy; fds %d -> %d, goroutines %d -> %d", len(served), busy, baseFDs, maxFDs, baseG, maxG)
+	if len(served) != limit || busy != flood-limit {
+		t.Errorf("%d served and %d told busy, want %d and %d", len(served), busy, limit, flood-limit)
+	}
+	if maxFDs > baseFDs+limit+slack {
+		t.Errorf("open fds rose from %d to %d under the flood, past %d transfers and %d more", baseFDs, maxFDs, limit, slack)
+	}
+	if maxG > baseG+limit+slack {
+		t.Errorf("goroutines rose from %d to %d under the flood, past %d transfers and %d more", baseG, maxG, limit, slack)
+	}
+	mu.Lock()
+	lines := busyLines
+	mu.Unlock()
+	if lines > 2 {
+		t.Errorf("%d busy lines for a flood of %d within a second, want at most 2", lines, flood)
+	}
+
+	// The flood's transfers end (each is sent an ERROR); then a request
+	// is served.
+	for _, p := range served {
+		p.send(nil, AppendError(nil, ErrUndefined, "flood: never acknowledging"))
+	}
+	for deadline := time.Now().Add(10 * time.Second); srv.active.Load() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d transfers still under way", srv.active.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p := newPeer(t)
+	p.send(addr, rrq)
+	if d := p.expect(OpDATA, 1); string(d.Data) != "data" {
+		t.Errorf("after the flood: %q", d.Data)
+	}
+	p.send(nil, AppendAck(nil, 1))
 }
