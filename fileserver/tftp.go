@@ -65,9 +65,15 @@ func (s tftpStore) Create(name string, size int64) (tftp.Upload, error) {
 		return nil, tftpError(err)
 	}
 	u := &tftpUpload{up: up, h: sha256.New(), reserved: size}
-	u.w = bufio.NewWriterSize(up.File(), 256<<10)
+	u.w = bufio.NewWriterSize(up.File(), uploadBuffer)
 	return u, nil
 }
+
+// uploadBuffer is an upload's write buffer. It batches small blocks (32
+// blocks of 512 bytes to a write); a block at least as large goes to the
+// file straight from the packet. An idle upload holds it, so it is kept
+// small: 1,000 uploads at 256 KiB held 300 MB of a worker.
+const uploadBuffer = 16 << 10
 
 // tftpUpload hashes what it writes: TFTP carries no checksum, and Commit
 // checks that the file reads back as written.
