@@ -39,6 +39,10 @@
 //     holds it and one block more in one buffer (ringBytes): at most
 //     WindowBytes + MaxBlockSize + 4 bytes a datagram, whatever was asked,
 //     so a worker's transfers hold at most MaxTransfers times that.
+//   - A receiver holds a read buffer of one block and 5 bytes (a DATA
+//     header and a byte to tell an oversized block), and the Upload what
+//     it buffers (the file server's: 16 KiB): an upload at blksize 65464
+//     about 82 KiB, MaxTransfers times that a Server.
 //   - Unknown options, and options with values out of range, are left out of
 //     the OACK and have no effect (RFC 2347); only a WRQ's tsize over the
 //     upload limit is refused (ERROR 3).
