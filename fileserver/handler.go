@@ -185,7 +185,7 @@ func (s *server) list(c *peerio.Conn) bool {
 	var size int
 	sum := sha256.New()
 	lim := library.ListLimit{Bytes: wire.MaxListBody, PerEntry: wire.EntryFixed}
-	err := s.lib.List(lim, func(e library.Entry) {
+	unlisted, err := s.lib.List(lim, func(e library.Entry) {
 		n := len(body) - 1
 		if n < 0 || len(body[n])+wire.EntryFixed+len(e.Name) > listChunk {
 			body = append(body, make([]byte, 0, listChunk))
@@ -196,6 +196,9 @@ func (s *server) list(c *peerio.Conn) bool {
 		sum.Write(body[n][before:])
 		size += len(body[n]) - before
 	})
+	if unlisted.Count > 0 {
+		s.logf("%s: list: %d names no client can use left out (%q the first); rename them", c.RemoteAddr(), unlisted.Count, unlisted.First)
+	}
 	if errors.Is(err, library.ErrTooLarge) {
 		s.logf("%s: list: %v", c.RemoteAddr(), err)
 		return s.reply(c, wire.Response{Status: wire.ErrInternal, Message: "the library is too large to list"}) == nil

@@ -30,8 +30,10 @@
 //     ListLimit.Visits directory entries (MaxListVisits by default), listed
 //     or not, a directory at most listDirBatch entries at a time, and the
 //     listed entries cost at most ListLimit.Bytes; past either it stops
-//     with ErrTooLarge. Names longer than MaxName are neither listed nor
-//     walked beneath. It holds one sorted directory's names per level.
+//     with ErrTooLarge. A name CheckName refuses (longer than MaxName, not
+//     UTF-8, a control character...) is neither listed nor walked beneath,
+//     only counted: a listing names only what a client can ask for. It
+//     holds one sorted directory's names per level.
 //   - With a floor set (SetMinFree), an upload is let in only if the
 //     filesystem's free space (statfs f_bavail, of its temp file) less
 //     what this library's other uploads announced and have not yet

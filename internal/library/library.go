@@ -170,24 +170,39 @@ type ListLimit struct {
 // lim.Visits entries or the listed entries would cost more than lim.Bytes,
 // so a library grown past what a client accepts costs no more than the
 // limit to refuse.
-func (l *Library) List(lim ListLimit, add func(Entry)) error {
+//
+// A name no client could ask for (one CheckName refuses: invalid UTF-8, a
+// control character, longer than MaxName, ...) is not listed, nor is
+// anything beneath such a directory: listed, it would be a line a client
+// cannot use, and one that breaks or fools what prints it. They are
+// counted in the Unlisted returned, for the caller to log.
+func (l *Library) List(lim ListLimit, add func(Entry)) (Unlisted, error) {
 	if lim.Visits <= 0 {
 		lim.Visits = MaxListVisits
 	}
 	w := &lister{l: l, lim: lim, add: add}
 	if err := w.dir("."); err != nil {
-		return fmt.Errorf("list: %w", err)
+		return w.unlisted, fmt.Errorf("list: %w", err)
 	}
-	return nil
+	return w.unlisted, nil
+}
+
+// Unlisted is what a listing left out for names no client can use: how
+// many entries (a directory counts once, not what is beneath it), and the
+// first one met, as a sample for the log.
+type Unlisted struct {
+	Count int
+	First string
 }
 
 // lister is one listing's walk, with what it has spent.
 type lister struct {
-	l      *Library
-	lim    ListLimit
-	add    func(Entry)
-	visits int
-	bytes  int64
+	l        *Library
+	lim      ListLimit
+	add      func(Entry)
+	visits   int
+	bytes    int64
+	unlisted Unlisted
 }
 
 // listDirBatch is how many entries a directory read returns at a time: a
@@ -218,9 +233,14 @@ func (w *lister) dir(p string) error {
 		if p != "." {
 			q = p + "/" + d.name
 		}
-		if len(q) > MaxName {
+		if CheckName(q) != nil {
 			// No client can name it, nor anything beneath it: not
 			// listed, and the walk goes no deeper than MaxName allows.
+			// (Reserved names never get here: read drops them.)
+			if w.unlisted.Count == 0 {
+				w.unlisted.First = q
+			}
+			w.unlisted.Count++
 			continue
 		}
 		switch {

@@ -334,7 +334,7 @@ func TestSmallCache(t *testing.T) {
 // listAll lists the whole library, with the costs of the wire's listing.
 func listAll(l *Library) ([]Entry, error) {
 	var entries []Entry
-	err := l.List(ListLimit{Bytes: 64 << 20, PerEntry: 18}, func(e Entry) { entries = append(entries, e) })
+	_, err := l.List(ListLimit{Bytes: 64 << 20, PerEntry: 18}, func(e Entry) { entries = append(entries, e) })
 	return entries, err
 }
 
@@ -357,7 +357,7 @@ func TestListBounded(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "a-b"), nil, 0o644)
 	count := func(lim ListLimit) (int, []string, error) {
 		var names []string
-		err := l.List(lim, func(e Entry) { names = append(names, e.Name) })
+		_, err := l.List(lim, func(e Entry) { names = append(names, e.Name) })
 		return len(names), names, err
 	}
 	// 102 files of 4 or 3 bytes (cost 10 or 9: 1018); 202 entries in the
@@ -378,5 +378,38 @@ func TestListBounded(t *testing.T) {
 	}
 	if _, _, err := count(ListLimit{Visits: 202, Bytes: 1 << 20, PerEntry: 6}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("one visit over: %v", err)
+	}
+}
+
+// TestListSkipsUnnamable: names CheckName refuses (invalid UTF-8, a
+// newline, terminal escapes, a path over MaxName) are not listed, nor
+// anything beneath such a directory, and are counted; the rest is listed.
+func TestListSkipsUnnamable(t *testing.T) {
+	l, dir := newLib(t)
+	bad := []string{"bad\xff", "fake\nentry\t0\t2000-01-01T00:00:00Z", "\x1b]0;pwned\x07\x1b[2J", "tab\there"}
+	for _, n := range bad {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Mkdir(filepath.Join(dir, "dir\x7f"), 0o755)
+	os.WriteFile(filepath.Join(dir, "dir\x7f", "inside"), nil, 0o644)
+	// A path of 4 components of 255 bytes and a file: over MaxName.
+	long := filepath.Join(dir, strings.Repeat("a", 255), strings.Repeat("b", 255), strings.Repeat("c", 255), strings.Repeat("d", 255))
+	if err := os.MkdirAll(long, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(long, "toolong"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "good"), nil, 0o644)
+	var names []string
+	un, err := l.List(ListLimit{Bytes: 1 << 20, PerEntry: 18}, func(e Entry) { names = append(names, e.Name) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 1 || names[0] != "good" {
+		t.Errorf("listed %q, want only good", names)
+	}
+	if want := len(bad) + 2; un.Count != want || CheckName(un.First) == nil {
+		t.Errorf("unlisted %d (first %q), want %d", un.Count, un.First, want)
 	}
 }
