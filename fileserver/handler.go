@@ -183,6 +183,7 @@ const listChunk = 1 << 20
 func (s *server) list(c *peerio.Conn) bool {
 	var body [][]byte
 	var size int
+	var encErr error
 	sum := sha256.New()
 	lim := library.ListLimit{Bytes: wire.MaxListBody, PerEntry: wire.EntryFixed}
 	unlisted, err := s.lib.List(lim, func(e library.Entry) {
@@ -192,12 +193,20 @@ func (s *server) list(c *peerio.Conn) bool {
 			n++
 		}
 		before := len(body[n])
-		body[n] = wire.AppendEntry(body[n], wire.Entry{Name: e.Name, Size: uint64(e.Size), ModTime: e.ModTime})
+		var err error
+		// The library lists only names CheckName takes, which the wire
+		// carries: a refusal here is a bug, and costs only its entry.
+		if body[n], err = wire.AppendEntry(body[n], wire.Entry{Name: e.Name, Size: uint64(e.Size), ModTime: e.ModTime}); err != nil && encErr == nil {
+			encErr = fmt.Errorf("%q: %w", e.Name, err)
+		}
 		sum.Write(body[n][before:])
 		size += len(body[n]) - before
 	})
 	if unlisted.Count > 0 {
 		s.logf("%s: list: %d names no client can use left out (%q the first); rename them", c.RemoteAddr(), unlisted.Count, unlisted.First)
+	}
+	if encErr != nil {
+		s.logf("%s: list: entry left out: %v", c.RemoteAddr(), encErr)
 	}
 	if errors.Is(err, library.ErrTooLarge) {
 		s.logf("%s: list: %v", c.RemoteAddr(), err)

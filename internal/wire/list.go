@@ -17,12 +17,22 @@ type Entry struct {
 // size, the modification time in Unix nanoseconds.
 const EntryFixed = 2 + 8 + 8
 
-// AppendEntry encodes one listing entry.
-func AppendEntry(b []byte, e Entry) []byte {
+// AppendEntry encodes one listing entry. It refuses (and appends nothing
+// for) a name ParseList would refuse: empty, over MaxName bytes (whose
+// length would wrap its 2 bytes and desynchronise every entry after it),
+// or not UTF-8. One bad name must cost its entry, not the listing's
+// framing.
+func AppendEntry(b []byte, e Entry) ([]byte, error) {
+	switch n := len(e.Name); {
+	case n == 0 || n > MaxName:
+		return b, protoErr("listing entry with a name of %d bytes", n)
+	case !utf8.ValidString(e.Name):
+		return b, protoErr("listing entry name is not UTF-8")
+	}
 	b = binary.BigEndian.AppendUint16(b, uint16(len(e.Name)))
 	b = append(b, e.Name...)
 	b = binary.BigEndian.AppendUint64(b, e.Size)
-	return binary.BigEndian.AppendUint64(b, uint64(e.ModTime.UnixNano()))
+	return binary.BigEndian.AppendUint64(b, uint64(e.ModTime.UnixNano())), nil
 }
 
 // ParseList decodes a listing body, strictly: every entry whole, names of

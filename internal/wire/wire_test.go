@@ -129,7 +129,10 @@ func TestList(t *testing.T) {
 	}
 	var body []byte
 	for _, e := range entries {
-		body = AppendEntry(body, e)
+		var err error
+		if body, err = AppendEntry(body, e); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got, err := ParseList(body)
 	if err != nil || len(got) != 2 {
@@ -200,7 +203,8 @@ func FuzzReadResponse(f *testing.F) {
 
 // FuzzParseList: no input panics; what is accepted encodes back to itself.
 func FuzzParseList(f *testing.F) {
-	f.Add(AppendEntry(nil, Entry{Name: "a", Size: 1, ModTime: time.Unix(1, 2)}))
+	seed, _ := AppendEntry(nil, Entry{Name: "a", Size: 1, ModTime: time.Unix(1, 2)})
+	f.Add(seed)
 	f.Add([]byte{0, 1})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		entries, err := ParseList(in)
@@ -209,10 +213,28 @@ func FuzzParseList(f *testing.F) {
 		}
 		var again []byte
 		for _, e := range entries {
-			again = AppendEntry(again, e)
+			if again, err = AppendEntry(again, e); err != nil {
+				t.Fatalf("%+v parsed, not encoded: %v", e, err)
+			}
 		}
 		if !bytes.Equal(again, in) {
 			t.Fatalf("%x parsed as %+v, encodes as %x", in, entries, again)
 		}
 	})
+}
+
+// TestAppendEntryRefuses: a name no listing may carry is refused and
+// costs nothing; above all a name over MaxName (65536 bytes wraps the
+// 2-byte length to 0) never frames a listing the parser then misreads.
+func TestAppendEntryRefuses(t *testing.T) {
+	good, err := AppendEntry(nil, Entry{Name: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"", strings.Repeat("x", MaxName+1), strings.Repeat("x", 1<<16), "bad\xff"} {
+		got, err := AppendEntry(good, Entry{Name: name, Size: 1})
+		if !errors.Is(err, ErrProtocol) || !bytes.Equal(got, good) {
+			t.Errorf("name of %d bytes: %v, appended %d bytes", len(name), err, len(got)-len(good))
+		}
+	}
 }
