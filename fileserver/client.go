@@ -11,8 +11,10 @@ import (
 	"net"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
@@ -199,8 +201,11 @@ func oneLine(op string, err error) error {
 const listSynopsis = `usage: fileserver ls [--addr ADDR] [--json] [--timeout DUR]
 
 Lists the library: one file a line, its name, its size in bytes and its
-modification time; --json prints the same as a JSON array. No answer
-within --timeout: exit 1.`
+modification time; --json prints the same as a JSON array. A name with a
+character that does not print (a control character, a newline, a
+terminal escape) or that starts with a double quote is printed quoted and
+escaped, as a Go string literal ("a\nb"), never raw. No answer within
+--timeout: exit 1.`
 
 func runList(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("fileserver ls", pflag.ContinueOnError)
@@ -228,9 +233,24 @@ func runList(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(out)
 	}
 	for _, e := range entries {
-		fmt.Fprintf(stdout, "%s\t%d\t%s\n", e.Name, e.Size, e.ModTime.UTC().Format(time.RFC3339))
+		fmt.Fprintf(stdout, "%s\t%d\t%s\n", printable(e.Name), e.Size, e.ModTime.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// printable is a name as ls prints it: as is, unless it holds what a
+// terminal would act on or a reader misread (control characters, such as
+// a newline that fakes a line or an escape that retitles the terminal;
+// other characters that do not print; invalid UTF-8), or starts with a
+// double quote; then quoted, escaped, on one line. The server lists no
+// such name, but a server is a peer, and what it sends reaches the
+// user's terminal.
+func printable(name string) string {
+	notPrintable := func(r rune) bool { return !strconv.IsPrint(r) } // what strconv.Quote escapes
+	if !strings.HasPrefix(name, `"`) && utf8.ValidString(name) && strings.IndexFunc(name, notPrintable) < 0 {
+		return name
+	}
+	return strconv.Quote(name)
 }
 
 // list fetches and checks the listing.
