@@ -45,7 +45,10 @@
 //   - A small file (SmallMax bytes or fewer) is served from memory, and only
 //     while its name still leads to the inode it was read from through
 //     os.Root, unchanged (device, inode, size, mtime, ctime): one fstatat
-//     per download checks it. The memory is bounded per library.
+//     per download checks it. The memory is bounded per library: each entry
+//     is charged its content, its name and a fixed cost (cacheEntryCost)
+//     against CacheBudget, and there are at most cacheMaxEntries, so
+//     endless names of one empty file (through links to ".") cost no more.
 //   - A larger file's SHA-256 is kept in the sums directory (sumsDir,
 //     reserved: no client reaches it, List skips it), one entry per inode,
 //     with the size, mtime and ctime it was computed for, and used only

@@ -413,3 +413,36 @@ func TestListSkipsUnnamable(t *testing.T) {
 		t.Errorf("unlisted %d (first %q), want %d", un.Count, un.First, want)
 	}
 }
+
+// TestSmallCacheNames: many distinct names of one empty file (symlinks to
+// "." make endless ones) are charged what they cost in memory, not their
+// zero bytes: the cache holds at most cacheMaxEntries of them, each
+// charged at least the ~150 bytes measured, all within CacheBudget.
+func TestSmallCacheNames(t *testing.T) {
+	l, dir := newLib(t)
+	for c := 'a'; c <= 'y'; c++ {
+		if err := os.Symlink(".", filepath.Join(dir, string(c))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "z"), nil, 0o644)
+	const n = cacheMaxEntries + 4096
+	for i := range n {
+		var name []byte
+		for k, j := 0, i; k < 4; k, j = k+1, j/25 {
+			name = append(name, byte('a'+j%25), '/')
+		}
+		name = append(name, 'z')
+		if f, err := l.Open(string(name)); err != nil || f.File != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	var charged int
+	for name, e := range l.small.m {
+		charged += 150 + len(name) + len(e.data)
+	}
+	if len(l.small.m) > cacheMaxEntries || l.small.bytes > CacheBudget || l.small.bytes < charged {
+		t.Errorf("%d names of an empty file: the cache holds %d entries charged %d bytes (at least %d due), at most %d entries and %d bytes allowed",
+			n, len(l.small.m), l.small.bytes, charged, cacheMaxEntries, CacheBudget)
+	}
+}
