@@ -19,6 +19,11 @@
 //     directory, fsynced, checked against its SHA-256, and only then renamed
 //     into place: a reader sees the old file or the whole new one, never a
 //     part. Two uploads of one name: the last rename wins, whole.
+//   - An upload leaves no directory behind unless it commits: the ones
+//     Create made for its name are its own, and Abort (or a failed Commit)
+//     removes those left empty, deepest first, with rmdir(2) only (never
+//     what took a name's place). One another upload filled meanwhile stays;
+//     one removed under an upload's Create is made again (createTries).
 //   - An upload never replaces what is not a regular file: a name that is a
 //     directory, FIFO, socket, device or symlink is ErrNotAFile at Create,
 //     before any byte, and again at Commit, right before the rename. Left

@@ -315,11 +315,21 @@ type Upload struct {
 	name string
 	tmp  string
 	f    *os.File
+	dirs []string // the directories Create made, shallowest first: Abort removes those left empty
 }
+
+// createTries bounds how often Create makes its directories again when
+// another upload's Abort (in this worker or another) removed one it had
+// found, before it made the next or opened its temp file in it: an empty
+// directory is fair game until the file is in.
+const createTries = 4
 
 // Create starts an upload of name. A name that exists and is not a
 // regular file (a directory, FIFO, socket, device, or a symlink: a link is
 // never replaced) is refused as ErrNotAFile, before any byte is received.
+// The directories it makes for name are the upload's: Abort (and a failed
+// Commit) removes those left empty, so no refused or abandoned upload
+// leaves any behind.
 func (l *Library) Create(name string) (*Upload, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
@@ -328,20 +338,36 @@ func (l *Library) Create(name string) (*Upload, error) {
 		return nil, err
 	}
 	dir := path.Dir(name)
-	if dir != "." {
-		if err := l.root.MkdirAll(dir, 0o755); err != nil {
+	var made []string
+	for try := 1; ; try++ {
+		if dir != "." {
+			m, err := l.mkdirs(dir)
+			if errors.Is(err, fs.ErrNotExist) && try < createTries {
+				continue // a directory just found was removed before its child was made
+			}
+			if err != nil {
+				l.removeDirs(made)
+				return nil, resolveErr(name, err)
+			}
+			// Made again on a retry, a directory is still one entry:
+			// prefixes of one path sort shallowest first.
+			made = append(made, m...)
+			slices.Sort(made)
+			made = slices.Compact(made)
+		}
+		var rnd [8]byte
+		rand.Read(rnd[:])
+		tmp := path.Join(dir, TempPrefix+hex.EncodeToString(rnd[:]))
+		// Read and write: Commit reads the body back to verify it.
+		f, err := l.root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			return &Upload{l: l, name: name, tmp: tmp, f: f, dirs: made}, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || try == createTries {
+			l.removeDirs(made)
 			return nil, resolveErr(name, err)
 		}
 	}
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := path.Join(dir, TempPrefix+hex.EncodeToString(rnd[:]))
-	// Read and write: Commit reads the body back to verify it.
-	f, err := l.root.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, resolveErr(name, err)
-	}
-	return &Upload{l: l, name: name, tmp: tmp, f: f}, nil
 }
 
 // replaceable checks that an upload may take name: nothing is there, or a
@@ -421,6 +447,7 @@ func (u *Upload) Commit(size int64, sum Sum) (err error) {
 	u.release() // written: statfs counts it now
 	u.f.Close() // read only from here on: nothing to lose
 	u.f = nil
+	u.dirs = nil // they hold the file now
 	if d, err := u.l.root.OpenFile(path.Dir(u.name), dirFlags, 0); err == nil {
 		d.Sync() // the rename is durable once the directory is
 		d.Close()
@@ -437,7 +464,9 @@ func statOf(fi fs.FileInfo) (*syscall.Stat_t, bool) {
 	return st, ok
 }
 
-// Abort drops the upload: the temp file is removed. Safe after Commit.
+// Abort drops the upload: the temp file is removed, then the directories
+// Create made, deepest first, those left empty (one another upload filled
+// meanwhile stays). Safe after Commit.
 func (u *Upload) Abort() {
 	if u.f == nil {
 		return
@@ -446,6 +475,8 @@ func (u *Upload) Abort() {
 	u.f.Close()
 	u.l.root.Remove(u.tmp)
 	u.f = nil
+	u.l.removeDirs(u.dirs)
+	u.dirs = nil
 }
 
 // CleanTemp removes the temp files of uploads a crash interrupted, and the
