@@ -176,11 +176,33 @@ func (s *server) fail(c *peerio.Conn, req wire.Request, err error) bool {
 // copied to grow it, so the listing costs its own size in memory.
 const listChunk = 1 << 20
 
+// maxListings is how many listings a worker holds at once, built or being
+// sent; a LIST beyond waits for one to end, at most --idle-timeout, then
+// is answered 23 busy. A listing is held until its last byte is written,
+// for as long as its peer keeps reading (each write within
+// --idle-timeout): without this bound, peers that send LIST and read
+// nothing each pin a whole listing, and a few dozen take a worker's memory.
+//
+// So what LIST costs a worker in memory is at most maxListings times one
+// listing: its body (at most wire.MaxListBody, 64 MiB) plus its walk's
+// names (one sorted directory per level, within library.MaxListVisits
+// entries), and the GC's slack on top.
+const maxListings = 2
+
 // list sends the listing, built as the library is walked and never past
 // what a client accepts (wire.MaxListBody): a library grown past that is
 // refused at once with 25, which says so, not sent for the client to
-// refuse.
+// refuse. At most maxListings are alive at once in a worker.
 func (s *server) list(c *peerio.Conn) bool {
+	wait := time.NewTimer(s.idle)
+	defer wait.Stop()
+	select {
+	case s.lists <- struct{}{}:
+		defer func() { <-s.lists }()
+	case <-wait.C:
+		s.logf("%s: list: %d listings already under way for %v; refused", c.RemoteAddr(), maxListings, s.idle)
+		return s.reply(c, wire.Response{Status: wire.ErrBusy, Message: "too many listings under way on this worker; try again"}) == nil
+	}
 	var body [][]byte
 	var size int
 	var encErr error

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,4 +163,102 @@ func tftpWRQ(t *testing.T, server, name string, opts []tftp.Option) tftp.Packet 
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestListHeld: peers that send LIST and read nothing do not each pin a
+// listing: a worker holds at most maxListings at once, the others wait at
+// most --idle-timeout and are told 23 busy, so sixteen such peers on a
+// 16 MiB listing keep the worker's peak memory within a few listings
+// (each held, it was 16 listings, 270 MiB). Honest concurrent ls succeed
+// after.
+func TestListHeld(t *testing.T) {
+	s := startServer(t, "--workers", "1", "--idle-timeout", "2s")
+	pids := workerPids(s.waitLog(readyRE, 1))
+	// Names of 1023 bytes, as in TestListTooLarge: 16 MiB of listing.
+	comp := func(c byte, n int) string { return strings.Repeat(string(c), n) }
+	dir := filepath.Join(s.root, comp('a', 255), comp('b', 255), comp('c', 255))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const files = 16 << 10
+	for i := range files {
+		fd, err := unix.Openat(d, fmt.Sprintf("%s%07d", comp('f', 248), i), unix.O_CREAT|unix.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+	unix.Close(d)
+	listing := int64(files * (wire.EntryFixed + 1023))
+	before := vmHWM(t, pids[0])
+
+	// Small receive buffers: the kernel takes little of each listing off
+	// the worker's hands.
+	dialer := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	const peers = 16
+	answers := make(chan wire.Status, peers)
+	for range peers {
+		c, err := dialer.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(30 * time.Second)) // a failing test fails, not hangs
+		if _, err := c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpList})); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			// The header only: the listing behind it is never read.
+			resp, err := wire.ReadResponse(c)
+			if err != nil {
+				t.Errorf("LIST: %v", err)
+			}
+			answers <- resp.Status
+		}()
+	}
+	var ok, busy int
+	for range peers {
+		switch st := <-answers; st {
+		case wire.StatusOK:
+			ok++
+		case wire.ErrBusy:
+			busy++
+		default:
+			t.Errorf("LIST answered %v", st)
+		}
+	}
+	grew := vmHWM(t, pids[0]) - before
+	t.Logf("%d LISTs of %d MiB held unread: %d sent, %d busy; the worker's peak memory grew %d MiB", peers, listing>>20, ok, busy, grew>>20)
+	if ok < 2 {
+		t.Errorf("%d LISTs sent, want at least 2", ok)
+	}
+	// maxListings held; as many freed that the GC has not yet reclaimed
+	// when the next are built; the walk's names; the GC's slack.
+	if grew > 6*listing {
+		t.Errorf("the worker's peak memory grew %d MiB for %d unread LISTs of %d MiB", grew>>20, peers, listing>>20)
+	}
+
+	done := make(chan error, 4)
+	for range cap(done) {
+		go func() {
+			var err error
+			_, stderr, code := s.client("ls")
+			if code != 0 {
+				err = fmt.Errorf("ls: exit %d %s", code, stderr)
+			}
+			done <- err
+		}()
+	}
+	for range cap(done) {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
 }

@@ -55,6 +55,7 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 		lib: lib, maxUpload: int64(cfg.maxUpload), idle: cfg.idleTimeout, maxConns: int64(cfg.maxConns),
 		logf:  log.logf,
 		conns: map[net.Conn]*connState{},
+		lists: make(chan struct{}, maxListings),
 	}
 	accepted := make(chan error, 1)
 	go func() { accepted <- s.accept(w.Listener) }()
@@ -115,6 +116,7 @@ type server struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	conns    map[net.Conn]*connState
+	lists    chan struct{} // a token per listing alive: see list
 }
 
 // connState is what drain needs to know of a connection, under s.mu.
