@@ -264,7 +264,7 @@ func (s *Server) read(c *tidConn, from *net.UDPAddr, req Request) {
 		s.refuse(c, from, req, err)
 		return
 	}
-	t := newTransfer(c, set, s.retries(), s.idle())
+	t := newTransfer(c, set, s.retries(), s.idle(), true)
 	start := time.Now()
 	n, err := t.send(r, oack)
 	if errors.Is(err, ErrStalled) { // a peer alive but not moving may be told
@@ -299,7 +299,7 @@ func (s *Server) write(c *tidConn, from *net.UDPAddr, req Request) {
 		na = newNetasciiWriter(up)
 		w = na
 	}
-	t := newTransfer(c, set, s.retries(), s.idle())
+	t := newTransfer(c, set, s.retries(), s.idle(), false)
 	t.beforeFail = up.Abort
 	start := time.Now()
 	n, err := t.receive(w, s.MaxUpload, oack, func() error {

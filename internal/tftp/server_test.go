@@ -287,29 +287,35 @@ func TestBusy(t *testing.T) {
 
 // TestSenderMemory: a client asking blksize 8 and windowsize 65535, then
 // silent, costs the server what the window it got holds, and a little:
-// not a slice per block of the window it asked.
+// not a slice per block of the window it asked; one asking the largest
+// blocks costs its window, not a block-sized buffer more to read ACKs in.
 func TestSenderMemory(t *testing.T) {
-	_, srv := startServer(t, map[string][]byte{"f": make([]byte, 1<<20)})
-	p := newPeer(t)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	p.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "f", Mode: "octet",
-		Options: []Option{{"blksize", "8"}, {"windowsize", "65535"}, {"timeout", "10"}}}))
-	oack := p.expect(OpOACK, 0)
-	p.send(nil, AppendAck(nil, 0))
-	p.expect(OpDATA, 1) // the ring is filled
-	runtime.ReadMemStats(&after)
-	p.send(nil, AppendError(nil, ErrUndefined, "enough"))
-	w, err := strconv.Atoi(oack.Options[1].Value)
-	if err != nil || oack.Options[1].Name != "windowsize" {
-		t.Fatalf("OACK %+v", oack.Options)
-	}
-	const slack = 32 << 10    // the goroutine, packets, the OACK: all but the ring
-	held := (w + 1) * (4 + 8) // the window and one block more, headers with them
-	got := after.TotalAlloc - before.TotalAlloc
-	t.Logf("windowsize %d: %d bytes allocated", w, got)
-	if got > uint64(held+slack) {
-		t.Errorf("a transfer at windowsize %d allocated %d bytes, over its window's %d and %d more", w, got, held, slack)
+	for _, bs := range []int{8, MaxBlockSize} {
+		t.Run(strconv.Itoa(bs), func(t *testing.T) {
+			_, srv := startServer(t, map[string][]byte{"f": make([]byte, 1<<20)})
+			p := newPeer(t)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			p.send(srv, AppendRequest(nil, Request{Op: OpRRQ, Filename: "f", Mode: "octet",
+				Options: []Option{{"blksize", strconv.Itoa(bs)}, {"windowsize", "65535"}, {"timeout", "10"}}}))
+			oack := p.expect(OpOACK, 0)
+			p.send(nil, AppendAck(nil, 0))
+			p.expect(OpDATA, 1) // the ring is filled
+			runtime.ReadMemStats(&after)
+			p.send(nil, AppendError(nil, ErrUndefined, "enough"))
+			w, err := strconv.Atoi(oack.Options[1].Value)
+			if err != nil || oack.Options[1].Name != "windowsize" {
+				t.Fatalf("OACK %+v", oack.Options)
+			}
+			const slack = 32 << 10     // the goroutine, packets, the OACK: all but the ring
+			held := (w + 1) * (4 + bs) // the window and one block more, headers with them
+			held += 4 + bs             // the test peer's own copy of DATA 1
+			got := after.TotalAlloc - before.TotalAlloc
+			t.Logf("blksize %d windowsize %d: %d bytes allocated", bs, w, got)
+			if got > uint64(held+slack) {
+				t.Errorf("a transfer at blksize %d windowsize %d allocated %d bytes, over its window's %d and %d more", bs, w, got, held, slack)
+			}
+		})
 	}
 }
 

@@ -39,8 +39,20 @@ type transfer struct {
 	beforeFail func()
 }
 
-func newTransfer(c *tidConn, s Settings, retries int, idle time.Duration) *transfer {
-	t := &transfer{c: c, s: s, retries: retries, idle: idle, buf: make([]byte, 4+max(s.BlockSize, DefaultBlockSize)+1)}
+// senderReads is the largest packet a sender reads: ACKs and ERRORs,
+// whose message a peer keeps within a default block; anything longer is
+// cut, fails to parse and is skipped, as any malformed packet. A download
+// needs no block-sized buffer to read with.
+const senderReads = 4 + DefaultBlockSize + 1
+
+// newTransfer starts a transfer; a receiver reads whole blocks, a sender
+// (sending) only senderReads.
+func newTransfer(c *tidConn, s Settings, retries int, idle time.Duration, sending bool) *transfer {
+	size := 4 + max(s.BlockSize, DefaultBlockSize) + 1 // one byte over: a block too long shows
+	if sending {
+		size = senderReads
+	}
+	t := &transfer{c: c, s: s, retries: retries, idle: idle, buf: make([]byte, size)}
 	t.progress()
 	return t
 }
