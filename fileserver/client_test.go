@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sigride/sigride/internal/proctest"
 	"github.com/sigride/sigride/internal/wire"
 )
 
@@ -168,18 +169,6 @@ func TestClientTimeoutUsage(t *testing.T) {
 	}
 }
 
-// isType fails the test unless p is (still) of type want.
-func isType(t *testing.T, p string, want os.FileMode) {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fi.Mode().Type(); got != want {
-		t.Errorf("%s is now %v, want %v: replaced", p, got, want)
-	}
-}
-
 // TestGetOutputRule: what is at -o PATH decides how the download is
 // written: a device and a FIFO are written into, never replaced; "-" is
 // stdout; a symlink to a file keeps the link; a planted PATH.part symlink
@@ -194,14 +183,11 @@ func TestGetOutputRule(t *testing.T) {
 	}
 
 	t.Run("char device", func(t *testing.T) {
-		dev := filepath.Join(t.TempDir(), "null")
-		if err := unix.Mknod(dev, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
-			t.Fatalf("mknod (the tests run as root): %v", err)
-		}
+		dev := proctest.NullDevice(t, filepath.Join(t.TempDir(), "null"))
 		if _, stderr, code, _ := runClient(t, "get", "f.bin", "-o", dev, "--addr", s.addr); code != 0 {
 			t.Fatalf("exit %d %s", code, stderr)
 		}
-		isType(t, dev, os.ModeDevice|os.ModeCharDevice)
+		proctest.IsType(t, dev, os.ModeDevice|os.ModeCharDevice)
 		if ents, _ := os.ReadDir(filepath.Dir(dev)); len(ents) != 1 {
 			t.Errorf("left: %v", ents)
 		}
@@ -242,7 +228,7 @@ func TestGetOutputRule(t *testing.T) {
 		if extra > 0 {
 			t.Error("the FIFO's reader got more than the file")
 		}
-		isType(t, fifo, os.ModeNamedPipe)
+		proctest.IsType(t, fifo, os.ModeNamedPipe)
 		if _, stderr, code, _ := runClient(t, "get", "f.bin", "-o", fifo, "--continue", "--addr", s.addr); code != 1 || !strings.Contains(stderr, "nothing to resume") {
 			t.Errorf("--continue into a FIFO: exit %d %q", code, stderr)
 		}
@@ -276,7 +262,7 @@ func TestGetOutputRule(t *testing.T) {
 		if _, stderr, code, _ := runClient(t, "get", "f.bin", "-o", link, "--addr", s.addr); code != 0 {
 			t.Fatalf("exit %d %s", code, stderr)
 		}
-		isType(t, link, os.ModeSymlink)
+		proctest.IsType(t, link, os.ModeSymlink)
 		if b, _ := os.ReadFile(target); !bytes.Equal(b, want) {
 			t.Error("the link's target does not hold the download")
 		}
@@ -297,7 +283,7 @@ func TestGetOutputRule(t *testing.T) {
 		if b, _ := os.ReadFile(victim); string(b) != "keep me\n" {
 			t.Errorf("the planted symlink's target now holds %d bytes", len(b))
 		}
-		isType(t, dst+".part", os.ModeSymlink)
+		proctest.IsType(t, dst+".part", os.ModeSymlink)
 	})
 
 	t.Run("directory", func(t *testing.T) {
@@ -318,15 +304,12 @@ func TestGetIntoChecksum(t *testing.T) {
 		c.Write(wire.AppendResponse(nil, wire.Response{Status: wire.StatusOK, Size: uint64(len(data)), Sum: sha256.Sum256([]byte("something else"))}))
 		c.Write(data)
 	})
-	dev := filepath.Join(t.TempDir(), "null")
-	if err := unix.Mknod(dev, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
-		t.Fatalf("mknod: %v", err)
-	}
+	dev := proctest.NullDevice(t, filepath.Join(t.TempDir(), "null"))
 	_, stderr, code, _ := runClient(t, "get", "f", "-o", dev, "--addr", addr)
 	if code != 1 || !strings.Contains(stderr, "checksum mismatch: the 14 bytes written to "+dev+" are not the file") {
 		t.Errorf("exit %d %q", code, stderr)
 	}
-	isType(t, dev, os.ModeDevice|os.ModeCharDevice)
+	proctest.IsType(t, dev, os.ModeDevice|os.ModeCharDevice)
 }
 
 // TestGetTooBig: a server announcing more than the disk holds is refused

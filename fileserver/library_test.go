@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sigride/sigride/internal/proctest"
 	"github.com/sigride/sigride/internal/tftp"
 	"github.com/sigride/sigride/internal/wire"
 )
@@ -72,9 +73,7 @@ func makeSpecials(t *testing.T, root string) []string {
 	if err := unix.Mkfifo(filepath.Join(root, "fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mknod(filepath.Join(root, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
-		t.Fatalf("mknod (the tests run as root): %v", err)
-	}
+	proctest.NullDevice(t, filepath.Join(root, "null"))
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(root, "sock"), Net: "unix"})
 	if err != nil {
 		t.Fatal(err)

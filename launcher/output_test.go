@@ -7,28 +7,9 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/proctest"
 )
-
-// nullDevice makes a character device 1,3 (what /dev/null is) at p: the
-// tests never touch the system's own.
-func nullDevice(t *testing.T, p string) string {
-	t.Helper()
-	if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
-		t.Fatalf("mknod (the tests run as root): %v", err)
-	}
-	return p
-}
-
-func isType(t *testing.T, p string, want os.FileMode) {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fi.Mode().Type(); got != want {
-		t.Errorf("%s is now %v, want %v: replaced", p, got, want)
-	}
-}
 
 // TestOutputsNeverReplaced: --trace, --diagram and "diagram -o" follow
 // atomicfile's rule: a device is written into, not replaced by a file; a
@@ -38,22 +19,22 @@ func TestOutputsNeverReplaced(t *testing.T) {
 	dir := t.TempDir()
 	const ride = "../scripts/scenarios/plain-ride.zh.scenario"
 	tr := filepath.Join(dir, "t.jsonl")
-	devSVG := nullDevice(t, filepath.Join(dir, "d.svg"))
+	devSVG := proctest.NullDevice(t, filepath.Join(dir, "d.svg"))
 	if _, stderr, code := runLauncher(t, "--scenario", ride, "--trace", tr, "--diagram", devSVG); code != 0 {
 		t.Fatalf("--diagram into a device: exit %d: %s", code, stderr)
 	}
-	isType(t, devSVG, os.ModeDevice|os.ModeCharDevice)
+	proctest.IsType(t, devSVG, os.ModeDevice|os.ModeCharDevice)
 
-	devTrace := nullDevice(t, filepath.Join(dir, "trace"))
+	devTrace := proctest.NullDevice(t, filepath.Join(dir, "trace"))
 	if _, stderr, code := runLauncher(t, "--scenario", ride, "--trace", devTrace); code != 0 {
 		t.Fatalf("--trace into a device: exit %d: %s", code, stderr)
 	}
-	isType(t, devTrace, os.ModeDevice|os.ModeCharDevice)
+	proctest.IsType(t, devTrace, os.ModeDevice|os.ModeCharDevice)
 
 	if _, stderr, code := runLauncher(t, "diagram", tr, "-o", devSVG); code != 0 {
 		t.Fatalf("diagram -o a device: exit %d: %s", code, stderr)
 	}
-	isType(t, devSVG, os.ModeDevice|os.ModeCharDevice)
+	proctest.IsType(t, devSVG, os.ModeDevice|os.ModeCharDevice)
 
 	fifo := filepath.Join(dir, "f.svg")
 	unix.Mkfifo(fifo, 0o644)
@@ -61,7 +42,7 @@ func TestOutputsNeverReplaced(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "a FIFO with no reader") {
 		t.Errorf("diagram -o a FIFO with no reader: exit %d %q", code, stderr)
 	}
-	isType(t, fifo, os.ModeNamedPipe)
+	proctest.IsType(t, fifo, os.ModeNamedPipe)
 
 	if ents, _ := os.ReadDir(dir); len(ents) != 4 {
 		t.Errorf("left: %v", ents)

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/proctest"
 )
 
 func writeString(s string) func(io.Writer) error {
@@ -37,37 +39,15 @@ func TestWrite(t *testing.T) {
 	}
 }
 
-// nullDevice makes a character device 1,3 (what /dev/null is) in dir: the
-// tests never touch the system's own.
-func nullDevice(t *testing.T, dir string) string {
-	t.Helper()
-	p := filepath.Join(dir, "null")
-	if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
-		t.Fatalf("mknod (the tests run as root): %v", err)
-	}
-	return p
-}
-
-func isType(t *testing.T, p string, want os.FileMode) {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fi.Mode().Type(); got != want {
-		t.Errorf("%s is now %v, want %v: replaced", p, got, want)
-	}
-}
-
 // TestWriteIntoDevice: a character device is written into, not replaced
 // by a regular file.
 func TestWriteIntoDevice(t *testing.T) {
 	dir := t.TempDir()
-	dev := nullDevice(t, dir)
+	dev := proctest.NullDevice(t, filepath.Join(dir, "null"))
 	if err := Write(dev, writeString("into the device\n")); err != nil {
 		t.Fatal(err)
 	}
-	isType(t, dev, os.ModeDevice|os.ModeCharDevice)
+	proctest.IsType(t, dev, os.ModeDevice|os.ModeCharDevice)
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("left: %v", ents)
 	}
@@ -85,7 +65,7 @@ func TestWriteIntoFIFO(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "a FIFO with no reader") {
 		t.Errorf("no reader: %v, want a FIFO with no reader", err)
 	}
-	isType(t, fifo, os.ModeNamedPipe)
+	proctest.IsType(t, fifo, os.ModeNamedPipe)
 
 	// A non-blocking open for reading does not wait for a writer.
 	r, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
@@ -96,7 +76,7 @@ func TestWriteIntoFIFO(t *testing.T) {
 	if err := Write(fifo, writeString("to the reader\n")); err != nil {
 		t.Fatal(err)
 	}
-	isType(t, fifo, os.ModeNamedPipe)
+	proctest.IsType(t, fifo, os.ModeNamedPipe)
 	b, err := io.ReadAll(r) // the writer has closed: EOF after the bytes
 	if err != nil || string(b) != "to the reader\n" {
 		t.Errorf("the reader got %q, %v", b, err)
@@ -114,7 +94,7 @@ func TestWriteThroughSymlink(t *testing.T) {
 	if err := Write(link, writeString("new\n")); err != nil {
 		t.Fatal(err)
 	}
-	isType(t, link, os.ModeSymlink)
+	proctest.IsType(t, link, os.ModeSymlink)
 	if b, _ := os.ReadFile(target); string(b) != "new\n" {
 		t.Errorf("target holds %q", b)
 	}
@@ -135,7 +115,7 @@ func TestWriteThroughSymlink(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", p, err, want)
 		}
-		isType(t, p, before.Mode().Type())
+		proctest.IsType(t, p, before.Mode().Type())
 	}
 }
 
@@ -211,7 +191,7 @@ func TestRenameRechecks(t *testing.T) {
 	if err := tgt.Rename(tmp); err == nil || !strings.Contains(err.Error(), "now a FIFO") {
 		t.Errorf("rename over a FIFO: %v", err)
 	}
-	isType(t, p, os.ModeNamedPipe)
+	proctest.IsType(t, p, os.ModeNamedPipe)
 }
 
 // TestOpenRegular: a planted PATH.part symlink is not followed (its target
@@ -233,7 +213,7 @@ func TestOpenRegular(t *testing.T) {
 	}
 	fifo := filepath.Join(dir, "f.part")
 	unix.Mkfifo(fifo, 0o644)
-	for _, p := range []string{fifo, nullDevice(t, dir)} {
+	for _, p := range []string{fifo, proctest.NullDevice(t, filepath.Join(dir, "null"))} {
 		if f, err := OpenRegular(p, os.O_RDWR|os.O_CREATE, true); err == nil || !strings.Contains(err.Error(), "not a regular file: refused") {
 			t.Errorf("%s: %v", p, err)
 			if f != nil {
@@ -261,13 +241,13 @@ func TestWritePidRefuses(t *testing.T) {
 	unix.Mkfifo(fifo, 0o644)
 	sub := filepath.Join(dir, "dir.pid")
 	os.Mkdir(sub, 0o755)
-	for _, p := range []string{link, fifo, nullDevice(t, dir), sub} {
+	for _, p := range []string{link, fifo, proctest.NullDevice(t, filepath.Join(dir, "null")), sub} {
 		before, _ := os.Lstat(p)
 		err := WritePid(p, 7)
 		if err == nil || !strings.Contains(err.Error(), "not a regular file: refused") {
 			t.Errorf("%s: %v", p, err)
 		}
-		isType(t, p, before.Mode().Type())
+		proctest.IsType(t, p, before.Mode().Type())
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "keep me\n" {
 		t.Errorf("the symlink's target now holds %q", b)

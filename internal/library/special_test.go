@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/proctest"
 )
 
 // specials makes, in dir, one of each kind of file that is not a regular
@@ -23,9 +25,7 @@ func specials(t *testing.T, dir string) []string {
 	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mknod(filepath.Join(dir, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
-		t.Fatalf("mknod (the tests run as root): %v", err)
-	}
+	proctest.NullDevice(t, filepath.Join(dir, "null"))
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(dir, "sock"), Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
