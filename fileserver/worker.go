@@ -117,6 +117,8 @@ type server struct {
 	mu       sync.Mutex
 	conns    map[net.Conn]*connState
 	lists    chan struct{} // a token per listing alive: see list
+	listMu   sync.Mutex
+	building *listing // the listing being built, which a LIST joins
 }
 
 // connState is what drain needs to know of a connection, under s.mu.
