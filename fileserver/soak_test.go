@@ -65,6 +65,7 @@ type soakStats struct {
 	lastKill time.Time
 	uploads  map[string][32]byte // completed uploads: name -> sum
 	hostile  map[string]int      // what the hostile clients did, by kind
+	example  map[string]string   // the first error of each cause, whole
 }
 
 func (s *soakStats) count(m map[string]int, k string) {
@@ -111,7 +112,7 @@ func TestSoak(t *testing.T) {
 	before := procUsage(t, masterPid(), s)
 
 	st := &soakStats{done: map[string]int{}, failed: map[string]int{}, faults: map[string]int{},
-		uploads: map[string][32]byte{}, hostile: map[string]int{}}
+		uploads: map[string][32]byte{}, hostile: map[string]int{}, example: map[string]string{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var bad atomic.Int64
@@ -209,7 +210,7 @@ func TestSoak(t *testing.T) {
 	}
 	for cause, n := range st.failed {
 		if !strings.HasPrefix(cause, "after kill -9") {
-			t.Errorf("%d requests failed: %s", n, cause)
+			t.Errorf("%d requests failed: %s (the first: %s)", n, cause, st.example[cause])
 		}
 	}
 	if len(leftovers) > 0 {
@@ -268,7 +269,7 @@ func hostileTFTP(s *serverProc, st *soakStats, stop <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		c, sa, err := tftpDial(s.tftp)
+		c, sa, err := hostileDial(s.tftp)
 		if err != nil {
 			st.count(st.hostile, "tftp: socket failed")
 			continue
@@ -355,6 +356,11 @@ func soakClient(t *testing.T, s *serverProc, c int, sources map[string][]byte, s
 				cause = "after kill -9: " + cause
 			}
 			st.count(st.failed, cause)
+			st.mu.Lock()
+			if _, ok := st.example[cause]; !ok {
+				st.example[cause] = err.Error()
+			}
+			st.mu.Unlock()
 		}
 	}
 }
@@ -696,11 +702,13 @@ func tftpGet(server, name string) ([]byte, error) {
 		Options: []tftp.Option{{Name: "blksize", Value: "1468"}}}), sa)
 	var out []byte
 	buf := make([]byte, 2000)
+	var tid *net.UDPAddr
 	for next := uint16(1); ; {
-		p, from, err := tftpRecv(c, buf)
+		p, from, err := tftpRecv(c, buf, tid)
 		if err != nil {
 			return nil, err
 		}
+		tid = from
 		switch {
 		case p.Op == tftp.OpOACK:
 			c.WriteToUDP(tftp.AppendAck(nil, 0), from)
@@ -726,7 +734,7 @@ func tftpPut(server, name string, body []byte) error {
 	c.WriteToUDP(tftp.AppendRequest(nil, tftp.Request{Op: tftp.OpWRQ, Filename: name, Mode: "octet",
 		Options: []tftp.Option{{Name: "blksize", Value: "1468"}}}), sa)
 	buf := make([]byte, 2000)
-	p, from, err := tftpRecv(c, buf)
+	p, from, err := tftpRecv(c, buf, nil)
 	if err != nil {
 		return err
 	}
@@ -739,7 +747,7 @@ func tftpPut(server, name string, body []byte) error {
 		pkt := append(tftp.AppendData(nil, uint16(block)), chunk...)
 		for tries := 0; ; tries++ {
 			c.WriteToUDP(pkt, from)
-			p, _, err = tftpRecv(c, buf)
+			p, _, err = tftpRecv(c, buf, from)
 			if err == nil && p.Op == tftp.OpACK && p.Block == uint16(block) {
 				break
 			}
@@ -753,6 +761,33 @@ func tftpPut(server, name string, body []byte) error {
 	}
 }
 
+// hostilePorts are where the silent TFTP peers bind, below Linux's
+// ephemeral range (32768 and up): the transfers they abandon speak to
+// their ports until given up, and an honest client given the same port by
+// the kernel would take a stale transfer's ERROR for its own before it
+// knows its TID.
+var hostilePorts = struct {
+	sync.Mutex
+	next int
+}{next: 20000}
+
+func hostileDial(server string) (*net.UDPConn, *net.UDPAddr, error) {
+	sa, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		return nil, nil, err
+	}
+	for range 100 {
+		hostilePorts.Lock()
+		port := hostilePorts.next
+		hostilePorts.next = 20000 + (hostilePorts.next-20000+1)%10000
+		hostilePorts.Unlock()
+		if c, err := net.ListenUDP("udp", &net.UDPAddr{IP: sa.IP, Port: port}); err == nil {
+			return c, sa, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("no port free in 20000-29999")
+}
+
 func tftpDial(server string) (*net.UDPConn, *net.UDPAddr, error) {
 	sa, err := net.ResolveUDPAddr("udp", server)
 	if err != nil {
@@ -763,11 +798,23 @@ func tftpDial(server string) (*net.UDPConn, *net.UDPAddr, error) {
 }
 
 // tftpRecv reads one packet within 2 s; an ERROR is returned as an error.
-func tftpRecv(c *net.UDPConn, buf []byte) (tftp.Packet, *net.UDPAddr, error) {
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	n, from, err := c.ReadFromUDP(buf)
-	if err != nil {
-		return tftp.Packet{}, nil, fmt.Errorf("tftp: timed out: %w", err)
+// Once the transfer's TID is known (tid not nil), a packet from any other
+// port is not the transfer's and is skipped, as RFC 1350 asks: a port is
+// reused, and a transfer of the port's last owner may still speak to it.
+func tftpRecv(c *net.UDPConn, buf []byte, tid *net.UDPAddr) (tftp.Packet, *net.UDPAddr, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	c.SetReadDeadline(deadline)
+	var n int
+	var from *net.UDPAddr
+	for {
+		var err error
+		n, from, err = c.ReadFromUDP(buf)
+		if err != nil {
+			return tftp.Packet{}, nil, fmt.Errorf("tftp: timed out: %w", err)
+		}
+		if tid == nil || from.AddrPort() == tid.AddrPort() {
+			break
+		}
 	}
 	p, err := tftp.ParsePacket(buf[:n])
 	if err != nil {
