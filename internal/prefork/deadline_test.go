@@ -157,3 +157,47 @@ func TestStartFailureBacksOff(t *testing.T) {
 		t.Errorf("%d failed starts by the third back-off: %v", len(got), got[:5])
 	}
 }
+
+// TestUpgradeRefusedBeforeServing: a master that does not serve yet (its
+// workers are not ready) refuses SIGUSR2: had it handed over before it
+// served, it would never tell its own predecessor, and two masters would
+// serve on one socket.
+func TestUpgradeRefusedBeforeServing(t *testing.T) {
+	self, _ := os.Executable()
+	p := runPool(t, 1, func(c *Config) {
+		c.MasterArgs = []string{self}
+		os.WriteFile(os.Getenv(holdEnv), nil, 0o644) // the first worker hangs
+	})
+	p.heldPid("held", 1)
+	p.sigs <- syscall.SIGUSR2
+	p.wait(p.log, regexp.MustCompile(`^SIGUSR2: not serving yet, no upgrade$`), 1)
+	if got := p.log.Matching(regexp.MustCompile(`new master`)); len(got) > 0 {
+		t.Errorf("an upgrade began: %v", got)
+	}
+}
+
+// TestStopStopsSuccessor: SIGTERM to a master whose successor (SIGUSR2)
+// does not serve yet stops the successor too, and the master returns only
+// once it is reaped: the operator's stop ends the upgrade (the successor
+// used to come up and serve after its predecessor was gone).
+func TestStopStopsSuccessor(t *testing.T) {
+	self, _ := os.Executable()
+	p := runPool(t, 1, func(c *Config) { c.MasterArgs = []string{self} })
+	p.wait(p.log, regexp.MustCompile(`^announced 1$`), 1)
+	p.sigs <- syscall.SIGUSR2
+	succ := p.heldPid("successor", 1)
+	p.sigs <- syscall.SIGTERM
+	p.wait(p.log, regexp.MustCompile(fmt.Sprintf(`^new master pid=%d not serving yet: stopping it too$`, succ)), 1)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.done <- nil // for the cleanup's wait
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the pool did not stop; log:\n%s", p.log)
+	}
+	if got := p.log.Matching(regexp.MustCompile(fmt.Sprintf(`^new master pid=%d exited signal=TERM before serving: upgrade stopped$`, succ))); len(got) != 1 {
+		t.Errorf("the successor's end: %v; log:\n%s", got, p.log)
+	}
+}

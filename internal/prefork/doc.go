@@ -44,5 +44,8 @@
 //     predecessor). Only once the successor's workers accept does the old
 //     master drain and exit; if the successor dies first, the old one
 //     serves on. The listening socket is never closed in between, so no
-//     connection is refused.
+//     connection is refused. A master refuses SIGUSR2 until it serves (a
+//     successor handing over before it told its own predecessor would
+//     leave two masters serving), and a stop before the hand-over stops
+//     the successor too, and waits for it.
 package prefork

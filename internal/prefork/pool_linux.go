@@ -104,7 +104,7 @@ func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 	}
 	p.maybeAnnounce()
 	var respawn <-chan time.Time
-	for !(p.stopping && p.group.Len() == 0) {
+	for !(p.stopping && p.group.Len() == 0 && p.succ.Len() == 0) {
 		if p.respawn != nil {
 			respawn = p.respawn.C
 		}
@@ -135,6 +135,10 @@ func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 			p.overdue(p.group.Expired())
 		case <-p.succ.Deadline():
 			for _, o := range p.succ.Expired() {
+				if o.Phase == supervise.Stopping {
+					p.cfg.Log("new master pid=%d still there %v after SIGTERM: killed", o.Child.Pid, o.After)
+					continue // the group killed it
+				}
 				p.cfg.Log("new master pid=%d not serving after %v: killed", o.Child.Pid, o.After)
 				_ = o.Child.Signal(syscall.SIGKILL) // ESRCH only: reaped next
 			}
@@ -232,6 +236,7 @@ func (p *pool) event(ev event) {
 		p.succ.Disarm(ev.pid)
 		if ev.msg == readyMsg && !p.stopping {
 			p.handedOver = true
+			p.succ.Release(ev.pid) // it serves: not this master's to wait for or stop
 			p.cfg.Log("new master pid=%d serves: draining and exiting", ev.pid)
 			p.stop(syscall.SIGTERM, p.cfg.Grace)
 		}
@@ -268,6 +273,12 @@ func (p *pool) upgrade() {
 		return
 	case p.successor != nil || p.stopping:
 		p.cfg.Log("SIGUSR2: an upgrade or a stop is under way already")
+		return
+	case !p.announced:
+		// A master not serving yet may be a successor itself: one that
+		// handed over before it served would never tell its predecessor,
+		// who would serve on beside the new one.
+		p.cfg.Log("SIGUSR2: not serving yet, no upgrade")
 		return
 	}
 	conn, childEnd, err := supervise.NewPair()
@@ -455,7 +466,14 @@ func (p *pool) reap() {
 		w, ok := p.workers[e.Pid]
 		p.group.Reaped(e)
 		if p.successor != nil && e.Pid == p.successor.Pid {
-			p.cfg.Log("new master pid=%d exited %s before serving: upgrade failed, serving on", e.Pid, e)
+			switch {
+			case p.handedOver:
+				p.cfg.Log("new master pid=%d exited %s", e.Pid, e)
+			case p.stopping:
+				p.cfg.Log("new master pid=%d exited %s before serving: upgrade stopped", e.Pid, e)
+			default:
+				p.cfg.Log("new master pid=%d exited %s before serving: upgrade failed, serving on", e.Pid, e)
+			}
 			p.succ.Reaped(e) // closes its pidfd
 			p.succConn.Close()
 			p.successor, p.succConn = nil, nil
@@ -493,7 +511,16 @@ func (p *pool) backOff(young bool) {
 
 // stop asks every worker to finish and exit, each within grace (zero:
 // no deadline, SIGQUIT's way); past it, the group kills what is left.
+//
+// A successor started by SIGUSR2 that does not serve yet is stopped too,
+// and waited for: the operator's stop ends the upgrade, and no new master
+// comes up to serve after this one is gone. One that serves (handed
+// over) is left to serve, outside the group.
 func (p *pool) stop(sig syscall.Signal, grace time.Duration) {
 	p.stopping = true
 	p.group.Stop(sig, grace)
+	if p.successor != nil && !p.handedOver {
+		p.cfg.Log("new master pid=%d not serving yet: stopping it too", p.successor.Pid)
+		p.succ.Stop(sig, grace)
+	}
 }

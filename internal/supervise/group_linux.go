@@ -102,6 +102,18 @@ func (g *Group) Reaped(e Exit) (*Child, bool) {
 	return c, true
 }
 
+// Release takes the child with pid out of the group while it lives on
+// (a successor that took over): the group no longer waits for it, stops
+// it or keeps a deadline for it. Its pidfd stays open until c.Close.
+func (g *Group) Release(pid int) (*Child, bool) {
+	c, ok := g.live[pid]
+	if ok {
+		delete(g.live, pid)
+		g.Disarm(pid)
+	}
+	return c, ok
+}
+
 // Arm gives the child with pid until d from now in phase: when that passes,
 // Deadline fires and Expired reports it. It replaces the child's deadline
 // of before; d <= 0 means none (Disarm).
