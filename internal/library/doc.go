@@ -18,7 +18,8 @@
 //   - An upload is written to a temp file (TempPrefix) in its target's
 //     directory, fsynced, checked against its SHA-256, and only then renamed
 //     into place: a reader sees the old file or the whole new one, never a
-//     part. Two uploads of one name: the last rename wins, whole.
+//     part. Two uploads of one name: the last rename wins, whole; the
+//     other's file is unlinked, never left at a temp name.
 //   - An upload leaves no directory behind unless it commits: the ones
 //     Create made for its name are its own, and Abort (or a failed Commit)
 //     removes those left empty, deepest first, with rmdir(2) only (never
@@ -26,11 +27,17 @@
 //     one removed under an upload's Create is made again (createTries).
 //   - An upload never replaces what is not a regular file: a name that is a
 //     directory, FIFO, socket, device or symlink is ErrNotAFile at Create,
-//     before any byte, and again at Commit, right before the rename. Left
-//     open: a FIFO, socket or symlink made in the instant between that
-//     check and the rename is replaced (rename(2) has no "only over a
-//     regular file"); whoever could make it could as well delete it, and
-//     nothing outside the root is touched.
+//     before any byte. At Commit the rename itself decides, so no instant
+//     is left between a check and the rename: a free name is taken with
+//     renameat2(RENAME_NOREPLACE), a taken one exchanged with
+//     RENAME_EXCHANGE, and what the exchange brought back to the temp
+//     name is what was replaced. A regular file is unlinked; anything else
+//     is exchanged back at once and the upload refused as ErrNotAFile (the
+//     new file held the name for that instant, whole). A name that
+//     vanishes between the two is tried again, commitTries times in all.
+//     Where the filesystem takes no renameat2 flags (EINVAL), Commit falls
+//     back to rename(2) after an lstat: there, a FIFO, socket or symlink
+//     made between the two is replaced, inside the root only.
 //   - A listing is bounded, whatever is on disk: its walk reads at most
 //     ListLimit.Visits directory entries (MaxListVisits by default), listed
 //     or not, a directory at most listDirBatch entries at a time, and the
@@ -63,8 +70,8 @@
 //     nothing is written to the file itself. Every worker and every later
 //     run share the entries; a download of an unchanged file does not hash.
 //     Entries are bounded by the library's large files: an upload drops
-//     the entry of the file it replaced, a download that finds its file
-//     deleted drops its own, and CleanTemp drops those of files gone
-//     behind the server's back. A process keeps at most sumsInMemory in
-//     front.
+//     the entry of the very inode its rename replaced (once unlinked, if
+//     that was its last link), a download that finds its file deleted
+//     drops its own, and CleanTemp drops those of files gone behind the
+//     server's back. A process keeps at most sumsInMemory in front.
 package library

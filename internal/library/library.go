@@ -28,6 +28,9 @@ type Library struct {
 	sums  *sums
 	small *cache
 	space space
+	// beforeRename, if set, runs right before each rename of a commit:
+	// the tests' way to change the name at that very instant.
+	beforeRename func()
 }
 
 // Open opens the library at dir, creating it if missing.
@@ -313,7 +316,7 @@ func (w *lister) read(p string) ([]dirEntry, error) {
 type Upload struct {
 	l    *Library
 	name string
-	tmp  string
+	tmp  string // "" once what is left at it is no longer the upload's to remove
 	f    *os.File
 	dirs []string // the directories Create made, shallowest first: Abort removes those left empty
 }
@@ -390,8 +393,9 @@ func (u *Upload) File() *os.File { return u.f }
 
 // Commit makes the upload visible under its name, if the temp file holds
 // exactly size bytes whose SHA-256 is sum: fsync, verify (read back from
-// the file, so what is checked is what was written), rename, fsync the
-// directory. On any failure nothing is visible and the temp file is gone.
+// the file, so what is checked is what was written), rename (place: over
+// a regular file only, whatever took the name since Create), fsync the
+// directory. On any failure nothing is replaced and the temp file is gone.
 func (u *Upload) Commit(size int64, sum Sum) (err error) {
 	defer func() {
 		if err != nil {
@@ -419,20 +423,8 @@ func (u *Upload) Commit(size int64, sum Sum) (err error) {
 	if err != nil {
 		return fmt.Errorf("upload %s: %w", u.name, err)
 	}
-	// Again, right before the rename: the name may have turned into a
-	// directory, FIFO or symlink while the body travelled. rename(2)
-	// would replace any of those but a directory.
-	old, err := u.l.replaceable(u.name)
-	if err != nil {
+	if err := u.place(); err != nil {
 		return fmt.Errorf("upload %s: %w", u.name, err)
-	}
-	if err := u.l.root.Rename(u.tmp, u.name); err != nil {
-		if errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) {
-			// A directory took the name since the check (EISDIR is
-			// resolveErr's).
-			return fmt.Errorf("upload %s: %v: %w", u.name, err, ErrNotAFile)
-		}
-		return fmt.Errorf("upload %s: %w", u.name, resolveErr(u.name, err))
 	}
 	// Stamped after the rename, which moves the file's ctime; kept only
 	// if nothing but the rename changed it since it was verified.
@@ -440,9 +432,6 @@ func (u *Upload) Commit(size int64, sum Sum) (err error) {
 		if after, err := fstat(u.f); err == nil && after.Size == size && after.Mtim == verified.Mtim {
 			u.l.sums.keep(stampOf(after), sum)
 		}
-	}
-	if st, ok := statOf(old); ok && st.Nlink == 1 && st.Size > SmallMax {
-		u.l.sums.forget(fileKey{dev: st.Dev, ino: st.Ino}) // replaced: its last link gone
 	}
 	u.release() // written: statfs counts it now
 	u.f.Close() // read only from here on: nothing to lose
@@ -473,7 +462,9 @@ func (u *Upload) Abort() {
 	}
 	u.release()
 	u.f.Close()
-	u.l.root.Remove(u.tmp)
+	if u.tmp != "" {
+		u.l.root.Remove(u.tmp)
+	}
 	u.f = nil
 	u.l.removeDirs(u.dirs)
 	u.dirs = nil

@@ -171,6 +171,142 @@ func TestCommitRefusesNonFiles(t *testing.T) {
 	noTemp(t, dir)
 }
 
+// TestCommitRefusesNonFilesAtRename: a name that turns into a directory,
+// a FIFO, a socket or a symlink at the very instant before Commit's
+// rename (the hook runs there), whether it was free or a regular file at
+// Create, is not replaced: the upload is refused as ErrNotAFile, the name
+// holds what was made there, and no temp file is left.
+func TestCommitRefusesNonFilesAtRename(t *testing.T) {
+	l, dir := newLib(t)
+	data := bytes.Repeat([]byte("x"), SmallMax+1)
+	kinds := []struct {
+		kind string
+		make func(p string) error
+	}{
+		{"dir", func(p string) error { return os.Mkdir(p, 0o755) }},
+		{"full-dir", func(p string) error { os.Mkdir(p, 0o755); return os.WriteFile(p+"/f", []byte("f"), 0o644) }},
+		{"fifo", func(p string) error { return unix.Mkfifo(p, 0o644) }},
+		{"sock", func(p string) error {
+			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
+			if err == nil {
+				ln.SetUnlinkOnClose(false)
+				t.Cleanup(func() { ln.Close() })
+			}
+			return err
+		}},
+		{"link", func(p string) error { return os.Symlink("elsewhere", p) }},
+		{"link-to-file", func(p string) error { return os.Symlink("target", p) }},
+	}
+	os.WriteFile(filepath.Join(dir, "target"), []byte("kept"), 0o644)
+	for _, tc := range kinds {
+		for _, was := range []string{"free", "file"} {
+			name := tc.kind + "-" + was
+			p := filepath.Join(dir, name)
+			if was == "file" {
+				if err := put(t, l, name, data[1:]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			u, err := l.Create(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.File().Write(data)
+			hooked := false
+			l.beforeRename = func() {
+				if hooked {
+					return
+				}
+				hooked = true
+				os.Remove(p)
+				if err := tc.make(p); err != nil {
+					t.Errorf("%s: %v", name, err)
+				}
+			}
+			err = u.Commit(int64(len(data)), sha256.Sum256(data))
+			l.beforeRename = nil
+			if !hooked {
+				t.Fatalf("%s: the hook never ran", name)
+			}
+			if !errors.Is(err, ErrNotAFile) {
+				t.Errorf("%s: Commit = %v, want ErrNotAFile", name, err)
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			if fi.Mode().IsRegular() {
+				t.Errorf("%s: replaced by the upload", name)
+				continue
+			}
+			switch tc.kind {
+			case "full-dir":
+				if got, _ := os.ReadFile(p + "/f"); string(got) != "f" {
+					t.Errorf("%s: the directory lost its file", name)
+				}
+			case "link", "link-to-file":
+				if got, _ := os.Readlink(p); got != map[string]string{"link": "elsewhere", "link-to-file": "target"}[tc.kind] {
+					t.Errorf("%s: the link leads to %q", name, got)
+				}
+			}
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "target")); string(got) != "kept" {
+		t.Errorf("a symlink's target overwritten: %q", got)
+	}
+	noTemp(t, dir)
+}
+
+// TestCommitWithoutRenameat2: on a filesystem whose renameat2 takes no
+// flags (EINVAL), Commit falls back to rename(2) after its check: an
+// upload still replaces a regular file and forgets its sum, and is
+// refused over a FIFO or a directory made since Create.
+func TestCommitWithoutRenameat2(t *testing.T) {
+	calls := 0
+	renameat2 = func(int, string, int, string, uint) error { calls++; return unix.EINVAL }
+	t.Cleanup(func() { renameat2 = unix.Renameat2 })
+	l, dir := newLib(t)
+	data := bytes.Repeat([]byte("w"), SmallMax+1)
+	for i := range 3 {
+		data[0] = byte(i)
+		if err := put(t, l, "same.bin", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls == 0 {
+		t.Fatal("renameat2 never tried")
+	}
+	if n := sumEntries(t, dir); n != 1 {
+		t.Errorf("%d sums kept for 1 file", n)
+	}
+	if f, err := l.Open("same.bin"); err != nil || f.Sum != sha256.Sum256(data) {
+		t.Errorf("Open = %v", err)
+	} else {
+		f.Close()
+	}
+	for name, mk := range map[string]func(p string) error{
+		"fifo": func(p string) error { return unix.Mkfifo(p, 0o644) },
+		"dir":  func(p string) error { return os.Mkdir(p, 0o755) },
+	} {
+		u, err := l.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.File().Write(data)
+		if err := mk(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+		if err := u.Commit(int64(len(data)), sha256.Sum256(data)); !errors.Is(err, ErrNotAFile) {
+			t.Errorf("%s: Commit = %v, want ErrNotAFile", name, err)
+		}
+		if fi, err := os.Lstat(filepath.Join(dir, name)); err != nil || fi.Mode().IsRegular() {
+			t.Errorf("%s: replaced (%v)", name, err)
+		}
+	}
+	noTemp(t, dir)
+}
+
 func modes(dir string, names []string) map[string]os.FileMode {
 	m := map[string]os.FileMode{}
 	for _, n := range names {
