@@ -69,9 +69,13 @@
 //     stamp is taken after whatever moves ctime (an upload's rename), and
 //     nothing is written to the file itself. Every worker and every later
 //     run share the entries; a download of an unchanged file does not hash.
-//     Entries are bounded by the library's large files: an upload drops
-//     the entry of the very inode its rename replaced (once unlinked, if
-//     that was its last link), a download that finds its file deleted
-//     drops its own, and CleanTemp drops those of files gone behind the
-//     server's back. A process keeps at most sumsInMemory in front.
+//     Entries are bounded by the library's large files, exactly, however
+//     commits race: a commit unlinks the very inode the exchange gave back
+//     and then, if that was its last link, drops its entry; whoever keeps
+//     a sum (a commit, a download) checks the file's link count after
+//     writing the entry and drops it if 0, so an entry written after the
+//     drop that was meant for it goes too. CleanTemp drops those of files
+//     deleted behind the server's back (and, without renameat2 flags,
+//     those two commits replaced between one's lstat and rename). A
+//     process keeps at most sumsInMemory in front.
 package library

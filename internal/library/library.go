@@ -430,7 +430,14 @@ func (u *Upload) Commit(size int64, sum Sum) (err error) {
 	// if nothing but the rename changed it since it was verified.
 	if size > SmallMax {
 		if after, err := fstat(u.f); err == nil && after.Size == size && after.Mtim == verified.Mtim {
-			u.l.sums.keep(stampOf(after), sum)
+			s := stampOf(after)
+			u.l.sums.keep(s, sum)
+			// Replaced by another commit since the rename, whose
+			// forget may have come before this keep: the entry would
+			// never be read again.
+			if now, err := fstat(u.f); err != nil || now.Nlink == 0 {
+				u.l.sums.forget(s.fileKey)
+			}
 		}
 	}
 	u.release() // written: statfs counts it now

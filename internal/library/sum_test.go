@@ -3,8 +3,10 @@ package library
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -130,4 +132,81 @@ func sumEntries(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestSumsExactUnderRacingCommits: uploads of one name committed at the
+// same instant, by two libraries over one directory (two workers) and by
+// goroutines of each, some aborted, some refused for a wrong sum, leave
+// exactly one kept sum, the live file's, after every round (none of a
+// file replaced meanwhile), and every library serves the right sum.
+func TestSumsExactUnderRacingCommits(t *testing.T) {
+	l1, dir := newLib(t)
+	l2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l2.Close() })
+	libs := []*Library{l1, l2}
+	const rounds, writers = 40, 8
+	for r := range rounds {
+		var ready, done sync.WaitGroup
+		start := make(chan struct{})
+		errs := make(chan error, writers)
+		for i := range writers {
+			l := libs[i%len(libs)]
+			data := bytes.Repeat([]byte{byte(r), byte(i)}, SmallMax)
+			ready.Add(1)
+			done.Go(func() {
+				u, err := l.Create("same.bin")
+				if err != nil {
+					ready.Done()
+					errs <- err
+					return
+				}
+				_, err = u.File().Write(data)
+				ready.Done()
+				<-start
+				switch {
+				case err != nil:
+					u.Abort()
+				case i%4 == 3:
+					u.Abort()
+				case i%4 == 2:
+					if err = u.Commit(int64(len(data)), Sum{}); errors.Is(err, ErrChecksum) {
+						err = nil
+					}
+				default:
+					err = u.Commit(int64(len(data)), sha256.Sum256(data))
+				}
+				errs <- err
+			})
+		}
+		ready.Wait()
+		close(start)
+		done.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", r, err)
+			}
+		}
+		want, err := os.ReadFile(filepath.Join(dir, "same.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range libs {
+			f, err := l.Open("same.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			if f.Sum != sha256.Sum256(want) {
+				t.Fatalf("round %d: library %d serves a wrong sum", r, i)
+			}
+		}
+		if n := sumEntries(t, dir); n != 1 {
+			t.Fatalf("round %d: %d sums kept for 1 file", r, n)
+		}
+	}
+	noTemp(t, dir)
 }
