@@ -39,9 +39,9 @@ func ask(t *testing.T, addr string, req wire.Request) (wire.Response, error) {
 	return wire.ReadResponse(c)
 }
 
-// tftpAsk sends an RRQ or a WRQ and returns the first answer, within
-// answerWithin.
-func tftpAsk(t *testing.T, server string, op tftp.Opcode, name string) tftp.Packet {
+// tftpAsk sends a request (RRQ or WRQ, octet, with opts) and returns the
+// first answer, within answerWithin.
+func tftpAsk(t *testing.T, server string, op tftp.Opcode, name string, opts ...tftp.Option) tftp.Packet {
 	t.Helper()
 	sa, err := net.ResolveUDPAddr("udp", server)
 	if err != nil {
@@ -52,7 +52,7 @@ func tftpAsk(t *testing.T, server string, op tftp.Opcode, name string) tftp.Pack
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.WriteToUDP(tftp.AppendRequest(nil, tftp.Request{Op: op, Filename: name, Mode: "octet"}), sa)
+	c.WriteToUDP(tftp.AppendRequest(nil, tftp.Request{Op: op, Filename: name, Mode: "octet", Options: opts}), sa)
 	c.SetReadDeadline(time.Now().Add(answerWithin))
 	buf := make([]byte, 70000)
 	n, _, err := c.ReadFromUDP(buf)

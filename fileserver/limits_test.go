@@ -41,25 +41,8 @@ func vmHWM(t *testing.T, pid int) int64 {
 func TestListTooLarge(t *testing.T) {
 	s := startServer(t, "--workers", "1")
 	pids := workerPids(s.waitLog(readyRE, 1))
-	// Three directories and a file name of 255 bytes: names of 1023 bytes.
-	comp := func(c byte, n int) string { return strings.Repeat(string(c), n) }
-	dir := filepath.Join(s.root, comp('a', 255), comp('b', 255), comp('c', 255))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	d, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := wire.MaxListBody/(wire.EntryFixed+1023) + 100
-	for i := range n {
-		fd, err := unix.Openat(d, fmt.Sprintf("%s%07d", comp('f', 248), i), unix.O_CREAT|unix.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		unix.Close(fd)
-	}
-	unix.Close(d)
+	longNames(t, s.root, n)
 	before := vmHWM(t, pids[0])
 	start := time.Now()
 	c, resp := rawRequest(t, s.addr, wire.Request{Op: wire.OpList})
@@ -82,7 +65,7 @@ func TestListTooLarge(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "too large to list") {
 		t.Errorf("ls: exit %d %q", code, stderr)
 	}
-	os.RemoveAll(filepath.Join(s.root, comp('a', 255)))
+	os.RemoveAll(filepath.Join(s.root, strings.Repeat("a", 255))) // longNames' first directory
 	if _, stderr, code := s.client("ls"); code != 0 {
 		t.Errorf("ls after: exit %d %s", code, stderr)
 	}
@@ -124,7 +107,7 @@ func TestMinFree(t *testing.T) {
 		t.Errorf("put under --min-free: exit %d %q", code, stderr)
 	}
 	for _, opts := range [][]tftp.Option{{{Name: tftp.OptTsize, Value: "1"}}, nil} {
-		p := tftpWRQ(t, s.tftp, "one.bin", opts)
+		p := tftpAsk(t, s.tftp, tftp.OpWRQ, "one.bin", opts...)
 		if p.Op != tftp.OpERROR || p.Code != tftp.ErrDiskFull || p.Message != "not enough free space on the server" {
 			t.Errorf("WRQ with options %v under --min-free: %v code %d %q, want ERROR 3", opts, p.Op, p.Code, p.Message)
 		}
@@ -138,31 +121,28 @@ func TestMinFree(t *testing.T) {
 	sameFile(t, src, filepath.Join(s0.root, "one.bin"))
 }
 
-// tftpWRQ sends a WRQ with opts and returns the first answer, within
-// answerWithin.
-func tftpWRQ(t *testing.T, server, name string, opts []tftp.Option) tftp.Packet {
+// longNames makes n empty files in root whose names are 1023 bytes long
+// (three directories and a file name of 255 bytes each): what a listing
+// holds most of per entry.
+func longNames(t *testing.T, root string, n int) {
 	t.Helper()
-	sa, err := net.ResolveUDPAddr("udp", server)
+	comp := func(c byte, n int) string { return strings.Repeat(string(c), n) }
+	dir := filepath.Join(root, comp('a', 255), comp('b', 255), comp('c', 255))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: sa.IP})
-	if err != nil {
-		t.Fatal(err)
+	defer unix.Close(d)
+	for i := range n {
+		fd, err := unix.Openat(d, fmt.Sprintf("%s%07d", comp('f', 248), i), unix.O_CREAT|unix.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
 	}
-	defer c.Close()
-	c.WriteToUDP(tftp.AppendRequest(nil, tftp.Request{Op: tftp.OpWRQ, Filename: name, Mode: "octet", Options: opts}), sa)
-	c.SetReadDeadline(time.Now().Add(answerWithin))
-	buf := make([]byte, 70000)
-	n, _, err := c.ReadFromUDP(buf)
-	if err != nil {
-		t.Fatalf("WRQ %q: no answer: %v", name, err)
-	}
-	p, err := tftp.ParsePacket(buf[:n])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // TestListHeld: peers that send LIST and read nothing do not each pin a
@@ -174,25 +154,8 @@ func tftpWRQ(t *testing.T, server, name string, opts []tftp.Option) tftp.Packet 
 func TestListHeld(t *testing.T) {
 	s := startServer(t, "--workers", "1", "--idle-timeout", "2s")
 	pids := workerPids(s.waitLog(readyRE, 1))
-	// Names of 1023 bytes, as in TestListTooLarge: 16 MiB of listing.
-	comp := func(c byte, n int) string { return strings.Repeat(string(c), n) }
-	dir := filepath.Join(s.root, comp('a', 255), comp('b', 255), comp('c', 255))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	d, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const files = 16 << 10
-	for i := range files {
-		fd, err := unix.Openat(d, fmt.Sprintf("%s%07d", comp('f', 248), i), unix.O_CREAT|unix.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatal(err)
-		}
-		unix.Close(fd)
-	}
-	unix.Close(d)
+	const files = 16 << 10 // 16 MiB of listing
+	longNames(t, s.root, files)
 	listing := int64(files * (wire.EntryFixed + 1023))
 	before := vmHWM(t, pids[0])
 
