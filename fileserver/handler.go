@@ -361,16 +361,21 @@ func (s *server) put(c *peerio.Conn, br *bufio.Reader, req wire.Request) bool {
 		return false
 	}
 	size := int64(req.Arg)
-	if err := receive(c, br, up.File(), size); err != nil {
+	if taken, err := receive(c, br, up.File(), size); err != nil {
 		if noSpace(err) {
 			// Tell the client, who is still sending: discard the rest of
 			// the body and its sum so it reads the answer, not a reset.
 			s.logf("%s: put %q: %v; nothing stored", c.RemoteAddr(), req.Name, err)
 			up.Abort()
 			s.reply(c, wire.Response{Status: wire.ErrInternal, Message: "no space left on the server; nothing stored"})
-			return discard(br, size+wire.SumSize)
+			return discard(br, size-taken+wire.SumSize)
 		}
-		s.refuse(c, err)
+		if s.refuse(c, err) == "" && !peerGone(err) {
+			// The server's own failure (EIO, a read-only filesystem):
+			// say it, to the log and to the client, rather than close.
+			s.logf("%s: put %q: %v; nothing stored", c.RemoteAddr(), req.Name, err)
+			s.reply(c, wire.Response{Status: wire.ErrInternal, Message: "the server could not store the file; nothing stored"})
+		}
 		return false
 	}
 	var sum [wire.SumSize]byte
@@ -388,14 +393,23 @@ func (s *server) put(c *peerio.Conn, br *bufio.Reader, req wire.Request) bool {
 }
 
 // receive copies size bytes of the body into f: what the reader has
-// buffered first, then straight from the socket (splice).
-func receive(c *peerio.Conn, br *bufio.Reader, f *os.File, size int64) error {
-	buffered := min(int64(br.Buffered()), size)
+// buffered first, then straight from the socket (splice). It returns how
+// many bytes of the body it took from the client, written or not.
+func receive(c *peerio.Conn, br *bufio.Reader, f *os.File, size int64) (int64, error) {
+	before := br.Buffered()
+	buffered := min(int64(before), size)
 	if _, err := io.CopyN(f, br, buffered); err != nil {
-		return err
+		return int64(before - br.Buffered()), err // read from br, written or not
 	}
-	_, err := c.ReceiveFile(f, size-buffered)
-	return err
+	n, err := c.ReceiveFile(f, size-buffered)
+	return buffered + n, err
+}
+
+// peerGone tells the errors of a client that went away or fell silent
+// (its own doing) from the server's.
+func peerGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // noSpace tells the errors of a full disk (or quota) while writing.

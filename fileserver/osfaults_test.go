@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"os"
@@ -41,6 +42,34 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("put over a full disk: exit %d %q", code, stderr)
 	}
 	noUploads(t, s.root, "big.bin")
+	// The connection that met the full disk carries the next request: the
+	// server read the rest of the body and its sum, and no byte more.
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpPut, Name: "big2.bin", Arg: 3 << 20}))
+	if resp, err := wire.ReadResponse(br); err != nil || resp.Status != wire.StatusContinue {
+		t.Fatalf("PUT: %+v %v", resp, err)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		_, err := c.Write(make([]byte, (3<<20)+wire.SumSize)) // body and sum
+		sent <- err
+	}()
+	if resp, err := wire.ReadResponse(br); err != nil || resp.Status != wire.ErrInternal {
+		t.Fatalf("PUT over a full disk: %+v %v", resp, err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("the body: %v", err)
+	}
+	c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpList}))
+	if resp, err := wire.ReadResponse(br); err != nil || resp.Status != wire.StatusOK {
+		t.Errorf("LIST after a full disk, same connection: %+v %v", resp, err)
+	}
 	small := randomFile(t, dir, 1000)
 	if _, stderr, code := s.client("put", small, "--as", "small.bin"); code != 0 {
 		t.Errorf("put after the full disk: exit %d %s", code, stderr)

@@ -184,8 +184,11 @@ func (c *Conn) SendFile(f *os.File, off, n int64) (int64, error) {
 
 // ReceiveFile moves n bytes from the peer into f at f's offset, which it
 // advances: splice(2) from the socket into a pipe, under the progress
-// deadline, then from the pipe into f. A peer that closes early is
-// io.ErrUnexpectedEOF; an error writing f is returned wrapped, so that
+// deadline, then from the pipe into f. It returns how many bytes it took
+// from the peer: all of them are in f unless the error is f's (what was
+// still in the pipe then is lost, but counted, so that a caller can
+// tell how much of the peer's stream is left). A peer that closes early
+// is io.ErrUnexpectedEOF; an error writing f is returned wrapped, so that
 // errors.Is still tells ENOSPC.
 func (c *Conn) ReceiveFile(f *os.File, n int64) (int64, error) {
 	if n <= 0 {
@@ -210,13 +213,13 @@ func (c *Conn) ReceiveFile(f *os.File, n int64) (int64, error) {
 			return 0, fmt.Errorf("pipe size: %w", err)
 		}
 	}
-	var got int64
+	var taken int64
 	var rerr error
 	err = frc.Control(func(ffd uintptr) {
-		for got < n && rerr == nil {
+		for taken < n && rerr == nil {
 			inPipe := 0
 			rerr = c.await(false, func(fd int) (int, bool, error) {
-				m, err := unix.Splice(fd, nil, p[1], nil, int(min(n-got, int64(size))), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+				m, err := unix.Splice(fd, nil, p[1], nil, int(min(n-taken, int64(size))), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 				switch {
 				case err != nil:
 					return 0, false, err
@@ -224,6 +227,7 @@ func (c *Conn) ReceiveFile(f *os.File, n int64) (int64, error) {
 					return 0, false, io.ErrUnexpectedEOF
 				}
 				inPipe = int(m)
+				taken += m
 				return inPipe, true, nil
 			})
 			for rerr == nil && inPipe > 0 {
@@ -235,16 +239,16 @@ func (c *Conn) ReceiveFile(f *os.File, n int64) (int64, error) {
 					rerr = fmt.Errorf("write %s: %w", f.Name(), err)
 				case m == 0:
 					rerr = fmt.Errorf("write %s: %w", f.Name(), io.ErrShortWrite)
+				default:
+					inPipe -= int(m)
 				}
-				inPipe -= int(m)
-				got += m
 			}
 		}
 	})
 	if err != nil {
-		return got, fmt.Errorf("splice into %s: %w", f.Name(), err)
+		return taken, fmt.Errorf("splice into %s: %w", f.Name(), err)
 	}
-	return got, rerr
+	return taken, rerr
 }
 
 // await calls move on the socket's descriptor until it reports done. Each
