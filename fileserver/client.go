@@ -185,7 +185,19 @@ func request(c io.ReadWriter, req wire.Request) (wire.Response, error) {
 	if err != nil {
 		return resp, fmt.Errorf("read response: %w", err)
 	}
-	return resp, resp.Err()
+	return resp, answerErr(resp)
+}
+
+// answerErr is resp's error (nil for OK and CONTINUE), its message as the
+// client may print it: a server's words reach the terminal only
+// printable, quoted and escaped otherwise (see printable).
+func answerErr(resp wire.Response) error {
+	err := resp.Err()
+	var we *wire.Error
+	if errors.As(err, &we) {
+		we.Message = printable(we.Message)
+	}
+	return err
 }
 
 // oneLine reports err as OP: ERR, and a timeout as just OP: no answer from
@@ -355,23 +367,13 @@ func (s *sink) room(n uint64) error {
 		return nil
 	}
 	var st unix.Statfs_t
-	if err := unix.Fstatfs(int(s.fd()), &st); err != nil {
+	if err := unix.Statfs(s.part, &st); err != nil {
 		return fmt.Errorf("statfs %s: %w", s.part, err)
 	}
 	if free := st.Bavail * uint64(st.Bsize); n > free {
 		return fmt.Errorf("%d bytes to write and %d free beside %s", n, free, s.part)
 	}
 	return nil
-}
-
-// fd is the file's descriptor, read without os.File.Fd (which would switch
-// a pollable file to blocking mode).
-func (s *sink) fd() uintptr {
-	var fd uintptr
-	if rc, err := s.f.SyscallConn(); err == nil {
-		rc.Control(func(d uintptr) { fd = d })
-	}
-	return fd
 }
 
 // abandon closes the sink after a failure; keep leaves PATH.part to resume.
@@ -583,7 +585,7 @@ func put(cl client, src, name string, quiet bool, stderr io.Writer) error {
 	}
 	// Hash first, then send with sendfile: the sum goes after the body.
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.CopyN(h, f, fi.Size()); err != nil { // what is sent: a file still growing sends its size at the start
 		return fmt.Errorf("read %s: %w", src, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
@@ -609,17 +611,20 @@ func put(cl client, src, name string, quiet bool, stderr io.Writer) error {
 	if errors.As(err, &se) {
 		return fmt.Errorf("%v, after %d of %d bytes", se, n, fi.Size())
 	}
-	if err != nil || n != fi.Size() {
-		return fmt.Errorf("connection lost after %d of %d bytes: %v", n, fi.Size(), err)
+	switch {
+	case err != nil:
+		return fmt.Errorf("connection lost after %d of %d bytes: %w", n, fi.Size(), err)
+	case n != fi.Size():
+		return fmt.Errorf("%s shrank while being sent: %d of %d bytes", src, n, fi.Size())
 	}
 	if _, err := c.Write(s[:]); err != nil {
-		return err
+		return fmt.Errorf("send the sum: %w", err)
 	}
 	resp, err = wire.ReadResponse(c)
-	if err == nil {
-		err = resp.Err()
-	}
 	if err != nil {
+		return fmt.Errorf("read the answer: %w", err)
+	}
+	if err := answerErr(resp); err != nil {
 		return err
 	}
 	if resp.Sum != s || resp.Size != uint64(fi.Size()) {

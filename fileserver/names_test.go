@@ -73,3 +73,18 @@ func TestListPrintsEscaped(t *testing.T) {
 		t.Errorf("ls printed\n%q\nwant\n%q", stdout, want)
 	}
 }
+
+// TestErrorMessageEscaped: a server's error message that holds a newline
+// or a terminal escape reaches the user's stderr quoted and escaped, on
+// one line: a server cannot forge a line or drive the terminal through it.
+func TestErrorMessageEscaped(t *testing.T) {
+	addr := fakeServer(t, func(c net.Conn) {
+		wire.ReadRequest(c)
+		c.Write(wire.AppendResponse(nil, wire.Response{Status: wire.ErrNotFound, Message: "gone\nfileserver: fake line\x1b[2J"}))
+	})
+	_, stderr, code, _ := runClient(t, "get", "f", "-o", filepath.Join(t.TempDir(), "f"), "--addr", addr)
+	if code != 1 || strings.Count(stderr, "\n") != 1 || strings.ContainsRune(stderr, '\x1b') ||
+		!strings.Contains(stderr, `"gone\nfileserver: fake line\x1b[2J"`) {
+		t.Errorf("exit %d, stderr %q: want one line, the message quoted", code, stderr)
+	}
+}
