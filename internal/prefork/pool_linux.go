@@ -233,10 +233,13 @@ func watch(pid int, conn *supervise.Conn, events chan<- event) {
 
 func (p *pool) event(ev event) {
 	if p.successor != nil && ev.pid == p.successor.Pid {
-		p.succ.Disarm(ev.pid)
+		if ph, ok := p.succ.Phase(ev.pid); ok && ph == supervise.Starting {
+			p.succ.Disarm(ev.pid) // a stop's grace stays armed
+		}
 		if ev.msg == readyMsg && !p.stopping {
 			p.handedOver = true
-			p.succ.Release(ev.pid) // it serves: not this master's to wait for or stop
+			p.succ.Release(ev.pid)  // it serves: not this master's to wait for or stop
+			_ = p.successor.Close() // its pidfd: nothing more is sent to it
 			p.cfg.Log("new master pid=%d serves: draining and exiting", ev.pid)
 			p.stop(syscall.SIGTERM, p.cfg.Grace)
 		}
@@ -474,7 +477,7 @@ func (p *pool) reap() {
 			default:
 				p.cfg.Log("new master pid=%d exited %s before serving: upgrade failed, serving on", e.Pid, e)
 			}
-			p.succ.Reaped(e) // closes its pidfd
+			p.succ.Reaped(e) // closes its pidfd, unless released at the hand-over
 			p.succConn.Close()
 			p.successor, p.succConn = nil, nil
 			continue
