@@ -103,13 +103,12 @@ func (c *cache) get(name string) (*cached, bool) {
 // fill reads f (of name, as fi) whole and keeps it, if it is small and
 // stays unchanged while being read. The sum is computed from the bytes
 // kept, so the two cannot disagree.
-func (c *cache) fill(name string, f *os.File) (*cached, error) {
-	before, err := fstat(f)
-	if err != nil {
-		return nil, err
-	}
-	data := make([]byte, before.Size)
-	if _, err := io.ReadFull(io.NewSectionReader(f, 0, before.Size), data); err != nil {
+func (c *cache) fill(name string, f *os.File, before *unix.Stat_t) (*cached, error) {
+	// before is the stat that found it small: a file grown since is read
+	// only so far (and, changed, not kept), so no allocation passes
+	// SmallMax whatever a writer does meanwhile.
+	data := make([]byte, min(before.Size, SmallMax))
+	if _, err := io.ReadFull(io.NewSectionReader(f, 0, int64(len(data))), data); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	after, err := fstat(f)
@@ -118,7 +117,10 @@ func (c *cache) fill(name string, f *os.File) (*cached, error) {
 	}
 	e := &cached{id: idOf(after), data: data, sum: sha256.Sum256(data)}
 	if idOf(before) != e.id {
-		return e, nil // changing under us: serve this read, keep nothing
+		// Changing under us: serve this read, as read (its size is the
+		// bytes read, which its sum is of), and keep nothing.
+		e.id.size = int64(len(data))
+		return e, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -128,7 +128,7 @@ func (l *Library) Open(name string) (*File, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if st.Size <= SmallMax {
-		e, err := l.small.fill(name, f)
+		e, err := l.small.fill(name, f, st)
 		f.Close()
 		if err != nil {
 			return nil, err

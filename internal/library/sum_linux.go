@@ -267,11 +267,13 @@ func (c *sums) prune(live map[fileKey]bool) error {
 				unix.Unlinkat(dirfd, n, 0)
 			}
 		}
-		if rerr == io.EOF || len(names) == 0 {
+		switch {
+		case rerr == io.EOF:
 			return nil
-		}
-		if rerr != nil {
+		case rerr != nil:
 			return fmt.Errorf("prune sums: %w", rerr)
+		case len(names) == 0:
+			return nil
 		}
 	}
 }
