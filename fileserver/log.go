@@ -38,12 +38,12 @@ func newLogger(w io.Writer, prefix string) *logger {
 func (l *logger) logf(format string, a ...any) {
 	line := fmt.Appendf([]byte(l.prefix), format, a...)
 	line = append(line, '\n')
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.out == nil {
 		_, _ = l.w.Write(line) // an in-process writer: nothing to do of an error
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if n := l.out.Dropped(); n > l.reported {
 		note := fmt.Appendf([]byte(l.prefix), "%d lines dropped: the output was not read\n", n-l.reported)
 		_, _ = l.out.Write(note) // lineout drops, and counts, what it cannot write

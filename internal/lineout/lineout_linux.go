@@ -32,11 +32,17 @@ type Output struct {
 
 // New returns an Output for f (os.Stdout, os.Stderr).
 func New(f *os.File) *Output {
+	// The descriptor through SyscallConn: f.Fd would switch a non-blocking
+	// output to blocking mode, for every process that shares it.
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(d uintptr) { fd = int(d) }) // fd stays -1 on error
+	}
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+	if fd < 0 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
 		return &Output{f: f}
 	}
-	own, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), os.O_WRONLY|unix.O_NONBLOCK, 0)
+	own, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fd), os.O_WRONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return &Output{f: f}
 	}
