@@ -86,7 +86,7 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	serverFlags(fs, &cfg)
 	fs.StringVar(&cfg.listen, "listen", defaultAddr, "the address to listen on")
 	fs.IntVar(&cfg.workers, "workers", runtime.NumCPU(), "worker processes")
-	fs.StringVar(&cfg.pidfile, "pidfile", "", "write the master's pid here (atomically; removed on exit)")
+	fs.StringVar(&cfg.pidfile, "pidfile", "", "write the master's pid here once it serves (atomically; removed on exit while it names this master); one that cannot be written stops the start")
 	fs.DurationVar(&cfg.grace, "grace", defaultGrace, "time a stopping or retired worker's transfers get before it is killed (SIGQUIT: no limit)")
 	fs.DurationVar(&cfg.ready, "ready-timeout", defaultReady, "time a new worker (or a new master, on SIGUSR2) gets to be ready before it is killed")
 	fs.DurationVar(&cfg.liveness, "worker-timeout", defaultLiveness, "a worker silent (no heartbeat) this long is killed and replaced")
