@@ -75,13 +75,12 @@ type pool struct {
 	nextID     int
 	events     chan event
 	announced  bool
-	stopping   bool
 	err        error            // what stops the pool, if not a signal
 	young      int              // workers that died young in a row
 	respawn    *time.Timer      // the back-off: no worker starts until it fires
 	gen        int              // the current generation of workers
 	rolling    bool             // a SIGHUP's replacement is under way
-	succ       *supervise.Group // the new master started by SIGUSR2: a group of its own, no stop reaches it
+	succ       *supervise.Group // the new master started by SIGUSR2: a group of its own, out of the workers' stops
 	successor  *supervise.Child
 	succConn   *supervise.Conn
 	handedOver bool // the successor serves: this master drains and exits
@@ -104,7 +103,7 @@ func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 	}
 	p.maybeAnnounce()
 	var respawn <-chan time.Time
-	for !(p.stopping && p.group.Len() == 0 && p.succ.Len() == 0) {
+	for !(p.group.Stopping() && p.group.Len() == 0 && p.succ.Len() == 0) {
 		if p.respawn != nil {
 			respawn = p.respawn.C
 		}
@@ -236,7 +235,7 @@ func (p *pool) event(ev event) {
 		if ph, ok := p.succ.Phase(ev.pid); ok && ph == supervise.Starting {
 			p.succ.Disarm(ev.pid) // a stop's grace stays armed
 		}
-		if ev.msg == readyMsg && !p.stopping {
+		if ev.msg == readyMsg && !p.group.Stopping() {
 			p.handedOver = true
 			p.succ.Release(ev.pid)  // it serves: not this master's to wait for or stop
 			_ = p.successor.Close() // its pidfd: nothing more is sent to it
@@ -246,7 +245,7 @@ func (p *pool) event(ev event) {
 		return
 	}
 	w, ok := p.workers[ev.pid]
-	if !ok || w.retiring || p.stopping {
+	if !ok || w.retiring || p.group.Stopping() {
 		return // its deadline is its grace now
 	}
 	if ev.msg == beatMsg {
@@ -274,7 +273,7 @@ func (p *pool) upgrade() {
 	case p.cfg.MasterArgs == nil:
 		p.cfg.Log("SIGUSR2: no upgrade configured")
 		return
-	case p.successor != nil || p.stopping:
+	case p.successor != nil || p.group.Stopping():
 		p.cfg.Log("SIGUSR2: an upgrade or a stop is under way already")
 		return
 	case !p.announced:
@@ -315,7 +314,7 @@ func (p *pool) upgrade() {
 // now are the old generation, and reconcile starts new ones and retires
 // old ones as the new ones accept.
 func (p *pool) restart() {
-	if p.stopping {
+	if p.group.Stopping() {
 		return
 	}
 	p.gen++
@@ -329,7 +328,7 @@ func (p *pool) restart() {
 func (p *pool) resize(sig syscall.Signal) {
 	name := "SIG" + supervise.SignalName(sig)
 	switch {
-	case p.stopping:
+	case p.group.Stopping():
 		// reconcile starts no worker once stopping (none would be asked
 		// to stop); say so rather than log a size that will not be.
 		p.cfg.Log("%s: stopping, no worker added or retired", name)
@@ -362,7 +361,7 @@ func (p *pool) resize(sig syscall.Signal) {
 //     the SIGHUP's next replacement. Never during the back-off, never
 //     once stopping.
 func (p *pool) reconcile() {
-	if p.stopping {
+	if p.group.Stopping() {
 		return
 	}
 	for w := p.surplus(); w != nil; w = p.surplus() {
@@ -439,7 +438,7 @@ func (p *pool) retire(w *worker) {
 // maybeAnnounce calls Ready once as many workers are ready as the pool
 // wants now (SIGTTOU may have lowered it since the start).
 func (p *pool) maybeAnnounce() {
-	if p.announced || p.stopping {
+	if p.announced || p.group.Stopping() {
 		return
 	}
 	ready := 0
@@ -472,7 +471,7 @@ func (p *pool) reap() {
 			switch {
 			case p.handedOver:
 				p.cfg.Log("new master pid=%d exited %s", e.Pid, e)
-			case p.stopping:
+			case p.group.Stopping():
 				p.cfg.Log("new master pid=%d exited %s before serving: upgrade stopped", e.Pid, e)
 			default:
 				p.cfg.Log("new master pid=%d exited %s before serving: upgrade failed, serving on", e.Pid, e)
@@ -489,7 +488,7 @@ func (p *pool) reap() {
 		delete(p.workers, e.Pid)
 		w.conn.Close()
 		p.cfg.Log("worker %d pid=%d exited %s", w.id, e.Pid, e)
-		if !p.stopping && !w.retiring {
+		if !p.group.Stopping() && !w.retiring {
 			p.backOff(w.failed || time.Since(w.started) < youngAge)
 		}
 	}
@@ -520,7 +519,6 @@ func (p *pool) backOff(young bool) {
 // comes up to serve after this one is gone. One that serves (handed
 // over) is left to serve, outside the group.
 func (p *pool) stop(sig syscall.Signal, grace time.Duration) {
-	p.stopping = true
 	p.group.Stop(sig, grace)
 	if p.successor != nil && !p.handedOver {
 		p.cfg.Log("new master pid=%d not serving yet: stopping it too", p.successor.Pid)
