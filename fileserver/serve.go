@@ -66,7 +66,31 @@ const (
 	defaultMaxConns    = 1024             // per worker
 )
 
-// serverFlags are the flags the master and its workers share.
+// workerConfig is what a worker is told of the configuration: it crosses
+// exec whole, as the first message on the worker's control socket
+// (prefork.Config.Settings), never as flags formatted back into argv.
+type workerConfig struct {
+	Root         string         `json:"root"`
+	MaxUpload    int64          `json:"max_upload"`
+	MinFree      int64          `json:"min_free"`
+	IdleTimeout  time.Duration  `json:"idle_timeout"`
+	MaxConns     int            `json:"max_conns"`
+	TFTPPorts    tftp.PortRange `json:"tftp_ports"`
+	TFTPReadOnly bool           `json:"tftp_readonly"`
+	TFTPRetries  int            `json:"tftp_retries"`
+}
+
+// tftpSocket is the name the TFTP socket is inherited under.
+const tftpSocket = "tftp"
+
+// workerConfig is the part of the configuration the workers act on.
+func (cfg *serveConfig) workerConfig() workerConfig {
+	return workerConfig{Root: cfg.root, MaxUpload: int64(cfg.maxUpload), MinFree: int64(cfg.minFree),
+		IdleTimeout: cfg.idleTimeout, MaxConns: cfg.maxConns, TFTPPorts: tftp.PortRange(cfg.tftpPorts),
+		TFTPReadOnly: cfg.tftpRO, TFTPRetries: cfg.tftpRetries}
+}
+
+// serverFlags are the flags of what the workers are told (workerConfig).
 func serverFlags(fs *pflag.FlagSet, cfg *serveConfig) {
 	cfg.maxUpload = defaultMaxUpload
 	fs.StringVar(&cfg.root, "root", defaultRoot, "the library's directory (created if missing)")
@@ -139,39 +163,27 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 		return err
 	}
 	defer lnFile.Close()
-	var extra []*os.File
+	var extra []prefork.Inherited
 	tftpAddr := ""
 	if cfg.tftp != "" {
 		var inherited *os.File
 		if succ != nil {
-			inherited = prefork.Extra(0)
+			inherited = prefork.File(tftpSocket)
 		}
 		f, a, err := listenTFTP(cfg.tftp, inherited)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		extra, tftpAddr = []*os.File{f}, a
+		extra, tftpAddr = []prefork.Inherited{{Name: tftpSocket, File: f}}, a
 	}
 
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find my own executable: %w", err)
 	}
-	workerArgs := []string{self, workerCmd, "--root", cfg.root,
-		"--max-upload", cfg.maxUpload.String(), "--min-free", cfg.minFree.String(), "--idle-timeout", cfg.idleTimeout.String(),
-		"--max-conns", strconv.Itoa(cfg.maxConns)}
-	if cfg.tftp != "" {
-		workerArgs = append(workerArgs, "--tftp-inherited", "--tftp-retries", strconv.Itoa(cfg.tftpRetries))
-		if cfg.tftpPorts.Lo != 0 {
-			workerArgs = append(workerArgs, "--tftp-port-range", cfg.tftpPorts.String())
-		}
-		if cfg.tftpRO {
-			workerArgs = append(workerArgs, "--tftp-readonly")
-		}
-	}
 	handedOver, err := prefork.Run(prefork.Config{
-		Path: self, Args: workerArgs, Workers: cfg.workers, Grace: cfg.grace,
+		Path: self, Args: []string{self, workerCmd}, Settings: cfg.workerConfig(), Workers: cfg.workers, Grace: cfg.grace,
 		ReadyTimeout: cfg.ready, WorkerTimeout: cfg.liveness,
 		Listener: lnFile, Extra: extra, Stdout: stdout, Stderr: os.Stderr, Log: logf,
 		MasterArgs: append([]string{self, "serve"}, args...),

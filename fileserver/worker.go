@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/pflag"
-
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/peerio"
@@ -21,38 +19,32 @@ import (
 	"github.com/sigride/sigride/internal/wire"
 )
 
-const workerSynopsis = `usage: fileserver worker [flags]
-
-A worker of "fileserver serve", started by its master with the listening
-socket as fd 3, a control socket as fd 4 and the TFTP socket, if any, as
-fd 5. Not for running by hand.`
-
 // runWorker serves connections until SIGTERM, SIGINT or SIGQUIT, or the
 // master's end of the control socket closes; then it stops accepting, lets
-// the transfers in flight finish, and exits 0.
+// the transfers in flight finish, and exits 0. A worker takes no argument:
+// its master sends it its configuration (workerConfig) and names the files
+// it inherits (prefork.File), so that it is not for running by hand.
 func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
-	var cfg serveConfig
-	fs := pflag.NewFlagSet("fileserver worker", pflag.ContinueOnError)
-	serverFlags(fs, &cfg)
-	withTFTP := fs.Bool("tftp-inherited", false, "the TFTP socket is fd 5")
-	if err := cli.Parse(fs, workerSynopsis, args, io.Discard, stderr); err != nil {
-		return err
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "usage: fileserver worker (started by \"fileserver serve\", which configures it; no arguments)")
+		return &cli.UsageError{Err: fmt.Errorf("unexpected argument %q", args[0])}
 	}
-	lib, err := library.Open(cfg.root)
-	if err != nil {
-		return err
-	}
-	defer lib.Close()
-	lib.SetMinFree(int64(cfg.minFree))
-	w, err := prefork.Join()
+	var cfg workerConfig
+	w, err := prefork.Join(&cfg)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
+	lib, err := library.Open(cfg.Root)
+	if err != nil {
+		return err
+	}
+	defer lib.Close()
+	lib.SetMinFree(cfg.MinFree)
 	log := newLogger(stderr, fmt.Sprintf("fileserver worker[%d]: ", os.Getpid()))
 	defer log.close()
 	s := &server{
-		lib: lib, maxUpload: int64(cfg.maxUpload), idle: cfg.idleTimeout, maxConns: int64(cfg.maxConns),
+		lib: lib, maxUpload: cfg.MaxUpload, idle: cfg.IdleTimeout, maxConns: int64(cfg.MaxConns),
 		logf:  log.logf,
 		conns: map[net.Conn]*connState{},
 		lists: make(chan struct{}, maxListings),
@@ -61,10 +53,9 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 	go func() { accepted <- s.accept(w.Listener) }()
 	var udp *net.UDPConn
 	tftpDone := make(chan error, 1)
-	tsrv := &tftp.Server{Store: tftpStore{lib}, Ports: tftp.PortRange(cfg.tftpPorts), ReadOnly: cfg.tftpRO,
-		MaxUpload: int64(cfg.maxUpload), Retries: cfg.tftpRetries, Idle: cfg.idleTimeout, MaxTransfers: cfg.maxConns, Log: s.logf}
-	if *withTFTP {
-		f := prefork.Extra(0)
+	tsrv := &tftp.Server{Store: tftpStore{lib}, Ports: cfg.TFTPPorts, ReadOnly: cfg.TFTPReadOnly,
+		MaxUpload: cfg.MaxUpload, Retries: cfg.TFTPRetries, Idle: cfg.IdleTimeout, MaxTransfers: cfg.MaxConns, Log: s.logf}
+	if f := prefork.File(tftpSocket); f != nil {
 		pc, err := net.FilePacketConn(f)
 		f.Close()
 		if err != nil {

@@ -4,10 +4,13 @@
 //
 // Invariants:
 //   - Workers are the master's own binary re-executed (Go cannot fork
-//     without exec), the listening socket inherited as fd ListenerFD and a
-//     control socket as fd ControlFD, and Config.Extra from ExtraFD on (a
-//     successor master gets the same). They share the one socket (no
-//     SO_REUSEPORT): a worker's death loses no connection queued on it.
+//     without exec) with the listening socket, a control socket and
+//     Config.Extra inherited, each found by its name (FilesEnv, File), not
+//     by a fixed number (a successor master gets the same). Their
+//     configuration (Config.Settings) crosses exec whole, in JSON, as the
+//     first message on the control socket: nothing is formatted back into
+//     argv. They share the one socket (no SO_REUSEPORT): a worker's death
+//     loses no connection queued on it.
 //   - A worker counts as serving only once it said "ready" on its control
 //     socket; it ends when that socket reaches EOF (the master is gone) or
 //     on SIGTERM, SIGINT or SIGQUIT (stop accepting, finish what is in

@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -34,12 +35,15 @@ type Config struct {
 	// before it is killed and replaced; zero: no liveness check.
 	WorkerTimeout time.Duration
 	Listener      *os.File // the listening socket every worker inherits
-	// Extra are more sockets every worker (and a successor master)
-	// inherits, from fd ExtraFD on, in order: the TFTP socket, say.
-	Extra  []*os.File
-	Stdout *os.File
-	Stderr *os.File
-	Log    func(format string, args ...any)
+	// Extra are more files every worker (and a successor master)
+	// inherits, each found by its name with File: the TFTP socket, say.
+	Extra []Inherited
+	// Settings is the workers' configuration: it reaches each worker in
+	// JSON in its first control message, and Join decodes it.
+	Settings any
+	Stdout   *os.File
+	Stderr   *os.File
+	Log      func(format string, args ...any)
 	// Ready is called once, when as many workers are ready as the pool
 	// wants at that moment, with that number. An error stops the pool,
 	// and Run returns it.
@@ -68,22 +72,23 @@ type event struct {
 
 // pool is the master's state; only Run's goroutine touches it.
 type pool struct {
-	cfg        Config
-	group      *supervise.Group
-	workers    map[int]*worker
-	want       int
-	nextID     int
-	events     chan event
-	announced  bool
-	err        error            // what stops the pool, if not a signal
-	young      int              // workers that died young in a row
-	respawn    *time.Timer      // the back-off: no worker starts until it fires
-	gen        int              // the current generation of workers
-	rolling    bool             // a SIGHUP's replacement is under way
-	succ       *supervise.Group // the new master started by SIGUSR2: a group of its own, out of the workers' stops
-	successor  *supervise.Child
-	succConn   *supervise.Conn
-	handedOver bool // the successor serves: this master drains and exits
+	cfg         Config
+	group       *supervise.Group
+	workers     map[int]*worker
+	want        int
+	nextID      int
+	events      chan event
+	announced   bool
+	err         error            // what stops the pool, if not a signal
+	young       int              // workers that died young in a row
+	respawn     *time.Timer      // the back-off: no worker starts until it fires
+	gen         int              // the current generation of workers
+	rolling     bool             // a SIGHUP's replacement is under way
+	succ        *supervise.Group // the new master started by SIGUSR2: a group of its own, out of the workers' stops
+	successor   *supervise.Child
+	succConn    *supervise.Conn
+	handedOver  bool   // the successor serves: this master drains and exits
+	settingsMsg []byte // every worker's first message (settings)
 }
 
 // Run starts the workers and runs the pool until it is stopped, or until a
@@ -94,6 +99,9 @@ type pool struct {
 func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 	p := &pool{cfg: cfg, group: supervise.NewGroup(), succ: supervise.NewGroup(), workers: map[int]*worker{},
 		want: cfg.Workers, events: make(chan event, 64)}
+	if p.settingsMsg, err = p.settings(); err != nil {
+		return false, fmt.Errorf("workers' settings: %w", err)
+	}
 	for i := 0; i < cfg.Workers; i++ {
 		if err := p.spawn(); err != nil {
 			p.stop(syscall.SIGTERM, p.cfg.Grace)
@@ -195,18 +203,20 @@ func (p *pool) spawn() error {
 		return err
 	}
 	// The settings go first: the worker finds them waiting when it joins.
-	if err := conn.Send([]byte(heartbeatMsg + heartbeatEvery(p.cfg.WorkerTimeout).String())); err != nil {
+	if err := conn.Send(p.settingsMsg); err != nil {
 		conn.Close()
 		childEnd.Close()
-		return fmt.Errorf("spawn worker: %w", err)
+		return fmt.Errorf("spawn worker: settings: %w", err)
 	}
 	p.nextID++
 	id := p.nextID
+	files, named := childFiles(p.cfg.Stdout, p.cfg.Stderr, p.cfg.Listener, childEnd, p.cfg.Extra)
 	child, err := supervise.Start(supervise.Spec{
 		Name:  "worker",
 		Path:  p.cfg.Path,
 		Args:  p.cfg.Args,
-		Files: append([]*os.File{os.Stdin, p.cfg.Stdout, p.cfg.Stderr, p.cfg.Listener, childEnd}, p.cfg.Extra...),
+		Env:   append(os.Environ(), named),
+		Files: files,
 	})
 	childEnd.Close()
 	if err != nil {
@@ -218,6 +228,24 @@ func (p *pool) spawn() error {
 	p.workers[child.Pid] = &worker{id: id, child: child, conn: conn, gen: p.gen, started: time.Now()}
 	go watch(child.Pid, conn, p.events)
 	return nil
+}
+
+// settings is the first message to a worker: its heartbeat period and
+// Config.Settings.
+func (p *pool) settings() ([]byte, error) {
+	set := settings{Heartbeat: heartbeatEvery(p.cfg.WorkerTimeout)}
+	if p.cfg.Settings != nil {
+		w, err := json.Marshal(p.cfg.Settings)
+		if err != nil {
+			return nil, err
+		}
+		set.Worker = w
+	}
+	msg, err := json.Marshal(set)
+	if err == nil && len(msg) > maxSettings {
+		err = fmt.Errorf("%d bytes, over %d", len(msg), maxSettings)
+	}
+	return msg, err
 }
 
 // watch tells the loop what a worker (or the successor) says. It ends when
@@ -288,12 +316,13 @@ func (p *pool) upgrade() {
 		p.cfg.Log("SIGUSR2: %v", err)
 		return
 	}
+	files, named := childFiles(p.cfg.Stdout, p.cfg.Stderr, p.cfg.Listener, childEnd, p.cfg.Extra)
 	child, err := supervise.Start(supervise.Spec{
 		Name:    "new master",
 		Path:    p.cfg.Path,
 		Args:    p.cfg.MasterArgs,
-		Env:     append(os.Environ(), UpgradeEnv+"=1"),
-		Files:   append([]*os.File{os.Stdin, p.cfg.Stdout, p.cfg.Stderr, p.cfg.Listener, childEnd}, p.cfg.Extra...),
+		Env:     append(os.Environ(), UpgradeEnv+"=1", named),
+		Files:   files,
 		Outlive: true, // it takes over: it must not die with this master
 	})
 	childEnd.Close()

@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"bufio"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -51,7 +52,8 @@ func testWorker() int {
 		fmt.Printf("successor %d\n", os.Getpid())
 		select {}
 	}
-	w, err := Join()
+	var cfg struct{ Word string }
+	w, err := Join(&cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -59,6 +61,10 @@ func testWorker() int {
 	if _, err := os.Stat(os.Getenv(holdEnv)); err == nil {
 		fmt.Printf("held %d\n", os.Getpid())
 		select {}
+	}
+	if f := File("probe"); f != nil { // TestSettingsAndFiles
+		fmt.Fprintln(f, cfg.Word)
+		f.Close()
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
@@ -264,5 +270,26 @@ func TestPoolConverges(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.done <- nil // for the cleanup's wait
+	}
+}
+
+// TestSettingsAndFiles: a worker gets the pool's Settings whole, decoded
+// by Join, and finds each extra file by its name, wherever it was put.
+func TestSettingsAndFiles(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := runPool(t, 1, func(c *Config) {
+		c.Settings = struct{ Word string }{"hello, worker"}
+		c.Extra = []Inherited{{Name: "probe", File: w}}
+	})
+	p.wait(p.log, regexp.MustCompile(`^worker 1 pid=\d+ ready `), 1)
+	w.Close() // the worker holds its own
+	r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil || got != "hello, worker\n" {
+		t.Errorf("the worker wrote %q, %v to its \"probe\"; want its settings' word", got, err)
 	}
 }

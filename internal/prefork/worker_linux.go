@@ -1,26 +1,15 @@
 package prefork
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/sigride/sigride/internal/supervise"
 )
-
-// The fds a worker inherits, after stdin, stdout and stderr.
-const (
-	ListenerFD = 3 // the shared listening socket
-	ControlFD  = 4 // the control socket to the master
-	ExtraFD    = 5 // the first of Config.Extra
-)
-
-// Extra returns the i-th of the extra sockets a worker or a successor
-// master inherited (Config.Extra); the caller knows how many there are.
-func Extra(i int) *os.File { return os.NewFile(uintptr(ExtraFD+i), fmt.Sprintf("extra %d", i)) }
 
 // The control socket's messages.
 const (
@@ -29,13 +18,23 @@ const (
 	// beatMsg: a ready worker is still alive, every heartbeatEvery of the
 	// master's WorkerTimeout, a few per timeout so one late beat is no death.
 	beatMsg = "beat"
-	// heartbeatMsg, then a duration ("10s", "0s": none), is the master's
-	// first message to a worker: how often to beat. It is in the socket
-	// before the worker starts, so Join finds it at once.
-	heartbeatMsg = "heartbeat "
-	// maxMsg bounds a control message.
+	// maxMsg bounds a control message from a worker.
 	maxMsg = 64
+	// maxSettings bounds the master's first message to a worker, its
+	// settings (a SOCK_SEQPACKET message is never split).
+	maxSettings = 64 << 10
 )
+
+// settings is the master's first message to a worker, in JSON: how often
+// to beat, and the worker's own configuration (Config.Settings). It is in
+// the socket before the worker starts, so Join finds it at once. The
+// configuration crosses exec whole, as the master has it: no flag is
+// formatted back into argv and parsed again, so none can be forgotten on
+// one side.
+type settings struct {
+	Heartbeat time.Duration   `json:"heartbeat"` // zero: none
+	Worker    json.RawMessage `json:"worker,omitempty"`
+}
 
 // heartbeatEvery is how often a worker beats for a WorkerTimeout; zero:
 // no heartbeat.
@@ -52,27 +51,33 @@ type Worker struct {
 }
 
 // Join takes the inherited listener and control socket, and the master's
-// settings waiting on it.
-func Join() (*Worker, error) {
-	control, err := supervise.FromFD(ControlFD)
+// settings waiting on it; the worker's configuration (Config.Settings) is
+// decoded into config, if not nil.
+func Join(config any) (*Worker, error) {
+	control, err := supervise.FromFD(inheritedFD(ControlName))
 	if err != nil {
 		return nil, fmt.Errorf("%w (workers are started by the master)", err)
 	}
-	buf := make([]byte, maxMsg)
+	buf := make([]byte, maxSettings)
 	n, fds, err := control.Recv(buf)
 	supervise.CloseFds(fds)
-	var every time.Duration
+	var set settings
 	if err == nil {
-		v, ok := strings.CutPrefix(string(buf[:n]), heartbeatMsg)
-		if every, err = time.ParseDuration(v); !ok || err != nil {
-			err = fmt.Errorf("bad settings %q", buf[:n])
-		}
+		err = json.Unmarshal(buf[:n], &set)
+	}
+	if err == nil && config != nil && len(set.Worker) > 0 {
+		err = json.Unmarshal(set.Worker, config)
 	}
 	if err != nil {
 		control.Close()
 		return nil, fmt.Errorf("settings from the master: %w", err)
 	}
-	f := os.NewFile(ListenerFD, "listener")
+	every := set.Heartbeat
+	f := File(ListenerName)
+	if f == nil {
+		control.Close()
+		return nil, fmt.Errorf("no %s inherited (%s=%q)", ListenerName, FilesEnv, os.Getenv(FilesEnv))
+	}
 	ln, err := net.FileListener(f)
 	f.Close() // FileListener dup'ed it
 	if err != nil {
@@ -126,8 +131,8 @@ func (w *Worker) Close() error {
 }
 
 // UpgradeEnv marks a master started by its predecessor on SIGUSR2: it
-// inherits the listening socket at ListenerFD and a control socket to the
-// predecessor at ControlFD.
+// inherits the listening socket, a control socket to the predecessor and
+// Config.Extra, named by FilesEnv as a worker's are.
 const UpgradeEnv = "SIGRIDE_UPGRADE"
 
 // Successor is a new master's side of an upgrade.
@@ -137,18 +142,24 @@ type Successor struct {
 }
 
 // TakeOver returns the inherited socket and control channel when this
-// master was started by a predecessor, and nil when it was not. It clears
-// UpgradeEnv, so this master's own children do not see it.
+// master was started by a predecessor, and nil when it was not; its extra
+// files are File's. It clears UpgradeEnv, so this master's own children
+// do not see it.
 func TakeOver() (*Successor, error) {
 	if os.Getenv(UpgradeEnv) == "" {
 		return nil, nil
 	}
 	os.Unsetenv(UpgradeEnv)
-	control, err := supervise.FromFD(ControlFD)
+	control, err := supervise.FromFD(inheritedFD(ControlName))
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
-	return &Successor{Listener: os.NewFile(ListenerFD, "listener"), control: control}, nil
+	ln := File(ListenerName)
+	if ln == nil {
+		control.Close()
+		return nil, fmt.Errorf("upgrade: no %s inherited", ListenerName)
+	}
+	return &Successor{Listener: ln, control: control}, nil
 }
 
 // Serving tells the predecessor that this master's workers accept: it then
