@@ -44,7 +44,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 			fmt.Fprintf(stderr, "%s: %d lines not written: stdout is not read\n", ride.Conductor, n)
 		}
 	}()
-	return r.Loop(sigs, func(t int64, sig os.Signal) (bool, error) {
+	return r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {
 		switch sig {
 		case syscall.SIGINT:
 			forward(r, t, sig, setOff, stderr)
@@ -59,7 +59,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 
 // forward passes a key on to the driver. A driver that is gone is worth a
 // word on stderr, not the end of the ride: the launcher decides that.
-func forward(r *ride.Role, t int64, sig os.Signal, out syscall.Signal, stderr io.Writer) {
+func forward(r *ride.Role, t int64, sig, out syscall.Signal, stderr io.Writer) {
 	if err := r.Forward(t, sig, out); err != nil {
 		fmt.Fprintf(stderr, "conductor: %v\n", err)
 	}

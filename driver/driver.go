@@ -44,7 +44,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 			fmt.Fprintf(stderr, "%s: %d lines not written: stdout is not read\n", ride.Driver, n)
 		}
 	}()
-	return r.Loop(sigs, func(t int64, sig os.Signal) (bool, error) {
+	return r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {
 		switch sig {
 		case syscall.SIGUSR1:
 			return false, r.Print(t, sig, msgs.SetOff)
@@ -58,7 +58,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 }
 
 // arrive tells the conductor we have arrived and gets off once it has.
-func arrive(r *ride.Role, t int64, sig os.Signal, stderr io.Writer) error {
+func arrive(r *ride.Role, t int64, sig syscall.Signal, stderr io.Writer) error {
 	err := r.Forward(t, sig, arrived)
 	switch {
 	case errors.Is(err, unix.ESRCH):

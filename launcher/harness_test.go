@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sigride/sigride/internal/proctest"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // binDir holds the three binaries, built once by TestMain.
@@ -198,7 +197,7 @@ func (r *rideProc) transcript() string {
 func (r *rideProc) kill(pid int, sig syscall.Signal) {
 	r.t.Helper()
 	if err := syscall.Kill(pid, sig); err != nil {
-		r.t.Fatalf("kill -%s %d: %v", unix.SignalName(sig), pid, err)
+		r.t.Fatalf("kill -SIG%s %d: %v", vocab.SignalName(sig), pid, err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/sigride/sigride/internal/scenario"
 	"github.com/sigride/sigride/internal/supervise"
 	"github.com/sigride/sigride/internal/trace"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // roleEvent is one control message from a role, or the end of its socket.
@@ -235,7 +236,7 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 				l.reap()
 			case syscall.SIGTERM, syscall.SIGHUP:
 				s := sig.(syscall.Signal)
-				l.endWith(&cli.ExitError{Code: 128 + int(s), Err: fmt.Errorf("ride stopped by %s", ride.SignalName(s))})
+				l.endWith(&cli.ExitError{Code: 128 + int(s), Err: fmt.Errorf("ride stopped by SIG%s", vocab.SignalName(s))})
 			default:
 				// SIGINT, SIGQUIT, SIGTSTP: the roles' keys, not ours.
 			}
@@ -262,7 +263,7 @@ func (l *launcher) overdue(due []supervise.Overdue) {
 			l.endWith(fmt.Errorf("roles not ready after %v", o.After))
 		case supervise.Stopping:
 			if l.rec != nil {
-				l.rec.sent(l.pid, ride.SignalName(syscall.SIGKILL), o.Child.Pid)
+				l.rec.sent(l.pid, syscall.SIGKILL, o.Child.Pid)
 			}
 		}
 	}
@@ -281,7 +282,7 @@ func (l *launcher) act(s scenario.Step) error {
 	}
 	for i := 0; i < max(s.Times, 1); i++ {
 		if l.rec != nil {
-			l.rec.sent(l.pid, ride.SignalName(s.Signal), pid)
+			l.rec.sent(l.pid, s.Signal, pid)
 		}
 		var err error
 		if role == ride.Launcher {
@@ -290,7 +291,7 @@ func (l *launcher) act(s scenario.Step) error {
 			err = l.roles[role].Signal(s.Signal)
 		}
 		if err != nil {
-			return fmt.Errorf("send %s to %s: %w", ride.SignalName(s.Signal), role, err)
+			return fmt.Errorf("send SIG%s to %s: %w", vocab.SignalName(s.Signal), role, err)
 		}
 	}
 	return nil
@@ -303,7 +304,7 @@ func (l *launcher) recordSends(sig syscall.Signal) {
 		return
 	}
 	for _, c := range l.group.Children() {
-		l.rec.sent(l.pid, ride.SignalName(sig), c.Pid)
+		l.rec.sent(l.pid, sig, c.Pid)
 	}
 }
 

@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/sigride/sigride/internal/atomicfile"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/supervise"
 	"github.com/sigride/sigride/internal/trace"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // recorder collects the ride's events for the trace, the diagram and the
@@ -43,16 +45,16 @@ func (r *recorder) message(role string, pid int, m ride.Msg) {
 }
 
 // sent records a signal the launcher sent.
-func (r *recorder) sent(launcher int, sig string, to int) {
+func (r *recorder) sent(launcher int, sig syscall.Signal, to int) {
 	e := r.add(ride.Now(), launcher, ride.Launcher, trace.Send)
-	e.Signal, e.To = sig, to
+	e.Signal, e.To = "SIG"+vocab.SignalName(sig), to
 }
 
 // reaped records a child reaped.
 func (r *recorder) reaped(role string, e supervise.Exit) {
 	ev := r.add(ride.Now(), e.Pid, role, trace.Reap)
 	if e.Status.Signaled() {
-		ev.Signal = ride.SignalName(e.Status.Signal())
+		ev.Signal = "SIG" + vocab.SignalName(e.Status.Signal())
 	} else {
 		ev.Code = trace.CodeOf(e.Status.ExitStatus())
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/scenario"
 	"github.com/sigride/sigride/internal/supervise"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // observation is what the runner learns from the loop: a line printed (by a
@@ -119,7 +120,7 @@ func (r *runner) do(s scenario.Step) error {
 	case scenario.ExpectExit, scenario.ExpectReaped:
 		want := fmt.Sprintf("exit=%d", s.Code)
 		if s.Kind == scenario.ExpectReaped && s.Signal != 0 {
-			want = "signal=" + supervise.SignalName(s.Signal)
+			want = "signal=" + vocab.SignalName(s.Signal)
 		}
 		var wrong error
 		err := r.await(s, func() bool {

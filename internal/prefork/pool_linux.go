@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sigride/sigride/internal/supervise"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // Back-off for workers that die young.
@@ -127,7 +128,7 @@ func Run(cfg Config, sigs <-chan os.Signal) (handedOver bool, err error) {
 			case syscall.SIGUSR2:
 				p.upgrade()
 			case syscall.SIGTERM, syscall.SIGINT:
-				p.cfg.Log("SIG%s: stopping, in-flight transfers get %v", supervise.SignalName(sig.(syscall.Signal)), p.cfg.Grace)
+				p.cfg.Log("SIG%s: stopping, in-flight transfers get %v", vocab.SignalName(sig.(syscall.Signal)), p.cfg.Grace)
 				p.stop(syscall.SIGTERM, p.cfg.Grace)
 			case syscall.SIGQUIT:
 				p.cfg.Log("SIGQUIT: stopping once in-flight transfers are done")
@@ -355,7 +356,7 @@ func (p *pool) restart() {
 // resize takes SIGTTIN (one worker more) or SIGTTOU (one fewer); reconcile
 // starts or retires the worker.
 func (p *pool) resize(sig syscall.Signal) {
-	name := "SIG" + supervise.SignalName(sig)
+	name := "SIG" + vocab.SignalName(sig)
 	switch {
 	case p.group.Stopping():
 		// reconcile starts no worker once stopping (none would be asked

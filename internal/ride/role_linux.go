@@ -14,6 +14,7 @@ import (
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/supervise"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // Role is the runtime of one role process: its control socket, its peer, and
@@ -80,14 +81,20 @@ var ErrLauncherGone = errors.New("launcher gone: getting off")
 // Loop hands each signal from sigs, with the time it arrived, to handle,
 // until handle says the role is done (or fails), or the launcher is gone.
 // Its exit code (as cli.Code maps the error) is reported to the launcher.
-func (r *Role) Loop(sigs <-chan os.Signal, handle func(t int64, sig os.Signal) (done bool, err error)) (err error) {
+// On Linux every os.Signal that signal.Notify delivers is a
+// syscall.Signal, so handle is given that.
+func (r *Role) Loop(sigs <-chan os.Signal, handle func(t int64, sig syscall.Signal) (done bool, err error)) (err error) {
 	defer func() { r.Report(Msg{Kind: KindExit, Mono: Now(), Code: cli.Code(err)}) }()
 	for {
 		select {
 		case <-r.gone:
 			return ErrLauncherGone
 		case sig := <-sigs:
-			if done, err := handle(Now(), sig); done || err != nil {
+			s, ok := sig.(syscall.Signal)
+			if !ok {
+				continue
+			}
+			if done, err := handle(Now(), s); done || err != nil {
 				return err
 			}
 		}
@@ -104,7 +111,7 @@ func (r *Role) PeerPid() int { return r.peerPid }
 // ESRCH as an error wrapping unix.ESRCH when the peer has already exited.
 func (r *Role) SignalPeer(sig syscall.Signal) error {
 	if err := unix.PidfdSendSignal(r.peerFd, sig, nil, 0); err != nil {
-		return fmt.Errorf("signal %s[%d] %s: %w", r.peerName, r.peerPid, unix.SignalName(sig), err)
+		return fmt.Errorf("signal %s[%d] %s: %w", r.peerName, r.peerPid, "SIG"+vocab.SignalName(sig), err)
 	}
 	return nil
 }
@@ -139,10 +146,10 @@ func (r *Role) Say(text string) error {
 
 // Print is a role's answer to a signal that arrived at time t: one line,
 // then the report of both events.
-func (r *Role) Print(t int64, sig os.Signal, text string) error {
+func (r *Role) Print(t int64, sig syscall.Signal, text string) error {
 	printed := Now() // stamped before the write, so it precedes what the line causes
 	err := r.Say(text)
-	r.Report(Msg{Kind: KindReceive, Mono: t, Signal: SignalName(sig)},
+	r.Report(Msg{Kind: KindReceive, Mono: t, Signal: "SIG" + vocab.SignalName(sig)},
 		Msg{Kind: KindPrint, Mono: printed, Text: text})
 	return err
 }
@@ -150,12 +157,12 @@ func (r *Role) Print(t int64, sig os.Signal, text string) error {
 // Forward is a role's answer to a signal that arrived at time t: out to the
 // peer, then the report of both events. A peer already gone is reported as
 // an error wrapping unix.ESRCH.
-func (r *Role) Forward(t int64, sig os.Signal, out syscall.Signal) error {
+func (r *Role) Forward(t int64, sig, out syscall.Signal) error {
 	sent := Now() // stamped before the send, so it precedes the peer's receive
 	err := r.SignalPeer(out)
-	events := []Msg{{Kind: KindReceive, Mono: t, Signal: SignalName(sig)}}
+	events := []Msg{{Kind: KindReceive, Mono: t, Signal: "SIG" + vocab.SignalName(sig)}}
 	if err == nil {
-		events = append(events, Msg{Kind: KindSend, Mono: sent, Signal: SignalName(out), Pid: r.peerPid})
+		events = append(events, Msg{Kind: KindSend, Mono: sent, Signal: "SIG" + vocab.SignalName(out), Pid: r.peerPid})
 	}
 	r.Report(events...)
 	return err
@@ -217,14 +224,4 @@ func anchor() (int64, time.Time) {
 		}
 	}
 	return mono, base
-}
-
-// SignalName is the full name of sig, "SIGUSR1".
-func SignalName(sig os.Signal) string {
-	if s, ok := sig.(syscall.Signal); ok {
-		if n := unix.SignalName(s); n != "" {
-			return n
-		}
-	}
-	return sig.String()
 }

@@ -7,5 +7,6 @@
 //   - Every step carries the FILE:LINE it came from, for the runner's reports.
 //   - Roles, signals and durations are checked here, so the runner never
 //     meets a step it cannot carry out. A signal is stored as its number.
-//   - It knows no process: it imports nothing of sigride.
+//   - It knows no process: it imports nothing of sigride but internal/vocab,
+//     whose names of signals and roles it reads and writes.
 package scenario

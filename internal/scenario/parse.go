@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // Kind is what a step does.
@@ -69,9 +71,9 @@ func (s Step) String() string {
 	switch s.Kind {
 	case Send:
 		if s.Times > 1 {
-			return fmt.Sprintf("send %s %s times %d", s.Role, unix.SignalName(s.Signal), s.Times)
+			return fmt.Sprintf("send %s SIG%s times %d", s.Role, vocab.SignalName(s.Signal), s.Times)
 		}
-		return fmt.Sprintf("send %s %s", s.Role, unix.SignalName(s.Signal))
+		return fmt.Sprintf("send %s SIG%s", s.Role, vocab.SignalName(s.Signal))
 	case Kill:
 		return "kill " + s.Role
 	case Sleep:
@@ -83,7 +85,7 @@ func (s Step) String() string {
 	case ExpectReaped:
 		how := fmt.Sprintf("exit=%d", s.Code)
 		if s.Signal != 0 {
-			how = "signal=" + strings.TrimPrefix(unix.SignalName(s.Signal), "SIG")
+			how = "signal=" + vocab.SignalName(s.Signal)
 		}
 		return fmt.Sprintf("expect reaped %s %s within %s", s.Role, how, s.Dur)
 	}

@@ -3,10 +3,10 @@ package supervise
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // Exit is how one child ended.
@@ -18,7 +18,7 @@ type Exit struct {
 // String is "exit=N" or "signal=NAME", the form every report uses.
 func (e Exit) String() string {
 	if e.Status.Signaled() {
-		return "signal=" + SignalName(e.Status.Signal())
+		return "signal=" + vocab.SignalName(e.Status.Signal())
 	}
 	return fmt.Sprintf("exit=%d", e.Status.ExitStatus())
 }
@@ -46,12 +46,4 @@ func Reap() ([]Exit, error) {
 		}
 		exits = append(exits, Exit{Pid: pid, Status: ws})
 	}
-}
-
-// SignalName is the signal's name without the SIG prefix: "KILL", "TERM".
-func SignalName(sig syscall.Signal) string {
-	if name := unix.SignalName(sig); name != "" {
-		return strings.TrimPrefix(name, "SIG")
-	}
-	return fmt.Sprintf("%d", int(sig))
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // Spec describes a child to start.
@@ -40,7 +42,7 @@ func (c *Child) Pidfd() int { return c.pidfd }
 // Signal sends sig to the child through its pidfd.
 func (c *Child) Signal(sig syscall.Signal) error {
 	if err := unix.PidfdSendSignal(c.pidfd, sig, nil, 0); err != nil {
-		return fmt.Errorf("signal %s %s: %w", c.Name, SignalName(sig), err)
+		return fmt.Errorf("signal %s %s: %w", c.Name, vocab.SignalName(sig), err)
 	}
 	return nil
 }
