@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/sigride/sigride/internal/ride"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // The conductor's signals. SIGTSTP is the driver's key: the terminal sends
@@ -30,18 +31,18 @@ SIGQUIT (^\): tell it to speed up (SIGUSR2); SIGUSR1 (from the driver):
 announce the arrival and get off.`
 
 func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
-	cfg, err := ride.ParseFlags(ride.Conductor, synopsis, args, stdout, stderr)
+	cfg, err := ride.ParseFlags(vocab.Conductor, synopsis, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	r, msgs, err := ride.Board(ride.Conductor, cfg, stdout)
+	r, msgs, err := ride.Board(vocab.Conductor, cfg, stdout)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	defer func() {
 		if n := r.Dropped(); n > 0 {
-			fmt.Fprintf(stderr, "%s: %d lines not written: stdout is not read\n", ride.Conductor, n)
+			fmt.Fprintf(stderr, "%s: %d lines not written: stdout is not read\n", vocab.Conductor, n)
 		}
 	}()
 	return r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {

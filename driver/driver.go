@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sigride/sigride/internal/ride"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // The driver's signals. SIGINT and SIGQUIT are the conductor's keys: the
@@ -30,18 +31,18 @@ as fd 3. SIGUSR1: set off; SIGUSR2: speed up; SIGTSTP (^Z): tell the
 conductor we arrived (SIGUSR1), wait until it got off, then get off.`
 
 func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
-	cfg, err := ride.ParseFlags(ride.Driver, synopsis, args, stdout, stderr)
+	cfg, err := ride.ParseFlags(vocab.Driver, synopsis, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	r, msgs, err := ride.Board(ride.Driver, cfg, stdout)
+	r, msgs, err := ride.Board(vocab.Driver, cfg, stdout)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	defer func() {
 		if n := r.Dropped(); n > 0 {
-			fmt.Fprintf(stderr, "%s: %d lines not written: stdout is not read\n", ride.Driver, n)
+			fmt.Fprintf(stderr, "%s: %d lines not written: stdout is not read\n", vocab.Driver, n)
 		}
 	}()
 	return r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {

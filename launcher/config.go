@@ -14,6 +14,7 @@ import (
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/scenario"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // readScenario reads and parses a scenario file; its errors name FILE or
@@ -117,7 +118,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 		if err != nil {
 			return cfg, fmt.Errorf("find my own executable: %w", err)
 		}
-		name := map[*string]string{&cfg.driver: ride.Driver, &cfg.conductor: ride.Conductor}[p]
+		name := map[*string]string{&cfg.driver: vocab.Driver, &cfg.conductor: vocab.Conductor}[p]
 		*p = filepath.Join(filepath.Dir(self), name)
 	}
 	return cfg, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sigride/sigride/internal/ride"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // helper runs the test binary as a role that behaves a certain way.
@@ -17,7 +18,7 @@ func helper(name string) int {
 	case "stubborn":
 		// A driver that ignores SIGTERM: only SIGKILL ends it.
 		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
-		r, err := ride.Join(ride.Driver, os.Stdout, false)
+		r, err := ride.Join(vocab.Driver, os.Stdout, false)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			return 1
@@ -37,7 +38,7 @@ func helper(name string) int {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			return 1
 		}
-		r, err := ride.Join(ride.Driver, os.Stdout, false)
+		r, err := ride.Join(vocab.Driver, os.Stdout, false)
 		if err != nil {
 			return 1
 		}
@@ -49,7 +50,7 @@ func helper(name string) int {
 		return 1
 	case "mute":
 		// A driver that joins but never says ready.
-		r, err := ride.Join(ride.Driver, os.Stdout, false)
+		r, err := ride.Join(vocab.Driver, os.Stdout, false)
 		if err != nil {
 			return 1
 		}
@@ -64,7 +65,7 @@ func helper(name string) int {
 		// ready" would be the right answer.
 		tstp := make(chan os.Signal, 1)
 		signal.Notify(tstp, syscall.SIGTSTP)
-		r, err := ride.Join(ride.Driver, os.Stdout, false)
+		r, err := ride.Join(vocab.Driver, os.Stdout, false)
 		if err != nil || r.Ready() != nil {
 			return 1
 		}

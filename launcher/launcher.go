@@ -91,7 +91,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 	}
 	if cfg.recording() {
 		l.rec = &recorder{start: start}
-		l.rec.add(start, l.pid, ride.Launcher, trace.Spawn)
+		l.rec.add(start, l.pid, vocab.Launcher, trace.Spawn)
 	}
 	defer l.close()
 	if err := l.start(); err != nil {
@@ -156,12 +156,12 @@ func (l *launcher) drain(limit time.Duration) {
 // time the launcher reaps, wait4 returns the older child first, so the
 // conductor, who gets off first, is also reaped first.
 func (l *launcher) start() error {
-	for _, role := range []string{ride.Conductor, ride.Driver} {
+	for _, role := range []string{vocab.Conductor, vocab.Driver} {
 		if err := l.spawn(role); err != nil {
 			return err
 		}
 	}
-	for _, pair := range [][2]string{{ride.Driver, ride.Conductor}, {ride.Conductor, ride.Driver}} {
+	for _, pair := range [][2]string{{vocab.Driver, vocab.Conductor}, {vocab.Conductor, vocab.Driver}} {
 		to, peer := pair[0], l.roles[pair[1]]
 		m := ride.Msg{Kind: ride.KindPeer, Role: pair[1], Pid: peer.Pid}
 		if err := l.conns[to].Send(m, peer.Pidfd()); err != nil {
@@ -177,7 +177,7 @@ func (l *launcher) spawn(role string) error {
 	if err != nil {
 		return err
 	}
-	path := map[string]string{ride.Driver: l.cfg.driver, ride.Conductor: l.cfg.conductor}[role]
+	path := map[string]string{vocab.Driver: l.cfg.driver, vocab.Conductor: l.cfg.conductor}[role]
 	args := []string{path, "--lang", l.cfg.lang}
 	if l.cfg.reporting() {
 		args = append(args, "--report") // events cost a wake-up each: only when used
@@ -271,9 +271,9 @@ func (l *launcher) overdue(due []supervise.Overdue) {
 
 // act carries out a scenario's send or kill.
 func (l *launcher) act(s scenario.Step) error {
-	role := roleOf(s)
+	role := s.Role
 	pid := l.pid
-	if role != ride.Launcher {
+	if role != vocab.Launcher {
 		child := l.roles[role]
 		if _, live := l.group.Get(child.Pid); !live {
 			return fmt.Errorf("cannot signal %s: it has been reaped", role)
@@ -285,7 +285,7 @@ func (l *launcher) act(s scenario.Step) error {
 			l.rec.sent(l.pid, s.Signal, pid)
 		}
 		var err error
-		if role == ride.Launcher {
+		if role == vocab.Launcher {
 			err = unix.Kill(pid, s.Signal) // arrives in sigs, like any other
 		} else {
 			err = l.roles[role].Signal(s.Signal)
@@ -363,13 +363,13 @@ func (l *launcher) ended(role string, e supervise.Exit) {
 	if l.group.Stopping() {
 		return // we asked for it
 	}
-	_, conductorAboard := l.group.Get(l.roles[ride.Conductor].Pid)
+	_, conductorAboard := l.group.Get(l.roles[vocab.Conductor].Pid)
 	switch {
 	case !e.Success():
 		l.endWith(fmt.Errorf("%s ended on its own (%s): stopping the ride", role, e))
 	case len(l.ready) < 2:
 		l.endWith(fmt.Errorf("%s exited before the ride was ready", role))
-	case role == ride.Driver && conductorAboard:
+	case role == vocab.Driver && conductorAboard:
 		l.endWith(fmt.Errorf("driver got off with the conductor still aboard: stopping the ride"))
 	}
 }
@@ -410,7 +410,7 @@ func (l *launcher) announce() {
 		for _, f := range []struct {
 			name string
 			pid  int
-		}{{ride.Driver, l.roles[ride.Driver].Pid}, {ride.Conductor, l.roles[ride.Conductor].Pid}, {ride.Launcher, l.pid}} {
+		}{{vocab.Driver, l.roles[vocab.Driver].Pid}, {vocab.Conductor, l.roles[vocab.Conductor].Pid}, {vocab.Launcher, l.pid}} {
 			if err := l.runDir.write(f.name, f.pid); err != nil {
 				l.endWith(err)
 				return
@@ -422,7 +422,7 @@ func (l *launcher) announce() {
 		keys = "running " + l.cfg.scenario
 	}
 	l.say(fmt.Sprintf("ready driver=%d conductor=%d — %s",
-		l.roles[ride.Driver].Pid, l.roles[ride.Conductor].Pid, keys))
+		l.roles[vocab.Driver].Pid, l.roles[vocab.Conductor].Pid, keys))
 	if l.cfg.steps != nil {
 		l.startScenario()
 	}
@@ -440,7 +440,7 @@ func (l *launcher) startScenario() {
 func (l *launcher) say(text string) {
 	l.sayOnly(text)
 	if l.scen != nil {
-		l.scen.obs.push(observation{role: ride.Launcher, text: text})
+		l.scen.obs.push(observation{role: vocab.Launcher, text: text})
 	}
 }
 
@@ -448,7 +448,7 @@ func (l *launcher) say(text string) {
 // summary. The runner's goroutine calls it too: one write(2) per line keeps
 // lines whole.
 func (l *launcher) sayOnly(text string) {
-	if _, err := l.out.Write(ride.Line(ride.Launcher, l.pid, strings.TrimSpace(text))); err != nil {
+	if _, err := l.out.Write(ride.Line(vocab.Launcher, l.pid, strings.TrimSpace(text))); err != nil {
 		fmt.Fprintf(l.stderr, "launcher: %v\n", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/supervise"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // orphanDeadline is how soon the roles must be gone once the launcher is.
@@ -104,7 +105,7 @@ func TestBackstopEOF(t *testing.T) {
 		children []*supervise.Child
 		conns    []*ride.Conn
 	)
-	for _, role := range []string{ride.Conductor, ride.Driver} {
+	for _, role := range []string{vocab.Conductor, vocab.Driver} {
 		conn, end, err := ride.NewPair()
 		if err != nil {
 			t.Fatal(err)

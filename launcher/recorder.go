@@ -46,7 +46,7 @@ func (r *recorder) message(role string, pid int, m ride.Msg) {
 
 // sent records a signal the launcher sent.
 func (r *recorder) sent(launcher int, sig syscall.Signal, to int) {
-	e := r.add(ride.Now(), launcher, ride.Launcher, trace.Send)
+	e := r.add(ride.Now(), launcher, vocab.Launcher, trace.Send)
 	e.Signal, e.To = "SIG"+vocab.SignalName(sig), to
 }
 

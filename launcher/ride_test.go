@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/sigride/sigride/internal/ride"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // checkNoZombies fails if the launcher has a zombie child right now. The
@@ -178,11 +179,11 @@ func TestStopAfterGrace(t *testing.T) {
 // TestRoleKilled: a role that dies on its own is reported, the other one is
 // stopped, and the launcher exits 1.
 func TestRoleKilled(t *testing.T) {
-	for _, victim := range []string{ride.Driver, ride.Conductor} {
+	for _, victim := range []string{vocab.Driver, vocab.Conductor} {
 		t.Run(victim, func(t *testing.T) {
 			r := startRide(t, nil)
-			pids := map[string]int{ride.Driver: r.Driver, ride.Conductor: r.Conductor}
-			other := map[string]string{ride.Driver: ride.Conductor, ride.Conductor: ride.Driver}[victim]
+			pids := map[string]int{vocab.Driver: r.Driver, vocab.Conductor: r.Conductor}
+			other := map[string]string{vocab.Driver: vocab.Conductor, vocab.Conductor: vocab.Driver}[victim]
 			r.kill(pids[victim], syscall.SIGKILL)
 			r.expect(fmt.Sprintf("reaped %s pid=%d signal=KILL", victim, pids[victim]))
 			r.expect(fmt.Sprintf("reaped %s pid=%d signal=TERM", other, pids[other]))

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/scenario"
 	"github.com/sigride/sigride/internal/supervise"
 	"github.com/sigride/sigride/internal/vocab"
@@ -177,15 +176,4 @@ func (r *runner) absorb() {
 // whole text, or its first words (the launcher's lines end with pids).
 func matches(line, want string) bool {
 	return line == want || strings.HasPrefix(line, want+" ")
-}
-
-// roleOf is the role a step names, as the launcher's children know it.
-func roleOf(s scenario.Step) string {
-	switch s.Role {
-	case scenario.Driver:
-		return ride.Driver
-	case scenario.Conductor:
-		return ride.Conductor
-	}
-	return ride.Launcher
 }

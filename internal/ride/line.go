@@ -6,13 +6,6 @@ import (
 	"strings"
 )
 
-// Role names, as they head every line and every report.
-const (
-	Driver    = "driver"
-	Conductor = "conductor"
-	Launcher  = "launcher"
-)
-
 // Line formats one output line, "ROLE[PID]: TEXT\n", ready for one write.
 func Line(role string, pid int, text string) []byte {
 	b := make([]byte, 0, len(role)+len(text)+16)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // Kind names a control message.
@@ -135,7 +137,7 @@ func wrapField(kind string, err error) error {
 }
 
 func parseRole(s string) (string, error) {
-	if s != Driver && s != Conductor {
+	if s != vocab.Driver && s != vocab.Conductor {
 		return "", fmt.Errorf("unknown role %q", s)
 	}
 	return s, nil

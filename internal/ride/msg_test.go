@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 func TestParseMsg(t *testing.T) {
@@ -13,8 +15,8 @@ func TestParseMsg(t *testing.T) {
 		want    Msg
 		wantErr string
 	}{
-		{"peer driver 42", Msg{Kind: KindPeer, Role: Driver, Pid: 42}, ""},
-		{"peer conductor 7", Msg{Kind: KindPeer, Role: Conductor, Pid: 7}, ""},
+		{"peer driver 42", Msg{Kind: KindPeer, Role: vocab.Driver, Pid: 42}, ""},
+		{"peer conductor 7", Msg{Kind: KindPeer, Role: vocab.Conductor, Pid: 7}, ""},
 		{"ready 123", Msg{Kind: KindReady, Mono: 123}, ""},
 		{"receive 5 SIGINT", Msg{Kind: KindReceive, Mono: 5, Signal: "SIGINT"}, ""},
 		{"send 5 SIGUSR1 99", Msg{Kind: KindSend, Mono: 5, Signal: "SIGUSR1", Pid: 99}, ""},
@@ -83,7 +85,7 @@ func FuzzParseMsg(f *testing.F) {
 }
 
 func TestLine(t *testing.T) {
-	if got := string(Line(Driver, 42, "老司机开车了")); got != "driver[42]: 老司机开车了\n" {
+	if got := string(Line(vocab.Driver, 42, "老司机开车了")); got != "driver[42]: 老司机开车了\n" {
 		t.Errorf("Line = %q", got)
 	}
 }
@@ -95,10 +97,10 @@ func TestParseLine(t *testing.T) {
 		pid        int
 		ok         bool
 	}{
-		{"driver[42]: 老司机开车了", Driver, "老司机开车了", 42, true},
-		{"^Cdriver[42]: hi", Driver, "hi", 42, true}, // a terminal's echo before the line
-		{"launcher[1]: ready driver=2 conductor=3", Launcher, "ready driver=2 conductor=3", 1, true},
-		{"conductor[7]: ", Conductor, "", 7, true},
+		{"driver[42]: 老司机开车了", vocab.Driver, "老司机开车了", 42, true},
+		{"^Cdriver[42]: hi", vocab.Driver, "hi", 42, true}, // a terminal's echo before the line
+		{"launcher[1]: ready driver=2 conductor=3", vocab.Launcher, "ready driver=2 conductor=3", 1, true},
+		{"conductor[7]: ", vocab.Conductor, "", 7, true},
 		{"driver[0]: x", "", "", 0, false},
 		{"driver[x]: x", "", "", 0, false},
 		{"[42]: x", "", "", 0, false},

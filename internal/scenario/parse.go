@@ -29,13 +29,6 @@ const (
 	ExpectReaped Kind = "expect reaped" // expect reaped ROLE signal=NAME|exit=N [within DUR]
 )
 
-// The roles a step may name.
-const (
-	Driver    = "driver"
-	Conductor = "conductor"
-	Launcher  = "launcher"
-)
-
 // DefaultWithin is how long an expect step waits when it says nothing.
 const DefaultWithin = 2 * time.Second
 
@@ -53,7 +46,7 @@ type Step struct {
 	File string
 	Line int
 	Kind Kind
-	Role string
+	Role string // vocab.Driver, vocab.Conductor or vocab.Launcher (some steps only)
 	// Signal is the signal of send (and of expect reaped by signal);
 	// SIGKILL for kill.
 	Signal syscall.Signal
@@ -264,9 +257,9 @@ func parseExpect(args []word) (Step, error) {
 func parseRole(w word, launcherToo bool) (string, error) {
 	switch {
 	case w.quoted:
-	case w.s == Driver, w.s == Conductor:
+	case w.s == vocab.Driver, w.s == vocab.Conductor:
 		return w.s, nil
-	case w.s == Launcher && launcherToo:
+	case w.s == vocab.Launcher && launcherToo:
 		return w.s, nil
 	}
 	if launcherToo {

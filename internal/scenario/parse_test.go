@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 func TestParse(t *testing.T) {
@@ -29,18 +31,18 @@ expect driver "say \"hi\" \\ bye"
 		t.Fatal(err)
 	}
 	want := []Step{
-		{Line: 2, Kind: Send, Role: Conductor, Signal: syscall.SIGINT, Times: 1},
-		{Line: 3, Kind: ExpectLine, Role: Driver, Text: "老司机开车了", Dur: DefaultWithin},
-		{Line: 4, Kind: Send, Role: Conductor, Signal: syscall.SIGQUIT, Times: 3},
-		{Line: 5, Kind: ExpectLine, Role: Driver, Text: "系好安全带，车速有点快", Dur: 500 * time.Millisecond},
+		{Line: 2, Kind: Send, Role: vocab.Conductor, Signal: syscall.SIGINT, Times: 1},
+		{Line: 3, Kind: ExpectLine, Role: vocab.Driver, Text: "老司机开车了", Dur: DefaultWithin},
+		{Line: 4, Kind: Send, Role: vocab.Conductor, Signal: syscall.SIGQUIT, Times: 3},
+		{Line: 5, Kind: ExpectLine, Role: vocab.Driver, Text: "系好安全带，车速有点快", Dur: 500 * time.Millisecond},
 		{Line: 7, Kind: Sleep, Dur: 50 * time.Millisecond},
-		{Line: 8, Kind: Send, Role: Launcher, Signal: syscall.SIGTERM, Times: 1},
-		{Line: 9, Kind: Kill, Role: Driver, Signal: syscall.SIGKILL},
-		{Line: 10, Kind: ExpectExit, Role: Conductor, Code: 0, Dur: 1500 * time.Millisecond},
-		{Line: 11, Kind: ExpectReaped, Role: Driver, Signal: syscall.SIGKILL, Dur: DefaultWithin},
-		{Line: 12, Kind: ExpectReaped, Role: Conductor, Code: 0, Dur: DefaultWithin},
-		{Line: 13, Kind: ExpectLine, Role: Launcher, Text: "ready driver=", Dur: DefaultWithin},
-		{Line: 14, Kind: ExpectLine, Role: Driver, Text: `say "hi" \ bye`, Dur: DefaultWithin},
+		{Line: 8, Kind: Send, Role: vocab.Launcher, Signal: syscall.SIGTERM, Times: 1},
+		{Line: 9, Kind: Kill, Role: vocab.Driver, Signal: syscall.SIGKILL},
+		{Line: 10, Kind: ExpectExit, Role: vocab.Conductor, Code: 0, Dur: 1500 * time.Millisecond},
+		{Line: 11, Kind: ExpectReaped, Role: vocab.Driver, Signal: syscall.SIGKILL, Dur: DefaultWithin},
+		{Line: 12, Kind: ExpectReaped, Role: vocab.Conductor, Code: 0, Dur: DefaultWithin},
+		{Line: 13, Kind: ExpectLine, Role: vocab.Launcher, Text: "ready driver=", Dur: DefaultWithin},
+		{Line: 14, Kind: ExpectLine, Role: vocab.Driver, Text: `say "hi" \ bye`, Dur: DefaultWithin},
 	}
 	if len(steps) != len(want) {
 		t.Fatalf("%d steps, want %d: %+v", len(steps), len(want), steps)

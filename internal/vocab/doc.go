@@ -1,5 +1,5 @@
 // Package vocab holds the names sigride writes in more than one place:
-// signals. Every report, line, trace and scenario
+// signals and the ride's roles. Every report, line, trace and scenario
 // spells them through here, so a name cannot drift between the package
 // that writes it and the one that reads it back.
 //
@@ -12,4 +12,6 @@
 //     and the "signal=NAME" of an exit write it; a signal without a name is
 //     its number. Where the full name is wanted ("SIGUSR1", in traces and
 //     logs), it is "SIG" + SignalName.
+//   - The role names are the only ones the ride knows: the scenario language
+//     accepts them, the roles print them, the launcher reports with them.
 package vocab
