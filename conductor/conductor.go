@@ -6,6 +6,9 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/spf13/pflag"
+
+	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/vocab"
 )
@@ -31,9 +34,17 @@ SIGQUIT (^\): tell it to speed up (SIGUSR2); SIGUSR1 (from the driver):
 announce the arrival and get off.`
 
 func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
-	cfg, err := ride.ParseFlags(vocab.Conductor, synopsis, args, stdout, stderr)
-	if err != nil {
+	var cfg ride.Config
+	fs := pflag.NewFlagSet(vocab.Conductor, pflag.ContinueOnError)
+	cfg.Flags(fs)
+	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := cfg.Check(); err != nil {
+		return cli.BadUsage(fs, synopsis, stderr, err)
 	}
 	r, msgs, err := ride.Board(vocab.Conductor, cfg, stdout)
 	if err != nil {
@@ -45,7 +56,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 			fmt.Fprintf(stderr, "%s: %d lines not written: stdout is not read\n", vocab.Conductor, n)
 		}
 	}()
-	return r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {
+	err = r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {
 		switch sig {
 		case syscall.SIGINT:
 			forward(r, t, sig, setOff, stderr)
@@ -56,6 +67,9 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		}
 		return false, nil
 	})
+	// The launcher learns the code this process exits with, as main maps it.
+	r.ReportExit(cli.Code(err))
+	return err
 }
 
 // forward passes a key on to the driver. A driver that is gone is worth a

@@ -7,8 +7,10 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/vocab"
 )
@@ -31,9 +33,17 @@ as fd 3. SIGUSR1: set off; SIGUSR2: speed up; SIGTSTP (^Z): tell the
 conductor we arrived (SIGUSR1), wait until it got off, then get off.`
 
 func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
-	cfg, err := ride.ParseFlags(vocab.Driver, synopsis, args, stdout, stderr)
-	if err != nil {
+	var cfg ride.Config
+	fs := pflag.NewFlagSet(vocab.Driver, pflag.ContinueOnError)
+	cfg.Flags(fs)
+	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := cfg.Check(); err != nil {
+		return cli.BadUsage(fs, synopsis, stderr, err)
 	}
 	r, msgs, err := ride.Board(vocab.Driver, cfg, stdout)
 	if err != nil {
@@ -45,7 +55,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 			fmt.Fprintf(stderr, "%s: %d lines not written: stdout is not read\n", vocab.Driver, n)
 		}
 	}()
-	return r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {
+	err = r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {
 		switch sig {
 		case syscall.SIGUSR1:
 			return false, r.Print(t, sig, msgs.SetOff)
@@ -56,6 +66,9 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		}
 		return false, nil
 	})
+	// The launcher learns the code this process exits with, as main maps it.
+	r.ReportExit(cli.Code(err))
+	return err
 }
 
 // arrive tells the conductor we have arrived and gets off once it has.

@@ -2,12 +2,10 @@ package ride
 
 import (
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/pflag"
 
-	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/lineout"
 )
 
@@ -18,23 +16,20 @@ type Config struct {
 	Report bool   // report events to the launcher
 }
 
-// ParseFlags parses a role's command line into a Config. Errors are
-// reported as cli.Parse and cli.BadUsage report them.
-func ParseFlags(role, synopsis string, args []string, stdout, stderr io.Writer) (Config, error) {
-	var cfg Config
-	fs := pflag.NewFlagSet(role, pflag.ContinueOnError)
+// Flags defines a role's flags on fs, into cfg. The role's main parses
+// them and reports a bad command line: how is its policy, not the
+// runtime's.
+func (cfg *Config) Flags(fs *pflag.FlagSet) {
 	fs.StringVar(&cfg.Lang, "lang", DefaultLang, "language of the lines: zh or en")
 	fs.BoolVar(&cfg.Report, "report", false, "report events (receive, send, print) to the launcher")
-	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
-		return cfg, err
-	}
-	if fs.NArg() > 0 {
-		return cfg, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
-	}
+}
+
+// Check reports a Config the flags parsed but no role can run with.
+func (cfg Config) Check() error {
 	if _, err := MessagesFor(cfg.Lang); err != nil {
-		return cfg, cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("--lang: %w", err))
+		return fmt.Errorf("--lang: %w", err)
 	}
-	return cfg, nil
+	return nil
 }
 
 // Board joins the ride as role and says ready: call it once the signal

@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/supervise"
 	"github.com/sigride/sigride/internal/vocab"
@@ -80,11 +79,11 @@ var ErrLauncherGone = errors.New("launcher gone: getting off")
 
 // Loop hands each signal from sigs, with the time it arrived, to handle,
 // until handle says the role is done (or fails), or the launcher is gone.
-// Its exit code (as cli.Code maps the error) is reported to the launcher.
+// The role's main then maps the error to its exit code and reports it
+// with ReportExit.
 // On Linux every os.Signal that signal.Notify delivers is a
 // syscall.Signal, so handle is given that.
-func (r *Role) Loop(sigs <-chan os.Signal, handle func(t int64, sig syscall.Signal) (done bool, err error)) (err error) {
-	defer func() { r.Report(Msg{Kind: KindExit, Mono: Now(), Code: cli.Code(err)}) }()
+func (r *Role) Loop(sigs <-chan os.Signal, handle func(t int64, sig syscall.Signal) (done bool, err error)) error {
 	for {
 		select {
 		case <-r.gone:
@@ -99,6 +98,11 @@ func (r *Role) Loop(sigs <-chan os.Signal, handle func(t int64, sig syscall.Sign
 			}
 		}
 	}
+}
+
+// ReportExit tells the launcher the code this role is about to exit with.
+func (r *Role) ReportExit(code int) {
+	r.Report(Msg{Kind: KindExit, Mono: Now(), Code: code})
 }
 
 // Gone is closed when the launcher has gone away.
