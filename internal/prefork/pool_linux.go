@@ -193,7 +193,9 @@ func (p *pool) drainUntilEmpty(sigs <-chan os.Signal) {
 				p.reap()
 			}
 		case <-p.group.Deadline():
-			p.group.Expired()
+			// Every deadline is a stop's grace now: the group has killed
+			// whoever outlived it, and the reap that follows reports them.
+			_ = p.group.Expired()
 		}
 	}
 }
@@ -205,8 +207,8 @@ func (p *pool) spawn() error {
 	}
 	// The settings go first: the worker finds them waiting when it joins.
 	if err := conn.Send(p.settingsMsg); err != nil {
-		conn.Close()
-		childEnd.Close()
+		_ = conn.Close()     // a socket's close fails only on a bad descriptor
+		_ = childEnd.Close() // likewise; the send's error is the one to report
 		return fmt.Errorf("spawn worker: settings: %w", err)
 	}
 	p.nextID++
@@ -219,9 +221,9 @@ func (p *pool) spawn() error {
 		Env:   append(os.Environ(), named),
 		Files: files,
 	})
-	childEnd.Close()
+	_ = childEnd.Close() // the child holds its own copy now; a socket's close cannot fail here
 	if err != nil {
-		conn.Close()
+		_ = conn.Close() // a socket's close fails only on a bad descriptor
 		return err
 	}
 	p.group.Add(child)
@@ -326,9 +328,9 @@ func (p *pool) upgrade() {
 		Files:   files,
 		Outlive: true, // it takes over: it must not die with this master
 	})
-	childEnd.Close()
+	_ = childEnd.Close() // the child holds its own copy now; a socket's close cannot fail here
 	if err != nil {
-		conn.Close()
+		_ = conn.Close() // a socket's close fails only on a bad descriptor
 		p.cfg.Log("SIGUSR2: start the new master: %v", err)
 		return
 	}
@@ -506,8 +508,8 @@ func (p *pool) reap() {
 			default:
 				p.cfg.Log("new master pid=%d exited %s before serving: upgrade failed, serving on", e.Pid, e)
 			}
-			p.succ.Reaped(e) // closes its pidfd, unless released at the hand-over
-			p.succConn.Close()
+			p.succ.Reaped(e)       // closes its pidfd, unless released at the hand-over
+			_ = p.succConn.Close() // it is gone; a socket's close fails only on a bad descriptor
 			p.successor, p.succConn = nil, nil
 			continue
 		}
@@ -516,7 +518,7 @@ func (p *pool) reap() {
 			continue
 		}
 		delete(p.workers, e.Pid)
-		w.conn.Close()
+		_ = w.conn.Close() // it is gone; a socket's close fails only on a bad descriptor
 		p.cfg.Log("worker %d pid=%d exited %s", w.id, e.Pid, e)
 		if !p.group.Stopping() && !w.retiring {
 			p.backOff(w.failed || time.Since(w.started) < youngAge)
