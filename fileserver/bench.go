@@ -100,14 +100,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if cfg.op == "ls" {
 		bytesMoved = 0
 	}
-	fmt.Fprintf(stdout, "op %s, %d bytes, %d clients, %d requests in %v\n", cfg.op, int64(cfg.size), cfg.clients, cfg.requests, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "op %s, %d bytes, %s, %s in %v\n", cfg.op, int64(cfg.size), cli.Count(cfg.clients, "client"), cli.Count(cfg.requests, "request"), elapsed.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "ops/s\t%.1f\n", float64(len(all))/elapsed.Seconds())
 	fmt.Fprintf(stdout, "MB/s\t%.1f\n", bytesMoved/elapsed.Seconds()/1e6)
 	fmt.Fprintf(stdout, "p50\t%v\n", pct(50))
 	fmt.Fprintf(stdout, "p99\t%v\n", pct(99))
 	fmt.Fprintf(stdout, "failed\t%d\n", failed)
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%d requests failed: %w", failed, err)
+		return fmt.Errorf("%s failed: %w", cli.Count(failed, "request"), err)
 	}
 	return nil
 }

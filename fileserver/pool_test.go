@@ -136,13 +136,15 @@ func TestNoHeartbeatKilled(t *testing.T) {
 }
 
 // TestTTOUToZero: SIGTTOU can take the pool to no worker at all, as
-// unicorn's can; the master stays, and SIGTTIN brings one back.
+// unicorn's can; the master stays, and SIGTTIN brings one back. The log
+// counts one worker in the singular.
 func TestTTOUToZero(t *testing.T) {
 	s := startServer(t, "--workers", "1")
 	s.cmd.Process.Signal(syscall.SIGTTOU)
 	s.waitLog(regexp.MustCompile(`SIGTTOU: 0 workers$`), 1)
 	s.waitLog(regexp.MustCompile(`worker 1 pid=\d+ exited exit=0$`), 1)
 	s.cmd.Process.Signal(syscall.SIGTTIN)
+	s.waitLog(regexp.MustCompile(`SIGTTIN: 1 worker$`), 1)
 	s.waitLog(regexp.MustCompile(`worker 2 pid=\d+ ready`), 1)
 	if _, stderr, code := s.client("ls"); code != 0 {
 		t.Errorf("ls after SIGTTIN: %d %s", code, stderr)

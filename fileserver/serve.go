@@ -196,7 +196,7 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 			if tftpAddr != "" {
 				say.logf("tftp on udp %s", tftpAddr)
 			}
-			say.logf("listening on %s with %d workers", addr, workers)
+			say.logf("listening on %s with %s", addr, cli.Count(workers, "worker"))
 			if succ != nil {
 				if err := succ.Serving(); err != nil {
 					logf("%v", err)

@@ -444,7 +444,7 @@ func liveWorkers(s *serverProc) []int {
 	return pids
 }
 
-var wantRE = regexp.MustCompile(`^fileserver\[(\d+)\]: SIGTT(?:IN|OU).* (\d+) workers$`)
+var wantRE = regexp.MustCompile(`^fileserver\[(\d+)\]: SIGTT(?:IN|OU).* (\d+) workers?$`)
 
 // poolWant is how many workers master keeps, from its log.
 func poolWant(s *serverProc, master int) int {

@@ -315,3 +315,15 @@ func TestTraceCausal(t *testing.T) {
 		}
 	}
 }
+
+// TestSummarySingular: a line printed once is counted "1 time" in the
+// summary, not "1 times".
+func TestSummarySingular(t *testing.T) {
+	stdout, stderr, code := runLauncher(t, "--lang", "en", "--scenario", "../scripts/scenarios/plain-ride.en.scenario")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if want := `summary: driver printed "The old driver sets off" 1 time` + "\n"; !strings.Contains(stdout, want) {
+		t.Errorf("summary lacks %q:\n%s", want, stdout)
+	}
+}

@@ -47,7 +47,7 @@ func TestAnnounceAtSizeWanted(t *testing.T) {
 	p.heldPid("held", 2)
 	os.Remove(p.hold)
 	p.sigs <- syscall.SIGTTOU
-	p.wait(p.log, regexp.MustCompile(`^SIGTTOU: 1 workers$`), 1)
+	p.wait(p.log, regexp.MustCompile(`^SIGTTOU: 1 worker$`), 1)
 	p.wait(p.log, regexp.MustCompile(`^announced 1$`), 1)
 	if n := len(p.log.Matching(regexp.MustCompile(`^announced`))); n != 1 {
 		t.Errorf("announced %d times; log:\n%s", n, p.log)
@@ -65,7 +65,7 @@ func TestRetireGrace(t *testing.T) {
 	os.Remove(p.stubborn)
 	p.sigs <- syscall.SIGHUP
 	p.wait(p.log, regexp.MustCompile(`^retiring worker 1 `), 1)
-	p.wait(p.log, regexp.MustCompile(`^grace over: killed 1 workers$`), 1)
+	p.wait(p.log, regexp.MustCompile(`^grace over: killed 1 worker$`), 1)
 	p.wait(p.log, regexp.MustCompile(`^worker 1 pid=\d+ exited signal=KILL$`), 1)
 }
 
@@ -90,7 +90,7 @@ func TestQuitHasNoDeadline(t *testing.T) {
 		t.Fatalf("SIGQUIT killed: %v", got)
 	}
 	p.sigs <- syscall.SIGTERM
-	p.wait(p.log, regexp.MustCompile(`^grace over: killed 1 workers$`), 1)
+	p.wait(p.log, regexp.MustCompile(`^grace over: killed 1 worker$`), 1)
 	if err := <-p.done; err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/supervise"
 	"github.com/sigride/sigride/internal/vocab"
 )
@@ -179,7 +180,7 @@ func (p *pool) overdue(due []supervise.Overdue) {
 		_ = o.Child.Signal(syscall.SIGKILL) // ESRCH only: reaped next
 	}
 	if killed > 0 {
-		p.cfg.Log("grace over: killed %d workers", killed)
+		p.cfg.Log("grace over: killed %s", cli.Count(killed, "worker"))
 	}
 }
 
@@ -373,7 +374,7 @@ func (p *pool) resize(sig syscall.Signal) {
 	default:
 		p.want++
 	}
-	p.cfg.Log("%s: %d workers", name, p.want)
+	p.cfg.Log("%s: %s", name, cli.Count(p.want, "worker"))
 	p.reconcile()
 }
 
