@@ -65,7 +65,9 @@ func Start(spec Spec) (*Child, error) {
 	spawnRequests <- r
 	res := <-r.done
 	if res.err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.Name, res.err)
+		// The path last: "start driver: no such file or directory (/x/driver)"
+		// names what was tried without hiding which role failed to start.
+		return nil, fmt.Errorf("start %s: %w (%s)", spec.Name, res.err, spec.Path)
 	}
 	return &Child{Name: spec.Name, Pid: res.pid, pidfd: res.pidfd}, nil
 }

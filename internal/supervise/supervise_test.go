@@ -2,11 +2,13 @@ package supervise
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -434,5 +436,21 @@ func TestDeadlinesAfterStall(t *testing.T) {
 	}
 	if due := g.Expired(); len(due) != 1 || due[0].Child != a {
 		t.Errorf("Expired = %+v, want a once its renewed deadline passed, watched", due)
+	}
+}
+
+// TestStartNamesPath: a child that cannot be started is reported with the
+// path that was tried, and the cause stays testable with errors.Is.
+func TestStartNamesPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "no-such-conductor")
+	_, err := Start(Spec{Name: "conductor", Path: path, Args: []string{path}})
+	if err == nil {
+		t.Fatal("started a missing executable")
+	}
+	if want := "start conductor: no such file or directory (" + path + ")"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	if !errors.Is(err, unix.ENOENT) {
+		t.Errorf("error %v is not ENOENT", err)
 	}
 }
