@@ -47,8 +47,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case cfg.op != "get" && cfg.op != "put" && cfg.op != "ls":
 		return cli.BadUsage(fs, benchSynopsis, stderr, fmt.Errorf("--op %q: want get, put or ls", cfg.op))
-	case cfg.clients < 1 || cfg.requests < cfg.clients:
-		return cli.BadUsage(fs, benchSynopsis, stderr, fmt.Errorf("want at least one client and one request per client"))
+	case cfg.clients < 1:
+		return cli.BadUsage(fs, benchSynopsis, stderr, fmt.Errorf("--clients %d: want at least one", cfg.clients))
+	case cfg.requests < cfg.clients:
+		// Every client makes at least one request; the default --clients is
+		// easy to forget when only --requests is given.
+		return cli.BadUsage(fs, benchSynopsis, stderr, fmt.Errorf("--requests %d is fewer than --clients %d: each client makes at least one request (lower --clients)", cfg.requests, cfg.clients))
 	}
 	data := make([]byte, cfg.size)
 	rand.Read(data)

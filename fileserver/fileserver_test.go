@@ -498,6 +498,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"serve", "--listen", "127.0.0.1:99999"}, 1, "listen: "},
 		{[]string{"bench", "--op", "dance"}, 2, "want get, put or ls"},
+		{[]string{"bench", "--requests", "10"}, 2, "--requests 10 is fewer than --clients 16"},
+		{[]string{"bench", "--clients", "0"}, 2, "--clients 0: want at least one"},
 		{[]string{"put", "/nonexistent/file"}, 1, "/nonexistent/file"},
 		{[]string{"get"}, 2, "want one argument, got 0"},
 		{[]string{"put", "a", "b"}, 2, "want one argument, got 2"},
