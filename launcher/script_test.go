@@ -32,3 +32,20 @@ func TestKillRideScript(t *testing.T) {
 		t.Errorf("pids in the kill lines do not match the ready line:\n%s", out)
 	}
 }
+
+// TestKillRideScriptExitCode: a launcher that ends before its ready line
+// (here on a bad flag) gives the script its exit code, as documented, and
+// its usage is what the user sees.
+func TestKillRideScriptExitCode(t *testing.T) {
+	cmd := exec.Command("../scripts/kill-ride", "--bogus")
+	cmd.Env = append(cmd.Environ(), "SIGRIDE_BIN="+binDir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if code := exitCode(err); code != 2 {
+		t.Errorf("exit %d, want the launcher's 2\n%s\n%s", code, out, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "unknown flag: --bogus") || strings.Contains(stderr.String(), "kill-ride: no line") {
+		t.Errorf("stderr is not the launcher's usage alone:\n%s", stderr.String())
+	}
+}
