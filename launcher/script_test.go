@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestKillRideScript runs scripts/kill-ride, the documented way to drive a
@@ -47,5 +51,59 @@ func TestKillRideScriptExitCode(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "unknown flag: --bogus") || strings.Contains(stderr.String(), "kill-ride: no line") {
 		t.Errorf("stderr is not the launcher's usage alone:\n%s", stderr.String())
+	}
+}
+
+// TestScriptsSayBuilding: scripts/serve and scripts/ride say "building…" on
+// stderr when bin/ is missing or older than a source, so that a cold build
+// does not look hung, and nothing when bin/ is up to date. They run in a
+// copy of the checkout, whose bin/ they may build and rebuild.
+func TestScriptsSayBuilding(t *testing.T) {
+	list, err := exec.Command("git", "-C", "..", "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	root := t.TempDir()
+	for _, name := range strings.Split(strings.TrimSuffix(string(list), "\x00"), "\x00") {
+		fi, err := os.Stat(filepath.Join("..", name))
+		if err != nil {
+			continue // listed but deleted in the work tree
+		}
+		b, err := os.ReadFile(filepath.Join("..", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), b, fi.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(script string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", script), "--help")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("scripts/%s --help: %v\n%s", script, err, stderr.String())
+		}
+		return stderr.String()
+	}
+	if got := run("serve"); !strings.Contains(got, "building…") {
+		t.Errorf("first build: stderr %q lacks building…", got)
+	}
+	if got := run("serve"); strings.Contains(got, "building…") {
+		t.Errorf("up to date: stderr %q says building…", got)
+	}
+	// A source newer than bin/: the next run builds again, and says so.
+	future := time.Now().Add(time.Minute)
+	if err := os.Chtimes(filepath.Join(root, "driver", "main.go"), future, future); err != nil {
+		t.Fatal(err)
+	}
+	if got := run("ride"); !strings.Contains(got, "building…") {
+		t.Errorf("after a change: stderr %q lacks building…", got)
 	}
 }
