@@ -52,7 +52,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 	defer r.Close()
 	defer func() {
 		if n := r.Dropped(); n > 0 {
-			fmt.Fprintf(stderr, "%s: %s not written: stdout is not read\n", vocab.Driver, cli.Count(n, "line"))
+			fmt.Fprintf(stderr, "%s: %s not written: stdout is not read\n", vocab.Driver, vocab.Count(n, "line"))
 		}
 	}()
 	err = r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/vocab"
 	"github.com/sigride/sigride/internal/wire"
 )
 
@@ -104,14 +105,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if cfg.op == "ls" {
 		bytesMoved = 0
 	}
-	fmt.Fprintf(stdout, "op %s, %d bytes, %s, %s in %v\n", cfg.op, int64(cfg.size), cli.Count(cfg.clients, "client"), cli.Count(cfg.requests, "request"), elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "op %s, %d bytes, %s, %s in %v\n", cfg.op, int64(cfg.size), vocab.Count(cfg.clients, "client"), vocab.Count(cfg.requests, "request"), elapsed.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "ops/s\t%.1f\n", float64(len(all))/elapsed.Seconds())
 	fmt.Fprintf(stdout, "MB/s\t%.1f\n", bytesMoved/elapsed.Seconds()/1e6)
 	fmt.Fprintf(stdout, "p50\t%v\n", pct(50))
 	fmt.Fprintf(stdout, "p99\t%v\n", pct(99))
 	fmt.Fprintf(stdout, "failed\t%d\n", failed)
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%s failed: %w", cli.Count(failed, "request"), err)
+		return fmt.Errorf("%s failed: %w", vocab.Count(failed, "request"), err)
 	}
 	return nil
 }

@@ -6,8 +6,8 @@ import (
 	"os"
 	"sync"
 
-	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/lineout"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // logger writes the server's lines, each in one write: its log on stderr,
@@ -46,7 +46,7 @@ func (l *logger) logf(format string, a ...any) {
 		return
 	}
 	if n := l.out.Dropped(); n > l.reported {
-		note := fmt.Appendf([]byte(l.prefix), "%s dropped: the output was not read\n", cli.Count(n-l.reported, "line"))
+		note := fmt.Appendf([]byte(l.prefix), "%s dropped: the output was not read\n", vocab.Count(n-l.reported, "line"))
 		_, _ = l.out.Write(note) // lineout drops, and counts, what it cannot write
 		if l.out.Dropped() == n {
 			l.reported = n

@@ -20,6 +20,7 @@ import (
 	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/prefork"
 	"github.com/sigride/sigride/internal/tftp"
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 const serveSynopsis = `usage: fileserver serve [flags]
@@ -196,7 +197,7 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 			if tftpAddr != "" {
 				say.logf("tftp on udp %s", tftpAddr)
 			}
-			say.logf("listening on %s with %s", addr, cli.Count(workers, "worker"))
+			say.logf("listening on %s with %s", addr, vocab.Count(workers, "worker"))
 			if succ != nil {
 				if err := succ.Serving(); err != nil {
 					logf("%v", err)

@@ -455,7 +455,7 @@ func (l *launcher) sayOnly(text string) {
 
 func (l *launcher) close() {
 	if n := l.out.Dropped(); n > 0 {
-		fmt.Fprintf(l.stderr, "launcher: %s not written: stdout is not read\n", cli.Count(n, "line"))
+		fmt.Fprintf(l.stderr, "launcher: %s not written: stdout is not read\n", vocab.Count(n, "line"))
 	}
 	l.out.Close()
 	l.runDir.removeAll()

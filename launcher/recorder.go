@@ -6,7 +6,6 @@ import (
 	"syscall"
 
 	"github.com/sigride/sigride/internal/atomicfile"
-	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/supervise"
 	"github.com/sigride/sigride/internal/trace"
@@ -122,7 +121,7 @@ func (r *recorder) summary() []string {
 		out = append(out, fmt.Sprintf("summary: %s to %s[%d]: sent %d, received %d", k.sig, k.role, k.pid, sent[k], received[k]))
 	}
 	for _, k := range lines {
-		out = append(out, fmt.Sprintf("summary: %s printed %q %s", k[0], k[1], cli.Count(printed[k], "time")))
+		out = append(out, fmt.Sprintf("summary: %s printed %q %s", k[0], k[1], vocab.Count(printed[k], "time")))
 	}
 	return out
 }

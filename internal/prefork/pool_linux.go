@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/supervise"
 	"github.com/sigride/sigride/internal/vocab"
 )
@@ -180,7 +179,7 @@ func (p *pool) overdue(due []supervise.Overdue) {
 		_ = o.Child.Signal(syscall.SIGKILL) // ESRCH only: reaped next
 	}
 	if killed > 0 {
-		p.cfg.Log("grace over: killed %s", cli.Count(killed, "worker"))
+		p.cfg.Log("grace over: killed %s", vocab.Count(killed, "worker"))
 	}
 }
 
@@ -374,7 +373,7 @@ func (p *pool) resize(sig syscall.Signal) {
 	default:
 		p.want++
 	}
-	p.cfg.Log("%s: %s", name, cli.Count(p.want, "worker"))
+	p.cfg.Log("%s: %s", name, vocab.Count(p.want, "worker"))
 	p.reconcile()
 }
 

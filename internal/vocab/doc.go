@@ -1,5 +1,5 @@
 // Package vocab holds the names sigride writes in more than one place:
-// signals and the ride's roles. Every report, line, trace and scenario
+// signals, the ride's roles, and counts of things ("1 worker"). Every report, line, trace and scenario
 // spells them through here, so a name cannot drift between the package
 // that writes it and the one that reads it back.
 //

@@ -17,3 +17,15 @@ func TestSignalName(t *testing.T) {
 		}
 	}
 }
+
+// TestCount: one is singular, every other count plural, zero included.
+func TestCount(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{{0, "0 workers"}, {1, "1 worker"}, {2, "2 workers"}, {-1, "-1 workers"}} {
+		if got := Count(tc.n, "worker"); got != tc.want {
+			t.Errorf("Count(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
