@@ -26,7 +26,7 @@ type Role struct {
 	conn     *Conn
 	peerName string
 	peerPid  int
-	peerFd   int
+	peer     *supervise.Child // held by its pidfd, passed by the launcher
 	gone     <-chan struct{}
 	peerExit chan struct{}
 	waitPeer sync.Once
@@ -59,7 +59,7 @@ func Join(name string, out io.Writer, report bool) (*Role, error) {
 	}
 	return &Role{
 		Name: name, Pid: os.Getpid(), out: out, conn: conn,
-		peerName: m.Role, peerPid: m.Pid, peerFd: fds[0], report: report,
+		peerName: m.Role, peerPid: m.Pid, peer: supervise.FromPidfd(m.Role, m.Pid, fds[0]), report: report,
 		peerExit: make(chan struct{}),
 	}, nil
 }
@@ -113,12 +113,7 @@ func (r *Role) PeerPid() int { return r.peerPid }
 
 // SignalPeer sends sig to the peer through its pidfd. It reports
 // ESRCH as an error wrapping unix.ESRCH when the peer has already exited.
-func (r *Role) SignalPeer(sig syscall.Signal) error {
-	if err := unix.PidfdSendSignal(r.peerFd, sig, nil, 0); err != nil {
-		return fmt.Errorf("signal %s[%d] %s: %w", r.peerName, r.peerPid, "SIG"+vocab.SignalName(sig), err)
-	}
-	return nil
-}
+func (r *Role) SignalPeer(sig syscall.Signal) error { return r.peer.Signal(sig) }
 
 // PeerExited returns a channel closed once the peer has exited.
 func (r *Role) PeerExited() <-chan struct{} {
@@ -129,7 +124,7 @@ func (r *Role) PeerExited() <-chan struct{} {
 // pollPeer waits for the peer's pidfd to become readable: it has exited.
 func (r *Role) pollPeer() {
 	{
-		fds := []unix.PollFd{{Fd: int32(r.peerFd), Events: unix.POLLIN}}
+		fds := []unix.PollFd{{Fd: int32(r.peer.Pidfd()), Events: unix.POLLIN}}
 		for {
 			_, err := unix.Poll(fds, -1)
 			if !errors.Is(err, unix.EINTR) {
@@ -187,7 +182,7 @@ func (r *Role) Report(events ...Msg) {
 
 // Close releases the control socket, the peer's pidfd and the output.
 func (r *Role) Close() error {
-	_ = unix.Close(r.peerFd)
+	_ = r.peer.Close() // a pidfd's close fails only on a bad descriptor
 	if o, ok := r.out.(*lineout.Output); ok {
 		o.Close()
 	}

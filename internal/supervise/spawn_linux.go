@@ -42,10 +42,15 @@ func (c *Child) Pidfd() int { return c.pidfd }
 // Signal sends sig to the child through its pidfd.
 func (c *Child) Signal(sig syscall.Signal) error {
 	if err := unix.PidfdSendSignal(c.pidfd, sig, nil, 0); err != nil {
-		return fmt.Errorf("signal %s %s: %w", c.Name, vocab.SignalName(sig), err)
+		return fmt.Errorf("signal %s[%d] SIG%s: %w", c.Name, c.Pid, vocab.SignalName(sig), err)
 	}
 	return nil
 }
+
+// FromPidfd holds a process this one did not start (a peer whose pidfd
+// was passed to it) as a Child: Signal, Pidfd and Close work as for one
+// started; no Group reaps it, and Close releases fd.
+func FromPidfd(name string, pid, fd int) *Child { return &Child{Name: name, Pid: pid, pidfd: fd} }
 
 // Close releases the pidfd.
 func (c *Child) Close() error {

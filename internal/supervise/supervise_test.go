@@ -454,3 +454,27 @@ func TestStartNamesPath(t *testing.T) {
 		t.Errorf("error %v is not ENOENT", err)
 	}
 }
+
+// TestFromPidfd: a process held by a pidfd passed from elsewhere (a
+// role's peer) is signalled as a child is, and once gone its Signal says
+// who, and wraps ESRCH.
+func TestFromPidfd(t *testing.T) {
+	c := helper(t, "sleep", nil)
+	defer c.Close()
+	fd, err := unix.PidfdOpen(c.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := FromPidfd("peer", c.Pid, fd)
+	defer peer.Close()
+	if err := peer.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitExit(t, c.Pid); e.String() != "signal=TERM" {
+		t.Errorf("peer: %s", e)
+	}
+	err = peer.Signal(syscall.SIGTERM)
+	if !errors.Is(err, unix.ESRCH) || !strings.Contains(err.Error(), fmt.Sprintf("signal peer[%d] SIGTERM", c.Pid)) {
+		t.Errorf("signal to a peer gone: %v", err)
+	}
+}
