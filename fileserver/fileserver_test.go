@@ -612,6 +612,8 @@ func TestUSR2Upgrade(t *testing.T) {
 	if err != nil || newPid == oldPid || newPid == 0 {
 		t.Fatalf("pidfile %q after the upgrade (old master %d): %v\n%s", b, oldPid, err, s.logText())
 	}
+	// The new master says where it is: a terminal's ^C no longer reaches it.
+	s.waitLog(regexp.MustCompile(fmt.Sprintf(`^fileserver\[%d\]: new master %d serving; pidfile %s$`, newPid, newPid, regexp.QuoteMeta(pidfile))), 1)
 	load.finish("the upgrade")
 	// The TFTP socket was handed over too: the new master's workers serve it.
 	needClients(t)

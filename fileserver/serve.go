@@ -202,6 +202,13 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 				if err := succ.Serving(); err != nil {
 					logf("%v", err)
 				}
+				// Started by its predecessor, not by the shell: say where
+				// it is, for a terminal's ^C no longer reaches it.
+				where := fmt.Sprintf("new master %d serving", pid)
+				if cfg.pidfile != "" {
+					where += "; pidfile " + cfg.pidfile
+				}
+				logf("%s", where)
 			}
 			return nil
 		},
