@@ -22,6 +22,7 @@ import (
 
 	"github.com/sigride/sigride/internal/atomicfile"
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/peerio"
 	"github.com/sigride/sigride/internal/wire"
 )
 
@@ -84,23 +85,27 @@ func (cl client) dial() (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", cl.addr, err)
 	}
-	return &conn{TCPConn: c.(*net.TCPConn), silent: silentError{what: "from " + cl.addr, d: cl.timeout}}, nil
+	pc, err := peerio.New(c, cl.timeout)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connect to %s: %w", cl.addr, err)
+	}
+	return &conn{Conn: pc, silent: silentError{what: "from " + cl.addr, d: cl.timeout}}, nil
 }
 
-// conn is a connection to the server on which each read and each write
-// gets the timeout afresh, and a write or a sendfile that moved some bytes
-// when it expired goes on: only silence times out, on every path (the
-// response's header, a listing, a download, an upload, bench's requests).
+// conn is a connection to the server under peerio's progress deadline:
+// every read and write (the response's header, a listing, a download, an
+// upload by sendfile, bench's requests) fails only once no byte has moved
+// for the timeout, as the one-line silentError.
 type conn struct {
-	*net.TCPConn
+	*peerio.Conn
 	silent silentError
 }
 
-func (c *conn) deadline() time.Time { return time.Now().Add(c.silent.d) }
-
-// check turns an expired deadline into the one-line silentError.
+// check turns a silence into the one-line silentError.
 func (c *conn) check(err error) error {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	var se *peerio.SilenceError
+	if errors.As(err, &se) {
 		e := c.silent
 		return &e
 	}
@@ -108,72 +113,28 @@ func (c *conn) check(err error) error {
 }
 
 func (c *conn) Read(p []byte) (int, error) {
-	c.SetReadDeadline(c.deadline())
-	n, err := c.TCPConn.Read(p)
+	n, err := c.Conn.Read(p)
 	return n, c.check(err)
 }
 
 func (c *conn) Write(p []byte) (int, error) {
-	done := 0
-	for {
-		c.SetWriteDeadline(c.deadline())
-		n, err := c.TCPConn.Write(p[done:])
-		done += n
-		if n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
-			return done, c.check(err)
-		}
-	}
+	n, err := c.Conn.Write(p)
+	return n, c.check(err)
 }
 
-// sendFile sends n bytes of f from its offset by sendfile(2), moving the
-// deadline on after every partial send: the bytes never enter user space
-// and silence still times out.
+// sendFile sends n bytes of f from its offset, which it advances, by
+// sendfile(2): the bytes never enter user space.
 func (c *conn) sendFile(f *os.File, n int64) (int64, error) {
-	sock, err := c.SyscallConn()
+	off, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return 0, err
 	}
-	file, err := f.SyscallConn()
-	if err != nil {
-		return 0, err
+	sent, err := c.Conn.SendFile(f, off, n)
+	if _, serr := f.Seek(off+sent, io.SeekStart); serr != nil && err == nil {
+		err = serr
 	}
-	var sent int64
-	var serr error
-	cerr := file.Control(func(ffd uintptr) {
-		c.SetWriteDeadline(c.deadline())
-		err = sock.Write(func(sfd uintptr) bool {
-			for sent < n {
-				k, errno := unix.Sendfile(int(sfd), int(ffd), nil, int(min(n-sent, sendfileMax)))
-				switch {
-				case errno == unix.EAGAIN:
-					return false // wait, under the deadline, until the socket takes more
-				case errno == unix.EINTR:
-					continue
-				case errno != nil:
-					serr = os.NewSyscallError("sendfile", errno)
-					return true
-				case k == 0:
-					serr = fmt.Errorf("%s: %w: the file shrank", f.Name(), io.ErrUnexpectedEOF)
-					return true
-				}
-				sent += int64(k)
-				c.SetWriteDeadline(c.deadline())
-			}
-			return true
-		})
-	})
-	if cerr != nil {
-		return sent, cerr
-	}
-	if err != nil {
-		return sent, c.check(err)
-	}
-	return sent, serr
+	return sent, c.check(err)
 }
-
-// sendfileMax is the most one sendfile(2) call is asked for: the kernel
-// moves at most about 2 GiB a call anyway.
-const sendfileMax = 1 << 30
 
 // request sends req and reads the response header; an error response is
 // returned as an error.
