@@ -334,7 +334,10 @@ func (s *server) get(c *peerio.Conn, req wire.Request) bool {
 	}
 	n := f.Size - int64(req.Arg)
 	if _, err := c.SendFile(f.File, int64(req.Arg), n); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) { // the file shrank under us; a client hanging up is no news
+		// The file shrank under us, or the server could not read it: too
+		// late to answer an error, but not to log it. A client hanging up
+		// is no news, and a silence is logged by serveConn.
+		if errors.Is(err, io.ErrUnexpectedEOF) || !peerGone(err) {
 			s.logf("%s: get %q: %v", c.RemoteAddr(), req.Name, err)
 		}
 		return false
