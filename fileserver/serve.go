@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -140,7 +139,7 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	// A pidfile that cannot be written is a start-up error, as in nginx:
 	// found before any worker starts, not logged once the pool serves.
 	if cfg.pidfile != "" {
-		if err := checkPidfile(cfg.pidfile); err != nil {
+		if err := atomicfile.CheckPid(cfg.pidfile); err != nil {
 			return err
 		}
 	}
@@ -217,22 +216,6 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 		removePidfile(cfg.pidfile, pid, logf)
 	}
 	return err
-}
-
-// checkPidfile finds, before the pool starts, what would keep the pidfile
-// from being written once it serves: a missing directory, a path under a
-// regular file, a directory without write permission, or something there
-// that is not a regular file.
-func checkPidfile(path string) error {
-	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
-		return fmt.Errorf("pidfile %s: not a regular file (%v)", path, fi.Mode().Type())
-	}
-	probe, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("pidfile %s: %w", path, err)
-	}
-	probe.Close()
-	return os.Remove(probe.Name())
 }
 
 // removePidfile removes the pidfile on the way out only if it names this

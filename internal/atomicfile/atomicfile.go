@@ -273,19 +273,46 @@ func replace(t Target, write func(io.Writer) error) error {
 // regular file (a symlink, a FIFO, a device, a directory) is refused, and
 // "-" too.
 func WritePid(path string, pid int) error {
+	t, err := pidTarget(path)
+	if err != nil {
+		return err
+	}
+	return replace(t, func(w io.Writer) error {
+		_, err := io.WriteString(w, strconv.Itoa(pid)+"\n")
+		return err
+	})
+}
+
+// CheckPid finds, without writing it, what would keep WritePid from
+// writing path: something there that is not a regular file, a missing
+// directory, a path under a regular file, a directory it may not write.
+// A server checks its pid file so at start-up, before it starts anything.
+func CheckPid(path string) error {
+	t, err := pidTarget(path)
+	if err != nil {
+		return err
+	}
+	probe, err := os.CreateTemp(filepath.Dir(t.Path), "."+filepath.Base(t.Path)+".*")
+	if err != nil {
+		return fmt.Errorf("pid file %s: %w", path, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// pidTarget is path as a pid file: a new name or a regular file, never
+// through a symlink.
+func pidTarget(path string) (Target, error) {
 	if path == "-" {
-		return errors.New("pid file -: a pid file must be a file, not stdout")
+		return Target{}, errors.New("pid file -: a pid file must be a file, not stdout")
 	}
 	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return fmt.Errorf("pid file %s: %w", path, err)
+		return Target{}, fmt.Errorf("pid file %s: %w", path, err)
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("pid file %s: exists and is %s, not a regular file: refused", path, describe(fi.Mode()))
+		return Target{}, fmt.Errorf("pid file %s: exists and is %s, not a regular file: refused", path, describe(fi.Mode()))
 	}
-	return replace(Target{Kind: Replace, Path: path}, func(w io.Writer) error {
-		_, err := io.WriteString(w, strconv.Itoa(pid)+"\n")
-		return err
-	})
+	return Target{Kind: Replace, Path: path}, nil
 }
