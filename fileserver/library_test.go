@@ -43,26 +43,8 @@ func ask(t *testing.T, addr string, req wire.Request) (wire.Response, error) {
 // first answer, within answerWithin.
 func tftpAsk(t *testing.T, server string, op tftp.Opcode, name string, opts ...tftp.Option) tftp.Packet {
 	t.Helper()
-	sa, err := net.ResolveUDPAddr("udp", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: sa.IP})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.WriteToUDP(tftp.AppendRequest(nil, tftp.Request{Op: op, Filename: name, Mode: "octet", Options: opts}), sa)
-	c.SetReadDeadline(time.Now().Add(answerWithin))
-	buf := make([]byte, 70000)
-	n, _, err := c.ReadFromUDP(buf)
-	if err != nil {
-		t.Fatalf("%v %q: no answer: %v", op, name, err)
-	}
-	p, err := tftp.ParsePacket(buf[:n])
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _, p := rawAsk(t, server, answerWithin, op, name, opts...)
+	c.Close()
 	return p
 }
 

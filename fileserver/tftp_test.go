@@ -237,6 +237,14 @@ func TestTFTPReadonlyAndPorts(t *testing.T) {
 // rawRRQ sends an RRQ from a socket of its own and returns the first answer.
 func rawRRQ(t *testing.T, server, name string, opts ...tftp.Option) (*net.UDPConn, *net.UDPAddr, tftp.Packet) {
 	t.Helper()
+	return rawAsk(t, server, 10*time.Second, tftp.OpRRQ, name, opts...)
+}
+
+// rawAsk sends a request (RRQ or WRQ, octet, with opts) from a socket of
+// its own, closed when the test ends, and returns the socket, the first
+// answer and where it came from (the transfer's TID), within within.
+func rawAsk(t *testing.T, server string, within time.Duration, op tftp.Opcode, name string, opts ...tftp.Option) (*net.UDPConn, *net.UDPAddr, tftp.Packet) {
+	t.Helper()
 	sa, err := net.ResolveUDPAddr("udp", server)
 	if err != nil {
 		t.Fatal(err)
@@ -246,12 +254,12 @@ func rawRRQ(t *testing.T, server, name string, opts ...tftp.Option) (*net.UDPCon
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.WriteToUDP(tftp.AppendRequest(nil, tftp.Request{Op: tftp.OpRRQ, Filename: name, Mode: "octet", Options: opts}), sa)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.WriteToUDP(tftp.AppendRequest(nil, tftp.Request{Op: op, Filename: name, Mode: "octet", Options: opts}), sa)
+	c.SetReadDeadline(time.Now().Add(within))
 	buf := make([]byte, 70000)
 	n, from, err := c.ReadFromUDP(buf)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v %q: no answer: %v", op, name, err)
 	}
 	p, err := tftp.ParsePacket(buf[:n])
 	if err != nil {
