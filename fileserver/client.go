@@ -59,19 +59,13 @@ func clientFlags(fs *pflag.FlagSet, synopsis string, args []string, nargs int, s
 	return cl, nil
 }
 
-// silentError is a peer or a file that took no byte, or gave none, for
-// the timeout.
+// silentError is a server that sent or took no byte for the timeout.
 type silentError struct {
-	what string // "from ADDR", "into PATH"
+	what string // "from ADDR"
 	d    time.Duration
 }
 
-func (e *silentError) Error() string {
-	if strings.HasPrefix(e.what, "from ") {
-		return fmt.Sprintf("no answer %s for %v", e.what, e.d)
-	}
-	return fmt.Sprintf("no byte taken %s for %v", e.what, e.d)
-}
+func (e *silentError) Error() string { return fmt.Sprintf("no answer %s for %v", e.what, e.d) }
 
 // dial connects within the timeout and returns a connection whose every
 // read and write must move a byte within it.
@@ -302,7 +296,7 @@ func openSink(dst string, resume bool, stdout io.Writer, timeout time.Duration) 
 		if s.f, err = atomicfile.OpenInto(t.Path); err != nil {
 			return nil, err
 		}
-		s.w = &fileDeadline{f: s.f, silent: silentError{what: "into " + dst, d: timeout}}
+		s.w = atomicfile.IntoWriter(s.f, dst, timeout)
 		return s, nil
 	}
 	s.part = t.Path + ".part"
@@ -384,31 +378,6 @@ func (l localWriter) Write(p []byte) (int, error) {
 		err = &localError{fmt.Errorf("write %s: %w", l.name, err)}
 	}
 	return n, err
-}
-
-// fileDeadline gives each write into a FIFO or a device the timeout: a
-// reader that stops reading must not hold the client for ever. A device
-// that cannot poll (a /dev/null) never blocks, and takes no deadline.
-type fileDeadline struct {
-	f      *os.File
-	silent silentError
-}
-
-func (w *fileDeadline) Write(p []byte) (int, error) {
-	done := 0
-	for {
-		w.f.SetWriteDeadline(time.Now().Add(w.silent.d))
-		n, err := w.f.Write(p[done:])
-		done += n
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if n > 0 {
-				continue
-			}
-			e := w.silent
-			return done, &e
-		}
-		return done, err
-	}
 }
 
 func runGet(args []string, stdout, stderr io.Writer) error {

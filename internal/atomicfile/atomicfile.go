@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -224,7 +225,7 @@ func Write(path string, write func(io.Writer) error) error {
 		if err != nil {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
-		err = writeBuffered(f, write)
+		err = writeBuffered(IntoWriter(f, t.Path, Stall), write)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -234,6 +235,51 @@ func Write(path string, write func(io.Writer) error) error {
 		return nil
 	}
 	return replace(t, write)
+}
+
+// Stall is how long Write waits on a FIFO or a device that takes no byte:
+// a reader that stops reading must not hold the writer for ever.
+const Stall = 30 * time.Second
+
+// StallError is an Into target that took no byte for D.
+type StallError struct {
+	Path string
+	D    time.Duration
+}
+
+func (e *StallError) Error() string { return fmt.Sprintf("no byte taken into %s for %v", e.Path, e.D) }
+
+// Unwrap makes a stall a deadline exceeded.
+func (e *StallError) Unwrap() error { return os.ErrDeadlineExceeded }
+
+// IntoWriter writes into f, an Into target at path opened by OpenInto (so
+// in Go's poller): each write fails with a *StallError once no byte has
+// moved for d; a partial write renews it. A device that cannot poll (a
+// /dev/null) never blocks, and takes no deadline.
+func IntoWriter(f *os.File, path string, d time.Duration) io.Writer {
+	return intoWriter{f: f, path: path, d: d}
+}
+
+type intoWriter struct {
+	f    *os.File
+	path string
+	d    time.Duration
+}
+
+func (w intoWriter) Write(p []byte) (int, error) {
+	done := 0
+	for {
+		w.f.SetWriteDeadline(time.Now().Add(w.d))
+		n, err := w.f.Write(p[done:])
+		done += n
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if n > 0 {
+				continue
+			}
+			return done, &StallError{Path: w.path, D: w.d}
+		}
+		return done, err
+	}
 }
 
 func writeBuffered(w io.Writer, write func(io.Writer) error) error {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -254,5 +255,35 @@ func TestWritePidRefuses(t *testing.T) {
 	}
 	if err := WritePid("-", 7); err == nil {
 		t.Error("a pid file on stdout")
+	}
+}
+
+// TestIntoWriterStalls: into a FIFO whose reader reads nothing, a write
+// fails with a StallError once no byte has moved for its time, instead of
+// waiting for ever.
+func TestIntoWriterStalls(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0) // a reader that never reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, err := OpenInto(fifo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := IntoWriter(f, fifo, 200*time.Millisecond)
+	start := time.Now()
+	n, err := w.Write(make([]byte, 1<<20)) // more than a pipe holds
+	var se *StallError
+	if !errors.As(err, &se) || !errors.Is(err, os.ErrDeadlineExceeded) || n >= 1<<20 {
+		t.Fatalf("wrote %d, %v; want a stall", n, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stalled after %v, want about 200ms", d)
 	}
 }
