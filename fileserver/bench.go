@@ -31,7 +31,7 @@ the server) and not recomputed for get.`
 type benchConfig struct {
 	clients, requests int
 	op                string
-	size              sizeValue
+	size              cli.Size
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {

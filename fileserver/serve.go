@@ -41,8 +41,8 @@ type serveConfig struct {
 	listen      string
 	workers     int
 	pidfile     string
-	maxUpload   sizeValue
-	minFree     sizeValue // free space an upload must leave; 0: unchecked
+	maxUpload   cli.Size
+	minFree     cli.Size // free space an upload must leave; 0: unchecked
 	idleTimeout time.Duration
 	grace       time.Duration
 	ready       time.Duration // --ready-timeout

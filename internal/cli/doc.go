@@ -1,7 +1,7 @@
 // Package cli holds what every sigride binary does the same way between its
 // main and its logic: parsing flags into a config through a local
-// pflag.FlagSet, turning the error that run returns into an exit code, and
-// counting nouns in messages (Count: "1 worker", "2 workers").
+// pflag.FlagSet (with the flag types they share, such as Size), and turning
+// the error that run returns into an exit code.
 //
 // Invariants:
 //   - Nothing in this package calls os.Exit; main alone does, with Code(err).

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -6,8 +6,10 @@ import (
 	"strings"
 )
 
-// sizeValue is a byte count on the command line: 4GiB, 100MB, 512k, 1024.
-type sizeValue int64
+// Size is a byte count on the command line, a pflag.Value: 4GiB, 100MB,
+// 512k, 1024. K, M, G and T alone are binary (as in dd and nginx); a
+// suffix is read in any case.
+type Size int64
 
 var sizeUnits = []struct {
 	suffix string
@@ -19,7 +21,8 @@ var sizeUnits = []struct {
 	{"B", 1},
 }
 
-func parseSize(s string) (int64, error) {
+// ParseSize reads a byte count as Size takes it.
+func ParseSize(s string) (int64, error) {
 	num, mult := strings.TrimSpace(s), int64(1)
 	for _, u := range sizeUnits {
 		if strings.HasSuffix(strings.ToUpper(num), strings.ToUpper(u.suffix)) && len(num) > len(u.suffix) {
@@ -34,13 +37,13 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-func (v *sizeValue) String() string { return strconv.FormatInt(int64(*v), 10) }
-func (v *sizeValue) Type() string   { return "size" }
-func (v *sizeValue) Set(s string) error {
-	n, err := parseSize(s)
+func (v *Size) String() string { return strconv.FormatInt(int64(*v), 10) }
+func (v *Size) Type() string   { return "size" }
+func (v *Size) Set(s string) error {
+	n, err := ParseSize(s)
 	if err != nil {
 		return err
 	}
-	*v = sizeValue(n)
+	*v = Size(n)
 	return nil
 }
