@@ -17,6 +17,7 @@ import (
 	"github.com/sigride/sigride/internal/atomicfile"
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/library"
+	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/prefork"
 	"github.com/sigride/sigride/internal/tftp"
 	"github.com/sigride/sigride/internal/vocab"
@@ -126,11 +127,11 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 		return cli.BadUsage(fs, serveSynopsis, stderr, fmt.Errorf("--workers, --max-conns, --idle-timeout, --grace, --ready-timeout, --worker-timeout and --tftp-retries must be positive"))
 	}
 	pid := os.Getpid()
-	log := newLogger(stderr, fmt.Sprintf("fileserver[%d]: ", pid))
-	defer log.close()
-	logf := log.logf
-	say := newLogger(stdout, fmt.Sprintf("fileserver[%d]: ", pid))
-	defer say.close()
+	log := lineout.NewLogger(stderr, fmt.Sprintf("fileserver[%d]: ", pid))
+	defer log.Close()
+	logf := log.Logf
+	say := lineout.NewLogger(stdout, fmt.Sprintf("fileserver[%d]: ", pid))
+	defer say.Close()
 
 	succ, err := prefork.TakeOver()
 	if err != nil {
@@ -194,9 +195,9 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 				}
 			}
 			if tftpAddr != "" {
-				say.logf("tftp on udp %s", tftpAddr)
+				say.Logf("tftp on udp %s", tftpAddr)
 			}
-			say.logf("listening on %s with %s", addr, vocab.Count(workers, "worker"))
+			say.Logf("listening on %s with %s", addr, vocab.Count(workers, "worker"))
 			if succ != nil {
 				if err := succ.Serving(); err != nil {
 					logf("%v", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/library"
+	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/peerio"
 	"github.com/sigride/sigride/internal/prefork"
 	"github.com/sigride/sigride/internal/tftp"
@@ -41,11 +42,11 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 	}
 	defer lib.Close()
 	lib.SetMinFree(cfg.MinFree)
-	log := newLogger(stderr, fmt.Sprintf("fileserver worker[%d]: ", os.Getpid()))
-	defer log.close()
+	log := lineout.NewLogger(stderr, fmt.Sprintf("fileserver worker[%d]: ", os.Getpid()))
+	defer log.Close()
 	s := &server{
 		lib: lib, maxUpload: cfg.MaxUpload, idle: cfg.IdleTimeout, maxConns: int64(cfg.MaxConns),
-		logf:  log.logf,
+		logf:  log.Logf,
 		conns: map[net.Conn]*connState{},
 		lists: make(chan struct{}, maxListings),
 	}

@@ -1,4 +1,4 @@
-package main
+package lineout
 
 import (
 	"fmt"
@@ -6,37 +6,36 @@ import (
 	"os"
 	"sync"
 
-	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/vocab"
 )
 
-// logger writes the server's lines, each in one write: its log on stderr,
-// the master's announcements on stdout. Through a pipe it goes by lineout,
-// so an output nobody reads drops lines (each drop counted, and said once
-// the output is read again) instead of blocking the master's loop or a
-// worker's connections.
-type logger struct {
+// Logger writes a program's log, a line at a time, each line starting with
+// its prefix. On a file (a pipe, a terminal) it goes by an Output, so an
+// output nobody reads drops lines (each drop counted, and said in one line
+// once the output is read again) instead of blocking the program: a file
+// server's master loop or a worker's connections.
+type Logger struct {
 	prefix string
 	w      io.Writer
-	out    *lineout.Output // nil: w is no file
+	out    *Output // nil: w is no file
 
 	mu       sync.Mutex
 	reported int // drops already said
 }
 
-// newLogger writes lines starting with prefix ("fileserver[PID]: ") to w.
-func newLogger(w io.Writer, prefix string) *logger {
-	l := &logger{prefix: prefix, w: w}
+// NewLogger writes lines starting with prefix ("fileserver[PID]: ") to w.
+func NewLogger(w io.Writer, prefix string) *Logger {
+	l := &Logger{prefix: prefix, w: w}
 	if f, ok := w.(*os.File); ok {
-		l.out = lineout.New(f)
+		l.out = New(f)
 		l.w = l.out
 	}
 	return l
 }
 
-// logf writes one line; what cannot be written is dropped, never waited
-// for more than lineout.Stall.
-func (l *logger) logf(format string, a ...any) {
+// Logf writes one line; what cannot be written is dropped, never waited
+// for more than Stall.
+func (l *Logger) Logf(format string, a ...any) {
 	line := fmt.Appendf([]byte(l.prefix), format, a...)
 	line = append(line, '\n')
 	l.mu.Lock()
@@ -55,8 +54,8 @@ func (l *logger) logf(format string, a ...any) {
 	_, _ = l.out.Write(line)
 }
 
-// close releases lineout's descriptor.
-func (l *logger) close() {
+// Close releases the Output's descriptor.
+func (l *Logger) Close() {
 	if l.out != nil {
 		_ = l.out.Close() // its own descriptor on the pipe: nothing left to flush
 	}
