@@ -50,7 +50,7 @@ type serveConfig struct {
 	liveness    time.Duration // --worker-timeout
 	maxConns    int
 	tftp        string // the TFTP address; empty: off
-	tftpPorts   portRange
+	tftpPorts   tftp.PortRange
 	tftpRO      bool
 	tftpRetries int
 }
@@ -87,7 +87,7 @@ const tftpSocket = "tftp"
 // workerConfig is the part of the configuration the workers act on.
 func (cfg *serveConfig) workerConfig() workerConfig {
 	return workerConfig{Root: cfg.root, MaxUpload: int64(cfg.maxUpload), MinFree: int64(cfg.minFree),
-		IdleTimeout: cfg.idleTimeout, MaxConns: cfg.maxConns, TFTPPorts: tftp.PortRange(cfg.tftpPorts),
+		IdleTimeout: cfg.idleTimeout, MaxConns: cfg.maxConns, TFTPPorts: cfg.tftpPorts,
 		TFTPReadOnly: cfg.tftpRO, TFTPRetries: cfg.tftpRetries}
 }
 

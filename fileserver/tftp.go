@@ -8,8 +8,6 @@ import (
 	"hash"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/tftp"
@@ -112,29 +110,6 @@ func (u *tftpUpload) Commit() error {
 }
 
 func (u *tftpUpload) Abort() { u.up.Abort() }
-
-// portRange is --tftp-port-range: LO:HI, or empty for any port.
-type portRange tftp.PortRange
-
-func (r *portRange) String() string {
-	if r.Lo == 0 {
-		return ""
-	}
-	return fmt.Sprintf("%d:%d", r.Lo, r.Hi)
-}
-
-func (r *portRange) Set(s string) error {
-	lo, hi, ok := strings.Cut(s, ":")
-	l, err1 := strconv.Atoi(lo)
-	h, err2 := strconv.Atoi(hi)
-	if !ok || err1 != nil || err2 != nil || l < 1 || h > 65535 || l > h {
-		return fmt.Errorf("want LO:HI with 1 <= LO <= HI <= 65535")
-	}
-	r.Lo, r.Hi = l, h
-	return nil
-}
-
-func (r *portRange) Type() string { return "LO:HI" }
 
 // listenTFTP opens the TFTP socket, or takes the predecessor's in an
 // upgrade, as a file for the workers, with its address.

@@ -255,3 +255,31 @@ func FuzzNetascii(f *testing.F) {
 		}
 	})
 }
+
+func TestPortRangeSet(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		lo, hi int
+		ok     bool
+	}{
+		{"6900:6999", 6900, 6999, true},
+		{"1:65535", 1, 65535, true},
+		{"7000:7000", 7000, 7000, true},
+		{"", 0, 0, false},
+		{"6900", 0, 0, false},
+		{"0:10", 0, 0, false},
+		{"10:65536", 0, 0, false},
+		{"20:10", 0, 0, false},
+		{"a:b", 0, 0, false},
+		{"1:2:3", 0, 0, false},
+	} {
+		var r PortRange
+		err := r.Set(tc.in)
+		if (err == nil) != tc.ok || r.Lo != tc.lo || r.Hi != tc.hi {
+			t.Errorf("Set(%q) = %+v, %v; want %d:%d, ok %v", tc.in, r, err, tc.lo, tc.hi, tc.ok)
+		}
+		if tc.ok && r.String() != tc.in {
+			t.Errorf("Set(%q).String() = %q", tc.in, r.String())
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,8 +45,30 @@ type Store interface {
 	Create(name string, size int64) (Upload, error) // size: the WRQ's tsize, or -1
 }
 
-// PortRange restricts the ports of transfers (TIDs); zero: any.
+// PortRange restricts the ports of transfers (TIDs); zero: any. As a flag
+// (a pflag.Value) it reads LO:HI, as tftpd-hpa's --port-range does.
 type PortRange struct{ Lo, Hi int }
+
+func (r *PortRange) String() string {
+	if r.Lo == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", r.Lo, r.Hi)
+}
+
+// Set reads LO:HI, 1 <= LO <= HI <= 65535.
+func (r *PortRange) Set(s string) error {
+	lo, hi, ok := strings.Cut(s, ":")
+	l, err1 := strconv.Atoi(lo)
+	h, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || l < 1 || h > 65535 || l > h {
+		return fmt.Errorf("want LO:HI with 1 <= LO <= HI <= 65535")
+	}
+	r.Lo, r.Hi = l, h
+	return nil
+}
+
+func (r *PortRange) Type() string { return "LO:HI" }
 
 // Server answers read and write requests arriving on one UDP socket, each
 // transfer on a socket of its own.
