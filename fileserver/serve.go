@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -159,7 +158,7 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	}
 	lib.Close()
 
-	lnFile, addr, err := listen(cfg.listen, succ)
+	lnFile, addr, err := prefork.Listen(cfg.listen, succ)
 	if err != nil {
 		return err
 	}
@@ -167,11 +166,7 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	var extra []prefork.Inherited
 	tftpAddr := ""
 	if cfg.tftp != "" {
-		var inherited *os.File
-		if succ != nil {
-			inherited = prefork.File(tftpSocket)
-		}
-		f, a, err := listenTFTP(cfg.tftp, inherited)
+		f, a, err := prefork.ListenPacket(tftpSocket, cfg.tftp, succ)
 		if err != nil {
 			return err
 		}
@@ -235,28 +230,4 @@ func removePidfile(path string, pid int, logf func(string, ...any)) {
 	if err := os.Remove(path); err != nil {
 		logf("pidfile: %v", err)
 	}
-}
-
-// listen opens the listening socket, or takes over the predecessor's in an
-// upgrade. It returns it as a file for the workers, and its address.
-func listen(addr string, succ *prefork.Successor) (*os.File, string, error) {
-	if succ != nil {
-		ln, err := net.FileListener(succ.Listener)
-		if err != nil {
-			return nil, "", fmt.Errorf("inherited listener: %w", err)
-		}
-		a := ln.Addr().String()
-		ln.Close() // succ.Listener stays open for the workers
-		return succ.Listener, a, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("listen: %w", err)
-	}
-	f, err := ln.(*net.TCPListener).File() // a dup the workers inherit
-	ln.Close()
-	if err != nil {
-		return nil, "", fmt.Errorf("listen: %w", err)
-	}
-	return f, ln.Addr().String(), nil
 }

@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"hash"
-	"net"
-	"os"
 
 	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/tftp"
@@ -110,31 +107,3 @@ func (u *tftpUpload) Commit() error {
 }
 
 func (u *tftpUpload) Abort() { u.up.Abort() }
-
-// listenTFTP opens the TFTP socket, or takes the predecessor's in an
-// upgrade, as a file for the workers, with its address.
-func listenTFTP(addr string, inherited *os.File) (*os.File, string, error) {
-	if inherited != nil {
-		pc, err := net.FilePacketConn(inherited)
-		if err != nil {
-			return nil, "", fmt.Errorf("inherited tftp socket: %w", err)
-		}
-		a := pc.LocalAddr().String()
-		pc.Close()
-		return inherited, a, nil
-	}
-	ua, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		return nil, "", fmt.Errorf("tftp: %w", err)
-	}
-	pc, err := net.ListenUDP("udp", ua)
-	if err != nil {
-		return nil, "", fmt.Errorf("tftp: %w", err)
-	}
-	defer pc.Close()
-	f, err := pc.File() // a dup the workers inherit
-	if err != nil {
-		return nil, "", fmt.Errorf("tftp: %w", err)
-	}
-	return f, pc.LocalAddr().String(), nil
-}

@@ -2,6 +2,7 @@ package prefork
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -61,4 +62,64 @@ func inheritedFD(name string) int {
 		}
 	}
 	return -1
+}
+
+// Listen opens the pool's listening socket on addr (TCP), or takes the
+// predecessor's in an upgrade (succ not nil): the address is then the one
+// it listens on, whatever addr says. It returns the socket as a file for
+// Config.Listener, and its address.
+func Listen(addr string, succ *Successor) (*os.File, string, error) {
+	if succ != nil {
+		ln, err := net.FileListener(succ.Listener)
+		if err != nil {
+			return nil, "", fmt.Errorf("inherited %s: %w", ListenerName, err)
+		}
+		a := ln.Addr().String()
+		_ = ln.Close() // a dup: succ.Listener stays open for the workers
+		return succ.Listener, a, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File() // a dup the workers inherit
+	if err != nil {
+		return nil, "", fmt.Errorf("listen: %w", err)
+	}
+	return f, ln.Addr().String(), nil
+}
+
+// ListenPacket opens a UDP socket on addr for the workers to share, to be
+// passed in Config.Extra under name, or takes the one the predecessor
+// passed under that name in an upgrade (succ not nil). It returns it as a
+// file, and its address.
+func ListenPacket(name, addr string, succ *Successor) (*os.File, string, error) {
+	if succ != nil {
+		if f := File(name); f != nil {
+			pc, err := net.FilePacketConn(f)
+			if err != nil {
+				f.Close()
+				return nil, "", fmt.Errorf("inherited %s socket: %w", name, err)
+			}
+			a := pc.LocalAddr().String()
+			_ = pc.Close() // a dup: f stays open for the workers
+			return f, a, nil
+		}
+		// The predecessor ran without it: open it, as at a cold start.
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
+	pc, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
+	defer pc.Close()
+	f, err := pc.File() // a dup the workers inherit
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", name, err)
+	}
+	return f, pc.LocalAddr().String(), nil
 }
