@@ -1,14 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -209,25 +205,11 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 		},
 	}, sigs)
 	if cfg.pidfile != "" && !handedOver {
-		removePidfile(cfg.pidfile, pid, logf)
+		// Only if it names this master still: after SIGUSR2 it may name
+		// the new one already, who serves.
+		if err := atomicfile.RemovePid(cfg.pidfile, pid); err != nil {
+			logf("%v", err)
+		}
 	}
 	return err
-}
-
-// removePidfile removes the pidfile on the way out only if it names this
-// master still: after SIGUSR2 it may name the new one already, who serves.
-func removePidfile(path string, pid int, logf func(string, ...any)) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			logf("pidfile: %v", err)
-		}
-		return
-	}
-	if strings.TrimSpace(string(b)) != strconv.Itoa(pid) {
-		return // another master's now
-	}
-	if err := os.Remove(path); err != nil {
-		logf("pidfile: %v", err)
-	}
 }

@@ -12,7 +12,13 @@ import (
 // launcher.pid is written last: once it is there, all three are.
 type runDir struct {
 	dir     string
-	written []string
+	written []pidFile
+}
+
+// pidFile is a pid file written, and the pid it was written with.
+type pidFile struct {
+	path string
+	pid  int
 }
 
 // write writes DIR/NAME.pid atomically, so a reader never sees a partial pid.
@@ -24,14 +30,16 @@ func (r *runDir) write(name string, pid int) error {
 	if err := atomicfile.WritePid(path, pid); err != nil {
 		return err
 	}
-	r.written = append(r.written, path)
+	r.written = append(r.written, pidFile{path, pid})
 	return nil
 }
 
-// removeAll removes every pid file written.
+// removeAll removes every pid file written that still names what was
+// written there: another ride started on the same directory meanwhile
+// owns the ones it wrote.
 func (r *runDir) removeAll() {
-	for _, p := range r.written {
-		os.Remove(p)
+	for _, w := range r.written {
+		_ = atomicfile.RemovePid(w.path, w.pid) // a pid file left behind names a process gone: harmless
 	}
 	r.written = nil
 }

@@ -346,6 +346,27 @@ func CheckPid(path string) error {
 	return os.Remove(probe.Name())
 }
 
+// RemovePid removes the pid file at path if it still names pid: once
+// another process has written its own there (a new master after SIGUSR2,
+// a second launcher on the same run directory), it is theirs, and stays.
+// A pid file already gone is no error.
+func RemovePid(path string, pid int) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pid file %s: %w", path, err)
+	}
+	if strings.TrimSpace(string(b)) != strconv.Itoa(pid) {
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("pid file %s: %w", path, err)
+	}
+	return nil
+}
+
 // pidTarget is path as a pid file: a new name or a regular file, never
 // through a symlink.
 func pidTarget(path string) (Target, error) {

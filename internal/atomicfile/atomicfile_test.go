@@ -287,3 +287,27 @@ func TestIntoWriterStalls(t *testing.T) {
 		t.Errorf("stalled after %v, want about 200ms", d)
 	}
 }
+
+// TestRemovePid: a pid file is removed only while it names the pid given.
+func TestRemovePid(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.pid")
+	if err := RemovePid(p, 7); err != nil {
+		t.Fatalf("gone already: %v", err)
+	}
+	if err := WritePid(p, 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemovePid(p, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("another's pid file removed: %v", err)
+	}
+	if err := RemovePid(p, 8); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("own pid file kept: %v", err)
+	}
+}
