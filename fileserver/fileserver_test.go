@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
@@ -72,37 +71,32 @@ func startServer(t *testing.T, args ...string) *serverProc {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "library")
 	cmd := exec.Command(bin, append([]string{"serve", "--root", root, "--listen", "127.0.0.1:0"}, args...)...)
-	// Plain pipes, not StdoutPipe: the process's exit must be seen on its
-	// own, for its pipes may outlive it (a successor master inherits them).
-	outR, outW, _ := os.Pipe()
+	// A plain pipe, not StderrPipe: the process's exit must be seen on its
+	// own, for its pipe may outlive it (a successor master inherits it).
+	// The whole log is on stderr, the announcements too.
 	errR, errW, _ := os.Pipe()
-	cmd.Stdout, cmd.Stderr = outW, errW
+	cmd.Stderr = errW
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	outW.Close()
 	errW.Close()
-	t.Cleanup(func() { outR.Close(); errR.Close() })
+	t.Cleanup(func() { errR.Close() })
 	s := &serverProc{t: t, cmd: cmd, root: root, log: proctest.NewLines(), done: make(chan struct{})}
 	go s.log.Follow(errR)
-	ready := make(chan string, 8)
+	ready := make(chan string, 1)
 	go func() {
-		lines := bufio.NewScanner(outR)
-		for lines.Scan() {
-			if m := tftpOnRE.FindStringSubmatch(lines.Text()); m != nil {
-				s.mu.Lock()
-				if s.tftp == "" { // said before the listening line; a successor says it again
-					s.tftp = m[1]
-				}
-				s.mu.Unlock()
-			}
-			if m := listeningRE.FindStringSubmatch(lines.Text()); m != nil {
-				select {
-				case ready <- m[1]:
-				default:
-				}
-			}
+		got, err := s.log.Wait(listeningRE, 1, 10*time.Second)
+		if err != nil {
+			return
 		}
+		// The TFTP line comes before the listening line; a successor
+		// says it again.
+		if tl := s.log.Matching(tftpOnRE); len(tl) > 0 {
+			s.mu.Lock()
+			s.tftp = tftpOnRE.FindStringSubmatch(tl[0])[1]
+			s.mu.Unlock()
+		}
+		ready <- listeningRE.FindStringSubmatch(got[0])[1]
 	}()
 	go func() {
 		s.code = exitCode(cmd.Wait())

@@ -29,8 +29,8 @@ in-flight transfers --grace; SIGQUIT stops once they are done. A worker
 that dies is replaced; one not ready within --ready-timeout, or silent
 (no heartbeat) for --worker-timeout, is killed and replaced. A worker
 retired by SIGHUP or SIGTTOU, and an old master draining after SIGUSR2,
-get --grace too. Prints "listening on ADDR with N workers" once the pool
-accepts.`
+get --grace too. Everything is logged on stderr, "listening on ADDR with N
+workers" once the pool accepts.`
 
 type serveConfig struct {
 	root        string
@@ -125,8 +125,6 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 	log := lineout.NewLogger(stderr, fmt.Sprintf("fileserver[%d]: ", pid))
 	defer log.Close()
 	logf := log.Logf
-	say := lineout.NewLogger(stdout, fmt.Sprintf("fileserver[%d]: ", pid))
-	defer say.Close()
 
 	succ, err := prefork.TakeOver()
 	if err != nil {
@@ -186,9 +184,9 @@ func runServe(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.W
 				}
 			}
 			if tftpAddr != "" {
-				say.Logf("tftp on udp %s", tftpAddr)
+				logf("tftp on udp %s", tftpAddr)
 			}
-			say.Logf("listening on %s with %s", addr, vocab.Count(workers, "worker"))
+			logf("listening on %s with %s", addr, vocab.Count(workers, "worker"))
 			if succ != nil {
 				if err := succ.Serving(); err != nil {
 					logf("%v", err)

@@ -120,7 +120,7 @@ func mustRun(b *testing.B, name string, args ...string) string {
 func benchServer(b *testing.B, root string, re *regexp.Regexp, args ...string) string {
 	cmd := exec.Command(bin, append([]string{"serve", "--root", root, "--listen", "127.0.0.1:0", "--workers", "2"}, args...)...)
 	outR, outW, _ := os.Pipe()
-	cmd.Stdout = outW
+	cmd.Stderr = outW // the log, its announcements too
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
