@@ -110,16 +110,18 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 		}
 		cfg.steps = steps
 	}
-	for _, p := range []*string{&cfg.driver, &cfg.conductor} {
-		if *p != "" {
-			continue
-		}
+	if cfg.driver == "" || cfg.conductor == "" {
 		self, err := os.Executable()
 		if err != nil {
 			return cfg, fmt.Errorf("find my own executable: %w", err)
 		}
-		name := map[*string]string{&cfg.driver: vocab.Driver, &cfg.conductor: vocab.Conductor}[p]
-		*p = filepath.Join(filepath.Dir(self), name)
+		beside := func(path *string, name string) {
+			if *path == "" {
+				*path = filepath.Join(filepath.Dir(self), name)
+			}
+		}
+		beside(&cfg.driver, vocab.Driver)
+		beside(&cfg.conductor, vocab.Conductor)
 	}
 	return cfg, nil
 }

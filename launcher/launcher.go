@@ -20,10 +20,19 @@ import (
 	"github.com/sigride/sigride/internal/vocab"
 )
 
+// role is one of the ride's two roles, as the launcher keeps it.
+type role struct {
+	name  string
+	path  string           // its executable
+	child *supervise.Child // nil until it is started
+	conn  *ride.Conn       // the launcher's end of its control socket
+	ready bool             // it said its handlers are installed
+	eof   bool             // its control socket reached EOF
+}
+
 // roleEvent is one control message from a role, or the end of its socket.
 type roleEvent struct {
-	role string
-	pid  int
+	role *role
 	msg  ride.Msg
 	err  error // io.EOF when the role closed its end
 }
@@ -39,20 +48,18 @@ type launcher struct {
 	out    *lineout.Output // the launcher's own lines
 	stderr io.Writer
 
-	group  *supervise.Group
-	roles  map[string]*supervise.Child
-	conns  map[string]*ride.Conn
-	events chan roleEvent
-	ready  map[string]bool
-	runDir runDir
+	group     *supervise.Group
+	conductor *role
+	driver    *role
+	events    chan roleEvent
+	runDir    runDir
 
 	// The outcome, set by the first thing that ends the ride (nil for a
 	// normal end), and whether anything has ended it yet.
 	result error
 	ending bool
 
-	rec  *recorder // nil: no trace, diagram or scenario
-	eof  map[string]bool
+	rec  *recorder    // nil: no trace, diagram or scenario
 	scen *scenarioRun // nil: no scenario, or not started
 }
 
@@ -81,13 +88,11 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 	}
 	l := &launcher{
 		cfg: cfg, msgs: msgs, pid: os.Getpid(), stdout: stdout, out: lineout.New(stdout), stderr: stderr,
-		group:  supervise.NewGroup(),
-		roles:  make(map[string]*supervise.Child),
-		conns:  make(map[string]*ride.Conn),
-		events: make(chan roleEvent, 64),
-		ready:  make(map[string]bool),
-		eof:    make(map[string]bool),
-		runDir: runDir{dir: cfg.runDir},
+		group:     supervise.NewGroup(),
+		conductor: &role{name: vocab.Conductor, path: cfg.conductor},
+		driver:    &role{name: vocab.Driver, path: cfg.driver},
+		events:    make(chan roleEvent, 64),
+		runDir:    runDir{dir: cfg.runDir},
 	}
 	if cfg.recording() {
 		l.rec = &recorder{start: start}
@@ -141,7 +146,7 @@ func (l *launcher) finish() error {
 // after it was reaped.
 func (l *launcher) drain(limit time.Duration) {
 	timeout := time.After(limit)
-	for len(l.eof) < len(l.conns) {
+	for l.watching() {
 		select {
 		case ev := <-l.events:
 			l.event(ev)
@@ -151,40 +156,67 @@ func (l *launcher) drain(limit time.Duration) {
 	}
 }
 
-// start spawns the conductor, then the driver, and hands each the other's
-// pidfd. The conductor goes first on purpose: when both have exited by the
-// time the launcher reaps, wait4 returns the older child first, so the
-// conductor, who gets off first, is also reaped first.
-func (l *launcher) start() error {
-	for _, role := range []string{vocab.Conductor, vocab.Driver} {
-		if err := l.spawn(role); err != nil {
-			return err
-		}
-	}
-	for _, pair := range [][2]string{{vocab.Driver, vocab.Conductor}, {vocab.Conductor, vocab.Driver}} {
-		to, peer := pair[0], l.roles[pair[1]]
-		m := ride.Msg{Kind: ride.KindPeer, Role: pair[1], Pid: peer.Pid}
-		if err := l.conns[to].Send(m, peer.Pidfd()); err != nil {
-			// The role is already gone; its reaping will tell the tale.
-			fmt.Fprintf(l.stderr, "launcher: tell %s its peer: %v\n", to, err)
+// roles are the ride's roles in the order they start: the conductor first
+// (see start).
+func (l *launcher) roles() []*role { return []*role{l.conductor, l.driver} }
+
+// roleNamed is the role a scenario names, nil for the launcher.
+func (l *launcher) roleNamed(name string) *role {
+	for _, r := range l.roles() {
+		if r.name == name {
+			return r
 		}
 	}
 	return nil
 }
 
-func (l *launcher) spawn(role string) error {
+// allReady reports whether both roles have said they are ready.
+func (l *launcher) allReady() bool { return l.conductor.ready && l.driver.ready }
+
+// watching reports whether a role's control socket is still open: its last
+// reports may be on their way.
+func (l *launcher) watching() bool {
+	for _, r := range l.roles() {
+		if r.conn != nil && !r.eof {
+			return true
+		}
+	}
+	return false
+}
+
+// start spawns the conductor, then the driver, and hands each the other's
+// pidfd. The conductor goes first on purpose: when both have exited by the
+// time the launcher reaps, wait4 returns the older child first, so the
+// conductor, who gets off first, is also reaped first.
+func (l *launcher) start() error {
+	for _, r := range l.roles() {
+		if err := l.spawn(r); err != nil {
+			return err
+		}
+	}
+	for _, pair := range [][2]*role{{l.driver, l.conductor}, {l.conductor, l.driver}} {
+		to, peer := pair[0], pair[1]
+		m := ride.Msg{Kind: ride.KindPeer, Role: peer.name, Pid: peer.child.Pid}
+		if err := to.conn.Send(m, peer.child.Pidfd()); err != nil {
+			// The role is already gone; its reaping will tell the tale.
+			fmt.Fprintf(l.stderr, "launcher: tell %s its peer: %v\n", to.name, err)
+		}
+	}
+	return nil
+}
+
+func (l *launcher) spawn(r *role) error {
 	conn, childEnd, err := ride.NewPair()
 	if err != nil {
 		return err
 	}
-	path := map[string]string{vocab.Driver: l.cfg.driver, vocab.Conductor: l.cfg.conductor}[role]
-	args := []string{path, "--lang", l.cfg.lang}
+	args := []string{r.path, "--lang", l.cfg.lang}
 	if l.cfg.reporting() {
 		args = append(args, "--report") // events cost a wake-up each: only when used
 	}
 	child, err := supervise.Start(supervise.Spec{
-		Name:  role,
-		Path:  path,
+		Name:  r.name,
+		Path:  r.path,
 		Args:  args,
 		Files: []*os.File{os.Stdin, l.stdout, os.Stderr, childEnd}, // childEnd becomes ride.ControlFD
 	})
@@ -194,14 +226,13 @@ func (l *launcher) spawn(role string) error {
 		return err
 	}
 	if l.rec != nil {
-		l.rec.add(ride.Now(), child.Pid, role, trace.Spawn)
+		l.rec.add(ride.Now(), child.Pid, r.name, trace.Spawn)
 	}
 	l.group.Add(child)
 	l.group.Arm(child.Pid, supervise.Starting, l.cfg.readyTimeout)
-	l.roles[role] = child
-	l.conns[role] = conn
+	r.child, r.conn = child, conn
 	conn.Watch(func(m ride.Msg, err error) {
-		l.events <- roleEvent{role: role, pid: child.Pid, msg: m, err: err}
+		l.events <- roleEvent{role: r, msg: m, err: err}
 	})
 	return nil
 }
@@ -271,27 +302,26 @@ func (l *launcher) overdue(due []supervise.Overdue) {
 
 // act carries out a scenario's send or kill.
 func (l *launcher) act(s scenario.Step) error {
-	role := s.Role
+	r := l.roleNamed(s.Role) // nil: the launcher itself
 	pid := l.pid
-	if role != vocab.Launcher {
-		child := l.roles[role]
-		if _, live := l.group.Get(child.Pid); !live {
-			return fmt.Errorf("cannot signal %s: it has been reaped", role)
+	if r != nil {
+		if _, live := l.group.Get(r.child.Pid); !live {
+			return fmt.Errorf("cannot signal %s: it has been reaped", r.name)
 		}
-		pid = child.Pid
+		pid = r.child.Pid
 	}
 	for i := 0; i < max(s.Times, 1); i++ {
 		if l.rec != nil {
 			l.rec.sent(l.pid, s.Signal, pid)
 		}
 		var err error
-		if role == vocab.Launcher {
+		if r == nil {
 			err = unix.Kill(pid, s.Signal) // arrives in sigs, like any other
 		} else {
-			err = l.roles[role].Signal(s.Signal)
+			err = r.child.Signal(s.Signal)
 		}
 		if err != nil {
-			return fmt.Errorf("send SIG%s to %s: %w", vocab.SignalName(s.Signal), role, err)
+			return fmt.Errorf("send SIG%s to %s: %w", vocab.SignalName(s.Signal), s.Role, err)
 		}
 	}
 	return nil
@@ -363,11 +393,11 @@ func (l *launcher) ended(role string, e supervise.Exit) {
 	if l.group.Stopping() {
 		return // we asked for it
 	}
-	_, conductorAboard := l.group.Get(l.roles[vocab.Conductor].Pid)
+	_, conductorAboard := l.group.Get(l.conductor.child.Pid)
 	switch {
 	case !e.Success():
 		l.endWith(fmt.Errorf("%s ended on its own (%s): stopping the ride", role, e))
-	case len(l.ready) < 2:
+	case !l.allReady():
 		l.endWith(fmt.Errorf("%s exited before the ride was ready", role))
 	case role == vocab.Driver && conductorAboard:
 		l.endWith(fmt.Errorf("driver got off with the conductor still aboard: stopping the ride"))
@@ -376,29 +406,30 @@ func (l *launcher) ended(role string, e supervise.Exit) {
 
 // event handles one control message.
 func (l *launcher) event(ev roleEvent) {
+	r, pid := ev.role, ev.role.child.Pid
 	switch {
 	case errors.Is(ev.err, io.EOF):
-		l.eof[ev.role] = true
+		r.eof = true
 		return
 	case ev.err != nil:
-		fmt.Fprintf(l.stderr, "launcher: %s[%d]: %v\n", ev.role, ev.pid, ev.err)
+		fmt.Fprintf(l.stderr, "launcher: %s[%d]: %v\n", r.name, pid, ev.err)
 		return
 	}
 	if l.cfg.verbose {
-		fmt.Fprintf(l.stderr, "launcher: %s[%d] %s\n", ev.role, ev.pid, ev.msg.Marshal())
+		fmt.Fprintf(l.stderr, "launcher: %s[%d] %s\n", r.name, pid, ev.msg.Marshal())
 	}
 	if l.rec != nil {
-		l.rec.message(ev.role, ev.pid, ev.msg)
+		l.rec.message(r.name, pid, ev.msg)
 	}
 	if l.scen != nil && ev.msg.Kind == ride.KindPrint {
-		l.scen.obs.push(observation{role: ev.role, text: ev.msg.Text})
+		l.scen.obs.push(observation{role: r.name, text: ev.msg.Text})
 	}
-	if ev.msg.Kind == ride.KindReady && !l.ready[ev.role] {
-		l.ready[ev.role] = true
-		if ph, ok := l.group.Phase(ev.pid); ok && ph == supervise.Starting {
-			l.group.Disarm(ev.pid)
+	if ev.msg.Kind == ride.KindReady && !r.ready {
+		r.ready = true
+		if ph, ok := l.group.Phase(pid); ok && ph == supervise.Starting {
+			l.group.Disarm(pid)
 		}
-		if len(l.ready) == 2 && l.result == nil {
+		if l.allReady() && l.result == nil {
 			l.announce()
 		}
 	}
@@ -410,7 +441,7 @@ func (l *launcher) announce() {
 		for _, f := range []struct {
 			name string
 			pid  int
-		}{{vocab.Driver, l.roles[vocab.Driver].Pid}, {vocab.Conductor, l.roles[vocab.Conductor].Pid}, {vocab.Launcher, l.pid}} {
+		}{{l.driver.name, l.driver.child.Pid}, {l.conductor.name, l.conductor.child.Pid}, {vocab.Launcher, l.pid}} {
 			if err := l.runDir.write(f.name, f.pid); err != nil {
 				l.endWith(err)
 				return
@@ -422,7 +453,7 @@ func (l *launcher) announce() {
 		keys = "running " + l.cfg.scenario
 	}
 	l.say(fmt.Sprintf("ready driver=%d conductor=%d — %s",
-		l.roles[vocab.Driver].Pid, l.roles[vocab.Conductor].Pid, keys))
+		l.driver.child.Pid, l.conductor.child.Pid, keys))
 	if l.cfg.steps != nil {
 		l.startScenario()
 	}
@@ -459,7 +490,9 @@ func (l *launcher) close() {
 	}
 	l.out.Close()
 	l.runDir.removeAll()
-	for _, c := range l.conns {
-		c.Close()
+	for _, r := range l.roles() {
+		if r.conn != nil {
+			r.conn.Close()
+		}
 	}
 }
