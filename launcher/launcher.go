@@ -120,8 +120,8 @@ func (l *launcher) finish() error {
 		return result
 	}
 	if l.scen != nil {
-		for _, line := range l.rec.summary() {
-			l.sayOnly(line)
+		for _, line := range trace.Summary(l.rec.events) {
+			l.sayOnly("summary: " + line)
 		}
 		if l.result != nil && l.scen.err == nil {
 			fmt.Fprintf(l.stderr, "launcher: the ride: %v\n", l.result)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"syscall"
 
@@ -13,8 +12,8 @@ import (
 )
 
 // recorder collects the ride's events for the trace, the diagram and the
-// scenario summary. Times are seconds since the launcher started, on the
-// CLOCK_MONOTONIC every role stamps its reports with.
+// scenario's summary (trace.Summary). Times are seconds since the launcher
+// started, on the CLOCK_MONOTONIC every role stamps its reports with.
 type recorder struct {
 	start  int64 // ride.Now() when the launcher started
 	events []trace.Event
@@ -71,57 +70,4 @@ func (r *recorder) save(cfg config) error {
 		return writeDiagram(cfg.diagram, r.events)
 	}
 	return nil
-}
-
-// summary counts, per receiver and signal, what was sent and what arrived,
-// and per role and text, the lines printed: what a burst of signals proves.
-func (r *recorder) summary() []string {
-	type key struct {
-		pid  int
-		role string
-		sig  string
-	}
-	sent, received := map[key]int{}, map[key]int{}
-	var order []key
-	roles := map[int]string{}
-	for _, e := range r.events {
-		roles[e.Pid] = e.Role
-	}
-	note := func(k key) {
-		if sent[k] == 0 && received[k] == 0 {
-			order = append(order, k)
-		}
-	}
-	printed := map[[2]string]int{}
-	var lines [][2]string
-	for _, e := range r.events {
-		switch e.Event {
-		case trace.Send:
-			k := key{e.To, roles[e.To], e.Signal}
-			note(k)
-			sent[k]++
-		case trace.Receive:
-			k := key{e.Pid, e.Role, e.Signal}
-			note(k)
-			received[k]++
-		case trace.Print:
-			k := [2]string{e.Role, e.Text}
-			if printed[k] == 0 {
-				lines = append(lines, k)
-			}
-			printed[k]++
-		}
-	}
-	var out []string
-	for _, k := range order {
-		if sent[k] == 0 {
-			out = append(out, fmt.Sprintf("summary: %s to %s[%d]: received %d (sent from outside)", k.sig, k.role, k.pid, received[k]))
-			continue
-		}
-		out = append(out, fmt.Sprintf("summary: %s to %s[%d]: sent %d, received %d", k.sig, k.role, k.pid, sent[k], received[k]))
-	}
-	for _, k := range lines {
-		out = append(out, fmt.Sprintf("summary: %s printed %q %s", k[0], k[1], vocab.Count(printed[k], "time")))
-	}
-	return out
 }

@@ -1,0 +1,66 @@
+package trace
+
+import (
+	"fmt"
+
+	"github.com/sigride/sigride/internal/vocab"
+)
+
+// Summary counts what the events prove about a ride, one line a count:
+// per receiver and signal, how many were sent and how many arrived (a
+// burst shows how standard signals coalesce), in the order each pair
+// first appears; then per role and text, how many times the line was
+// printed. A signal that arrived with no send in the events came from
+// outside the ride (a terminal's key, kill in a shell).
+func Summary(events []Event) []string {
+	type key struct {
+		pid  int
+		role string
+		sig  string
+	}
+	sent, received := map[key]int{}, map[key]int{}
+	var order []key
+	// A send names its receiver by pid alone; the receiver's own events
+	// give its role, wherever they stand.
+	roles := map[int]string{}
+	for _, e := range events {
+		roles[e.Pid] = e.Role
+	}
+	note := func(k key) {
+		if sent[k] == 0 && received[k] == 0 {
+			order = append(order, k)
+		}
+	}
+	printed := map[[2]string]int{}
+	var lines [][2]string
+	for _, e := range events {
+		switch e.Event {
+		case Send:
+			k := key{e.To, roles[e.To], e.Signal}
+			note(k)
+			sent[k]++
+		case Receive:
+			k := key{e.Pid, e.Role, e.Signal}
+			note(k)
+			received[k]++
+		case Print:
+			k := [2]string{e.Role, e.Text}
+			if printed[k] == 0 {
+				lines = append(lines, k)
+			}
+			printed[k]++
+		}
+	}
+	var out []string
+	for _, k := range order {
+		if sent[k] == 0 {
+			out = append(out, fmt.Sprintf("%s to %s[%d]: received %d (sent from outside)", k.sig, k.role, k.pid, received[k]))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s to %s[%d]: sent %d, received %d", k.sig, k.role, k.pid, sent[k], received[k]))
+	}
+	for _, k := range lines {
+		out = append(out, fmt.Sprintf("%s printed %q %s", k[0], k[1], vocab.Count(printed[k], "time")))
+	}
+	return out
+}
