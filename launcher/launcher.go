@@ -262,15 +262,9 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 		}
 		select {
 		case sig := <-sigs:
-			switch sig {
-			case syscall.SIGCHLD:
-				l.reap()
-			case syscall.SIGTERM, syscall.SIGHUP:
-				s := sig.(syscall.Signal)
-				l.endWith(&cli.ExitError{Code: 128 + int(s), Err: fmt.Errorf("ride stopped by SIG%s", vocab.SignalName(s))})
-			default:
-				// SIGINT, SIGQUIT, SIGTSTP: the roles' keys, not ours.
-			}
+			// On Linux every os.Signal that signal.Notify delivers is a
+			// syscall.Signal.
+			l.signalled(sig.(syscall.Signal))
 		case ev := <-l.events:
 			l.event(ev)
 		case a := <-acts:
@@ -282,6 +276,25 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 		case <-l.group.Deadline():
 			l.overdue(l.group.Expired())
 		}
+	}
+}
+
+// signalled handles a signal to the launcher. Each one but SIGCHLD is
+// recorded as received, as a role reports its own, so a scenario's "send
+// launcher" is counted as arrived; a child's end is recorded as its reaping.
+func (l *launcher) signalled(sig syscall.Signal) {
+	if sig == syscall.SIGCHLD {
+		l.reap()
+		return
+	}
+	if l.rec != nil {
+		l.rec.received(l.pid, sig)
+	}
+	switch sig {
+	case syscall.SIGTERM, syscall.SIGHUP:
+		l.endWith(&cli.ExitError{Code: 128 + int(sig), Err: fmt.Errorf("ride stopped by SIG%s", vocab.SignalName(sig))})
+	default:
+		// SIGINT, SIGQUIT, SIGTSTP: the roles' keys, not ours.
 	}
 }
 

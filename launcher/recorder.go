@@ -49,6 +49,11 @@ func (r *recorder) sent(launcher int, sig syscall.Signal, to int) {
 	e.Signal, e.To = "SIG"+vocab.SignalName(sig), to
 }
 
+// received records a signal the launcher took itself.
+func (r *recorder) received(launcher int, sig syscall.Signal) {
+	r.add(ride.Now(), launcher, vocab.Launcher, trace.Receive).Signal = "SIG" + vocab.SignalName(sig)
+}
+
 // reaped records a child reaped.
 func (r *recorder) reaped(role string, e supervise.Exit) {
 	ev := r.add(ride.Now(), e.Pid, role, trace.Reap)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/trace"
 )
 
@@ -324,6 +325,22 @@ func TestSummarySingular(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if want := `summary: driver printed "The old driver sets off" 1 time` + "\n"; !strings.Contains(stdout, want) {
+		t.Errorf("summary lacks %q:\n%s", want, stdout)
+	}
+}
+
+// TestSummaryLauncherSignalled: a signal a scenario sends the launcher is
+// one the launcher receives itself, and the summary counts it so.
+func TestSummaryLauncherSignalled(t *testing.T) {
+	stdout, stderr, code := runLauncher(t, "--scenario", "testdata/stop-launcher.scenario")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	_, pid, _, err := ride.ParseLine(strings.SplitN(stdout, "\n", 2)[0])
+	if err != nil {
+		t.Fatalf("first line: %v\n%s", err, stdout)
+	}
+	if want := fmt.Sprintf("launcher[%d]: summary: SIGTERM to launcher[%d]: sent 1, received 1\n", pid, pid); !strings.Contains(stdout, want) {
 		t.Errorf("summary lacks %q:\n%s", want, stdout)
 	}
 }
