@@ -46,7 +46,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 	if err := cfg.Check(); err != nil {
 		return cli.BadUsage(fs, synopsis, stderr, err)
 	}
-	r, msgs, err := ride.Board(vocab.Conductor, cfg, stdout)
+	r, err := ride.Board(vocab.Conductor, cfg, stdout)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		case syscall.SIGQUIT:
 			forward(r, t, sig, speedUp, stderr)
 		case syscall.SIGUSR1:
-			return true, r.Print(t, sig, msgs.Arrived)
+			return true, r.Print(t, sig, cfg.Msgs.Arrived)
 		}
 		return false, nil
 	})

@@ -45,7 +45,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 	if err := cfg.Check(); err != nil {
 		return cli.BadUsage(fs, synopsis, stderr, err)
 	}
-	r, msgs, err := ride.Board(vocab.Driver, cfg, stdout)
+	r, err := ride.Board(vocab.Driver, cfg, stdout)
 	if err != nil {
 		return err
 	}
@@ -58,9 +58,9 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 	err = r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {
 		switch sig {
 		case syscall.SIGUSR1:
-			return false, r.Print(t, sig, msgs.SetOff)
+			return false, r.Print(t, sig, cfg.Msgs.SetOff)
 		case syscall.SIGUSR2:
-			return false, r.Print(t, sig, msgs.SeatBelt)
+			return false, r.Print(t, sig, cfg.Msgs.SeatBelt)
 		case syscall.SIGTSTP:
 			return true, arrive(r, t, sig, stderr)
 		}

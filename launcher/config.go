@@ -52,6 +52,7 @@ const (
 
 type config struct {
 	lang         string
+	msgs         ride.Messages // lang's, looked up by parseFlags: once a process
 	runDir       string
 	grace        time.Duration
 	readyTimeout time.Duration
@@ -92,9 +93,11 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	if _, err := ride.MessagesFor(cfg.lang); err != nil {
+	msgs, err := ride.MessagesFor(cfg.lang)
+	if err != nil {
 		return fail(fmt.Errorf("--lang: %w", err))
 	}
+	cfg.msgs = msgs
 	if cfg.grace <= 0 || cfg.readyTimeout <= 0 {
 		return fail(fmt.Errorf("--grace and --ready-timeout must be positive"))
 	}

@@ -42,7 +42,6 @@ type roleEvent struct {
 // touches it.
 type launcher struct {
 	cfg    config
-	msgs   ride.Messages
 	pid    int
 	stdout *os.File        // the roles' stdout too
 	out    *lineout.Output // the launcher's own lines
@@ -82,12 +81,11 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	msgs, _ := ride.MessagesFor(cfg.lang) // checked by parseFlags
 	if err := supervise.BecomeSubreaper(); err != nil {
 		return err
 	}
 	l := &launcher{
-		cfg: cfg, msgs: msgs, pid: os.Getpid(), stdout: stdout, out: lineout.New(stdout), stderr: stderr,
+		cfg: cfg, pid: os.Getpid(), stdout: stdout, out: lineout.New(stdout), stderr: stderr,
 		group:     supervise.NewGroup(),
 		conductor: &role{name: vocab.Conductor, path: cfg.conductor},
 		driver:    &role{name: vocab.Driver, path: cfg.driver},
@@ -461,7 +459,7 @@ func (l *launcher) announce() {
 			}
 		}
 	}
-	keys := l.msgs.Keys
+	keys := l.cfg.msgs.Keys
 	if l.cfg.scenario != "" {
 		keys = "running " + l.cfg.scenario
 	}
