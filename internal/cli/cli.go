@@ -67,6 +67,27 @@ func BadUsage(fs *pflag.FlagSet, synopsis string, stderr io.Writer, err error) e
 	return &UsageError{Err: err}
 }
 
+// Policy is Parse, BadUsage and Code for one command, as a value: for a
+// library that applies a binary's policy without importing this package
+// (ride.Policy).
+type Policy struct {
+	Synopsis       string
+	Stdout, Stderr io.Writer
+}
+
+// Parse is Parse with p's synopsis and outputs.
+func (p Policy) Parse(fs *pflag.FlagSet, args []string) error {
+	return Parse(fs, p.Synopsis, args, p.Stdout, p.Stderr)
+}
+
+// BadUsage is BadUsage with p's synopsis and stderr.
+func (p Policy) BadUsage(fs *pflag.FlagSet, err error) error {
+	return BadUsage(fs, p.Synopsis, p.Stderr, err)
+}
+
+// Code is Code.
+func (Policy) Code(err error) int { return Code(err) }
+
 func printUsage(w io.Writer, fs *pflag.FlagSet, synopsis string) {
 	fmt.Fprintf(w, "%s\n\nFlags:\n%s", synopsis, fs.FlagUsages())
 }

@@ -65,3 +65,17 @@ func TestCodeAndReport(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicy: a Policy parses, reports and maps codes as the functions it
+// stands for, with its synopsis and outputs.
+func TestPolicy(t *testing.T) {
+	var stdout, stderr strings.Builder
+	p := Policy{Synopsis: "usage: x", Stdout: &stdout, Stderr: &stderr}
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	if err := p.Parse(fs, []string{"--help"}); p.Code(err) != ExitOK || !strings.HasPrefix(stdout.String(), "usage: x\n") {
+		t.Errorf("--help: %v, stdout %q", err, stdout.String())
+	}
+	if err := p.BadUsage(fs, errors.New("boom")); p.Code(err) != ExitUsage || !strings.HasPrefix(stderr.String(), "x: boom\nusage: x\n") {
+		t.Errorf("BadUsage: %v, stderr %q", err, stderr.String())
+	}
+}

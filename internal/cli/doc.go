@@ -1,7 +1,9 @@
 // Package cli holds what every sigride binary does the same way between its
 // main and its logic: parsing flags into a config through a local
 // pflag.FlagSet (with the flag types they share, such as Size), and turning
-// the error that run returns into an exit code.
+// the error that run returns into an exit code. Policy is the parsing and
+// the codes as a value, for a library that applies a binary's policy
+// without importing this package.
 //
 // Invariants:
 //   - Nothing in this package calls os.Exit; main alone does, with Code(err).
