@@ -6,8 +6,6 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/spf13/pflag"
-
 	"github.com/sigride/sigride/internal/cli"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/vocab"
@@ -34,42 +32,18 @@ SIGQUIT (^\): tell it to speed up (SIGUSR2); SIGUSR1 (from the driver):
 announce the arrival and get off.`
 
 func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
-	var cfg ride.Config
-	fs := pflag.NewFlagSet(vocab.Conductor, pflag.ContinueOnError)
-	cfg.Flags(fs)
-	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return cli.BadUsage(fs, synopsis, stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
-	}
-	if err := cfg.Check(); err != nil {
-		return cli.BadUsage(fs, synopsis, stderr, err)
-	}
-	r, err := ride.Board(vocab.Conductor, cfg, stdout)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	defer func() {
-		if n := r.Dropped(); n > 0 {
-			fmt.Fprintf(stderr, "%s: %s not written: stdout is not read\n", vocab.Conductor, vocab.Count(n, "line"))
-		}
-	}()
-	err = r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) {
+	policy := cli.Policy{Synopsis: synopsis, Stdout: stdout, Stderr: stderr}
+	return ride.Run(vocab.Conductor, args, sigs, stdout, stderr, policy, func(r *ride.Role, t int64, sig syscall.Signal) (bool, error) {
 		switch sig {
 		case syscall.SIGINT:
 			forward(r, t, sig, setOff, stderr)
 		case syscall.SIGQUIT:
 			forward(r, t, sig, speedUp, stderr)
 		case syscall.SIGUSR1:
-			return true, r.Print(t, sig, cfg.Msgs.Arrived)
+			return true, r.Print(t, sig, r.Msgs.Arrived)
 		}
 		return false, nil
 	})
-	// The launcher learns the code this process exits with, as main maps it.
-	r.ReportExit(cli.Code(err))
-	return err
 }
 
 // forward passes a key on to the driver. A driver that is gone is worth a

@@ -23,6 +23,10 @@
 //     action.
 //   - When the control socket reaches EOF the launcher is gone, and the role
 //     ends (the backstop to the parent-death signal).
+//   - The runtime holds no policy of the binaries: how a command line is
+//     parsed and a bad one reported, and which code an error exits with,
+//     come in a Policy (cli.Policy), so it imports nothing of internal/cli.
+//     A role's language is looked up once, by ParseFlags.
 //   - On the path of a key press (signal in, signal out or one line out)
 //     nothing else happens first: events are reported to the launcher after
 //     the action, stamped with the CLOCK_MONOTONIC time of the signal's

@@ -16,11 +16,12 @@ import (
 	"github.com/sigride/sigride/internal/vocab"
 )
 
-// Role is the runtime of one role process: its control socket, its peer, and
-// its stdout.
+// Role is the runtime of one role process: its control socket, its peer, its
+// stdout and the lines it prints there.
 type Role struct {
 	Name string
 	Pid  int
+	Msgs Messages // the lines it speaks, in its language
 
 	out      io.Writer
 	conn     *Conn
