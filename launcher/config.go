@@ -82,7 +82,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.readyTimeout, "ready-timeout", defaultReadyTimeout, "time both roles get to say they are ready")
 	fs.StringVar(&cfg.driver, "driver", "", "the driver executable (default: driver beside the launcher)")
 	fs.StringVar(&cfg.conductor, "conductor", "", "the conductor executable (default: conductor beside the launcher)")
-	fs.BoolVarP(&cfg.verbose, "verbose", "v", false, "log every event the roles report on stderr")
+	fs.BoolVarP(&cfg.verbose, "verbose", "v", false, "log every event the roles report on stderr, timed in milliseconds since the start")
 	fs.StringVar(&cfg.scenario, "scenario", "", "run the steps of this scenario file (see docs/scenarios.md)")
 	fs.StringVar(&cfg.trace, "trace", "", "write every event here at the end, as JSON Lines")
 	fs.StringVar(&cfg.diagram, "diagram", "", "write a sequence diagram of the ride here at the end: FILE.svg or FILE.mmd")

@@ -43,6 +43,7 @@ type roleEvent struct {
 type launcher struct {
 	cfg    config
 	pid    int
+	t0     int64           // ride.Now() when it started: -v's times count from it
 	stdout *os.File        // the roles' stdout too
 	out    *lineout.Output // the launcher's own lines
 	stderr io.Writer
@@ -85,7 +86,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		return err
 	}
 	l := &launcher{
-		cfg: cfg, pid: os.Getpid(), stdout: stdout, out: lineout.New(stdout), stderr: stderr,
+		cfg: cfg, pid: os.Getpid(), t0: start, stdout: stdout, out: lineout.New(stdout), stderr: stderr,
 		group:     supervise.NewGroup(),
 		conductor: &role{name: vocab.Conductor, path: cfg.conductor},
 		driver:    &role{name: vocab.Driver, path: cfg.driver},
@@ -427,7 +428,10 @@ func (l *launcher) event(ev roleEvent) {
 		return
 	}
 	if l.cfg.verbose {
-		fmt.Fprintf(l.stderr, "launcher: %s[%d] %s\n", r.name, pid, ev.msg.Marshal())
+		// People read milliseconds since the start, not nanoseconds of
+		// CLOCK_MONOTONIC: to the microsecond, which keeps events across
+		// processes in order.
+		fmt.Fprintf(l.stderr, "launcher: %+.3fms %s[%d] %s\n", float64(ev.msg.Mono-l.t0)/1e6, r.name, pid, ev.msg.Untimed())
 	}
 	if l.rec != nil {
 		l.rec.message(r.name, pid, ev.msg)

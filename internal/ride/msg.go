@@ -42,28 +42,39 @@ type Msg struct {
 }
 
 // Marshal encodes m. It does not check m: Parse does, on the other side.
-func (m Msg) Marshal() []byte {
+func (m Msg) Marshal() []byte { return m.encode(true) }
+
+// Untimed is m as Marshal writes it but without its time, "receive
+// SIGUSR1": for a log that writes the time its own way.
+func (m Msg) Untimed() string { return string(m.encode(false)) }
+
+func (m Msg) encode(timed bool) []byte {
 	b := []byte(m.Kind)
 	num := func(n int64) { b = append(b, ' '); b = strconv.AppendInt(b, n, 10) }
 	str := func(s string) { b = append(b, ' '); b = append(b, s...) }
+	mono := func() {
+		if timed {
+			num(m.Mono)
+		}
+	}
 	switch m.Kind {
 	case KindPeer:
 		str(m.Role)
 		num(int64(m.Pid))
 	case KindReady:
-		num(m.Mono)
+		mono()
 	case KindReceive:
-		num(m.Mono)
+		mono()
 		str(m.Signal)
 	case KindSend:
-		num(m.Mono)
+		mono()
 		str(m.Signal)
 		num(int64(m.Pid))
 	case KindPrint:
-		num(m.Mono)
+		mono()
 		str(m.Text)
 	case KindExit:
-		num(m.Mono)
+		mono()
 		num(int64(m.Code))
 	}
 	return b

@@ -65,6 +65,24 @@ func TestParseMsg(t *testing.T) {
 	}
 }
 
+func TestUntimed(t *testing.T) {
+	for _, tc := range []struct {
+		m    Msg
+		want string
+	}{
+		{Msg{Kind: KindPeer, Role: vocab.Driver, Pid: 42}, "peer driver 42"},
+		{Msg{Kind: KindReady, Mono: 123}, "ready"},
+		{Msg{Kind: KindReceive, Mono: 5, Signal: "SIGINT"}, "receive SIGINT"},
+		{Msg{Kind: KindSend, Mono: 5, Signal: "SIGUSR1", Pid: 99}, "send SIGUSR1 99"},
+		{Msg{Kind: KindPrint, Mono: 9, Text: "老司机开车了"}, "print 老司机开车了"},
+		{Msg{Kind: KindExit, Mono: 9, Code: 143}, "exit 143"},
+	} {
+		if got := tc.m.Untimed(); got != tc.want {
+			t.Errorf("%+v: Untimed %q, want %q", tc.m, got, tc.want)
+		}
+	}
+}
+
 // FuzzParseMsg: the parser never panics, and whatever it accepts encodes
 // back to a message it parses to the same value.
 func FuzzParseMsg(f *testing.F) {
