@@ -286,14 +286,16 @@ func (l *launcher) signalled(sig syscall.Signal) {
 		l.reap()
 		return
 	}
-	if l.rec != nil {
-		l.rec.received(l.pid, sig)
-	}
 	switch sig {
 	case syscall.SIGTERM, syscall.SIGHUP:
+		if l.rec != nil {
+			l.rec.received(l.pid, sig)
+		}
 		l.endWith(&cli.ExitError{Code: 128 + int(sig), Err: fmt.Errorf("ride stopped by SIG%s", vocab.SignalName(sig))})
 	default:
-		// SIGINT, SIGQUIT, SIGTSTP: the roles' keys, not ours.
+		// SIGINT, SIGQUIT, SIGTSTP: the roles' keys, not ours. They reach
+		// the launcher only as a member of the terminal's process group;
+		// recording each would draw every key twice.
 	}
 }
 
