@@ -3,6 +3,8 @@ package trace
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sigride/sigride/internal/vocab"
 )
 
 // Outside is the lifeline of signals whose sender is not in the trace: the
@@ -58,7 +60,7 @@ func layout(events []Event) ([]lifeline, []row) {
 	}
 	launcher := -1
 	for _, e := range events {
-		if e.Role == "launcher" && launcher < 0 {
+		if e.Role == vocab.Launcher && launcher < 0 {
 			launcher = e.Pid
 		}
 		seen(e.Pid, e.Role)
