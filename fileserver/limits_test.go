@@ -146,11 +146,11 @@ func longNames(t *testing.T, root string, n int) {
 }
 
 // TestListHeld: peers that send LIST and read nothing do not each pin a
-// listing: a worker holds at most maxListings at once, the others wait at
-// most --idle-timeout and are told 23 busy, so sixteen such peers on a
-// 16 MiB listing keep the worker's peak memory within a few listings
-// (each held, it was 16 listings, 270 MiB). Honest concurrent ls succeed
-// after.
+// listing: a worker holds at most internal/fileserve's maxListings (2) at
+// once, the others wait at most --idle-timeout and are told 23 busy, so
+// sixteen such peers on a 16 MiB listing keep the worker's peak memory
+// within a few listings (each held, it was 16 listings, 270 MiB). Honest
+// concurrent ls succeed after.
 func TestListHeld(t *testing.T) {
 	s := startServer(t, "--workers", "1", "--idle-timeout", "2s")
 	pids := workerPids(s.waitLog(readyRE, 1))
@@ -202,8 +202,8 @@ func TestListHeld(t *testing.T) {
 	if ok < 2 {
 		t.Errorf("%d LISTs sent, want at least 2", ok)
 	}
-	// maxListings held; as many freed that the GC has not yet reclaimed
-	// when the next are built; the walk's names; the GC's slack.
+	// fileserve's maxListings held; as many freed that the GC has not yet
+	// reclaimed when the next are built; the walk's names; the GC's slack.
 	if grew > 6*listing {
 		t.Errorf("the worker's peak memory grew %d MiB for %d unread LISTs of %d MiB", grew>>20, peers, listing>>20)
 	}

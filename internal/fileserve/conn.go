@@ -1,8 +1,7 @@
-package main
+package fileserve
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -18,12 +17,12 @@ import (
 
 // serveConn serves one connection's requests, one after another. Every
 // wait on the peer has a deadline: a request's header must come whole
-// within --idle-timeout of the wait's start; every other read and every
-// write (replies, bodies by sendfile and splice) fails once no byte has
-// moved for --idle-timeout (internal/peerio). A connection so cut is
-// logged, one line, once it is closed and its slot free.
-func (s *server) serveConn(nc net.Conn) {
-	c, err := peerio.New(nc, s.idle)
+// within Idle of the wait's start; every other read and every write
+// (replies, bodies by sendfile and splice) fails once no byte has moved
+// for Idle (internal/peerio). A connection so cut is logged, one line,
+// once it is closed and its slot free.
+func (s *Server) serveConn(nc net.Conn) {
+	c, err := peerio.New(nc, s.idle())
 	if err != nil {
 		s.logf("%s: %v", nc.RemoteAddr(), err)
 		nc.Close()
@@ -38,8 +37,8 @@ func (s *server) serveConn(nc net.Conn) {
 
 // serveRequests serves the requests of c (nc wrapped) in its connection
 // slot; it returns what was cut for silence, if anything.
-func (s *server) serveRequests(c *peerio.Conn, nc net.Conn) (cut string) {
-	if s.active.Add(1) > s.maxConns {
+func (s *Server) serveRequests(c *peerio.Conn, nc net.Conn) (cut string) {
+	if s.active.Add(1) > s.maxConns() {
 		s.active.Add(-1)
 		s.reply(c, wire.Response{Status: wire.ErrBusy, Message: "too many connections on this worker; try again"})
 		return ""
@@ -78,22 +77,22 @@ func what(req wire.Request) string {
 }
 
 // awaitRequest arms the deadline of the next request's header: the whole
-// header within --idle-timeout. It reports false if drain has closed the
-// connection meanwhile. Under s.mu, as drain's wake-up is: one set after
-// this one is never lost.
-func (s *server) awaitRequest(c *peerio.Conn, st *connState) bool {
+// header within Idle. It reports false if Shutdown has closed the
+// connection meanwhile. Under s.mu, as Shutdown's wake-up is: one set
+// after this one is never lost.
+func (s *Server) awaitRequest(c *peerio.Conn, st *connState) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st.closing {
 		return false
 	}
-	c.SetReadDeadline(time.Now().Add(s.idle))
+	c.SetReadDeadline(time.Now().Add(s.idle()))
 	return true
 }
 
 // setBusy marks a connection's request in flight, or answered. In flight,
-// its reads are under the progress deadline; drain no longer touches it.
-func (s *server) setBusy(c *peerio.Conn, st *connState, busy bool) {
+// its reads are under the progress deadline; Shutdown no longer touches it.
+func (s *Server) setBusy(c *peerio.Conn, st *connState, busy bool) {
 	s.mu.Lock()
 	st.busy = busy
 	if busy {
@@ -104,24 +103,24 @@ func (s *server) setBusy(c *peerio.Conn, st *connState, busy bool) {
 	s.mu.Unlock()
 }
 
-func (s *server) untrack(c net.Conn) {
+func (s *Server) untrack(c net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 }
 
 // refuse answers a request that could not be read, where there is anyone
-// to answer: a clean close and a drain need no word. A peer past its
+// to answer: a clean close, and a connection Shutdown closed, need no word. A peer past its
 // header's deadline is told timeout, which it reads if it still reads at
 // all; refuse returns that cut, for the log.
-func (s *server) refuse(c *peerio.Conn, err error) (cut string) {
+func (s *Server) refuse(c *peerio.Conn, err error) (cut string) {
 	var we *wire.Error
 	switch {
 	case errors.Is(err, io.EOF):
 	case s.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.reply(c, wire.Response{Status: wire.ErrTimeout, Message: "idle too long"})
-		return fmt.Sprintf("no whole request within %v", s.idle)
+		return fmt.Sprintf("no whole request within %v", s.idle())
 	case errors.As(err, &we):
 		s.reply(c, wire.Response{Status: we.Status, Message: we.Message})
 	case errors.Is(err, wire.ErrProtocol):
@@ -132,14 +131,14 @@ func (s *server) refuse(c *peerio.Conn, err error) (cut string) {
 }
 
 // reply writes one response header (and message) in one write.
-func (s *server) reply(c *peerio.Conn, resp wire.Response) error {
+func (s *Server) reply(c *peerio.Conn, resp wire.Response) error {
 	_, err := c.Write(wire.AppendResponse(nil, resp))
 	return err
 }
 
 // handle serves one request; it reports whether the connection may carry
 // another.
-func (s *server) handle(c *peerio.Conn, br *bufio.Reader, req wire.Request) bool {
+func (s *Server) handle(c *peerio.Conn, br *bufio.Reader, req wire.Request) bool {
 	switch req.Op {
 	case wire.OpList:
 		return s.list(c)
@@ -152,7 +151,7 @@ func (s *server) handle(c *peerio.Conn, br *bufio.Reader, req wire.Request) bool
 }
 
 // fail answers a library error with its status; the stream stays whole.
-func (s *server) fail(c *peerio.Conn, req wire.Request, err error) bool {
+func (s *Server) fail(c *peerio.Conn, req wire.Request, err error) bool {
 	var ne *library.NameError
 	resp := wire.Response{Status: wire.ErrInternal, Message: err.Error()}
 	switch {
@@ -172,151 +171,11 @@ func (s *server) fail(c *peerio.Conn, req wire.Request, err error) bool {
 	return s.reply(c, resp) == nil
 }
 
-// listChunk is the largest piece a listing is built in; the first is
-// listFirstChunk and each next one as large as the listing so far: no
-// piece is copied to grow it, so a listing costs its own size in memory
-// and at most one piece more, and a small one no more than itself.
-const (
-	listChunk      = 1 << 20
-	listFirstChunk = 16 << 10
-)
-
-// maxListings is how many listings a worker holds at once, built or being
-// sent. A listing is one walk of the library, shared by every LIST that
-// arrives while it is built (two hundred clients listing at once cost one
-// walk), and held until the last of them has written it, for as long as
-// its peer keeps reading (each write within --idle-timeout). A LIST that
-// finds no listing being built and maxListings held waits for one to end,
-// at most --idle-timeout, then is answered 23 busy. Without this bound,
-// peers that send LIST and read nothing each pin a whole listing, and a
-// few dozen take a worker's memory.
-//
-// So what LIST costs a worker in memory is at most maxListings times one
-// listing: its body (at most wire.MaxListBody, 64 MiB) plus its walk's
-// names (one sorted directory per level, within library.MaxListVisits
-// entries), and the GC's slack on top.
-const maxListings = 2
-
-// listing is one walk of the library and what it answers: OK with the
-// body, or an error.
-type listing struct {
-	done  chan struct{} // closed once built
-	resp  wire.Response
-	body  [][]byte
-	users int // the LISTs sending it or waiting for it; guarded by server.listMu
-}
-
-// list answers LIST with the listing being built, or a new one: built as
-// the library is walked and never past what a client accepts
-// (wire.MaxListBody): a library grown past that is refused at once with
-// 25, which says so, not sent for the client to refuse.
-func (s *server) list(c *peerio.Conn) bool {
-	l := s.joinListing()
-	if l == nil {
-		s.logf("%s: list: %d listings already under way for %v; refused", c.RemoteAddr(), maxListings, s.idle)
-		return s.reply(c, wire.Response{Status: wire.ErrBusy, Message: "too many listings under way on this worker; try again"}) == nil
-	}
-	defer s.leaveListing(l)
-	<-l.done
-	if l.resp.Status != wire.StatusOK {
-		return s.reply(c, l.resp) == nil
-	}
-	_, err := c.Writev(append([][]byte{wire.AppendResponse(nil, l.resp)}, l.body...))
-	return err == nil
-}
-
-// joinListing returns the listing being built, or builds one if a token
-// of s.lists comes within --idle-timeout; nil if none does.
-func (s *server) joinListing() *listing {
-	s.listMu.Lock()
-	if l := s.building; l != nil {
-		l.users++
-		s.listMu.Unlock()
-		return l
-	}
-	s.listMu.Unlock()
-	wait := time.NewTimer(s.idle)
-	defer wait.Stop()
-	select {
-	case s.lists <- struct{}{}:
-	case <-wait.C:
-		return nil
-	}
-	s.listMu.Lock()
-	if l := s.building; l != nil { // begun while we waited: share it
-		l.users++
-		s.listMu.Unlock()
-		<-s.lists
-		return l
-	}
-	l := &listing{done: make(chan struct{}), users: 1}
-	s.building = l
-	s.listMu.Unlock()
-	l.resp, l.body = s.buildListing()
-	s.listMu.Lock()
-	s.building = nil
-	s.listMu.Unlock()
-	close(l.done)
-	return l
-}
-
-// leaveListing lets go of a listing; the last to leave gives its token
-// back.
-func (s *server) leaveListing(l *listing) {
-	s.listMu.Lock()
-	l.users--
-	last := l.users == 0
-	s.listMu.Unlock()
-	if last {
-		<-s.lists
-	}
-}
-
-// buildListing walks the library into a listing's answer and body.
-func (s *server) buildListing() (wire.Response, [][]byte) {
-	var body [][]byte
-	var size int
-	var encErr error
-	sum := sha256.New()
-	lim := library.ListLimit{Bytes: wire.MaxListBody, PerEntry: wire.EntryFixed}
-	unlisted, err := s.lib.List(lim, func(e library.Entry) {
-		n := len(body) - 1
-		if n < 0 || len(body[n])+wire.EntryFixed+len(e.Name) > cap(body[n]) {
-			body = append(body, make([]byte, 0, min(max(listFirstChunk, size, wire.EntryFixed+len(e.Name)), listChunk)))
-			n++
-		}
-		before := len(body[n])
-		var err error
-		// The library lists only names CheckName takes, which the wire
-		// carries: a refusal here is a bug, and costs only its entry.
-		if body[n], err = wire.AppendEntry(body[n], wire.Entry{Name: e.Name, Size: uint64(e.Size), ModTime: e.ModTime}); err != nil && encErr == nil {
-			encErr = fmt.Errorf("%q: %w", e.Name, err)
-		}
-		sum.Write(body[n][before:])
-		size += len(body[n]) - before
-	})
-	if unlisted.Count > 0 {
-		s.logf("list: %d names no client can use left out (%q the first); rename them", unlisted.Count, unlisted.First)
-	}
-	if encErr != nil {
-		s.logf("list: entry left out: %v", encErr)
-	}
-	switch {
-	case errors.Is(err, library.ErrTooLarge):
-		s.logf("list: %v", err)
-		return wire.Response{Status: wire.ErrInternal, Message: "the library is too large to list"}, nil
-	case err != nil:
-		s.logf("list: %v", err)
-		return wire.Response{Status: wire.ErrInternal, Message: err.Error()}, nil
-	}
-	return wire.Response{Status: wire.StatusOK, Size: uint64(size), Sum: [wire.SumSize]byte(sum.Sum(nil))}, body
-}
-
 // get sends a file: a small one from memory with its header in one writev,
 // a larger one as the header, then the bytes by sendfile(2), no user-space
 // copy.
-func (s *server) get(c *peerio.Conn, req wire.Request) bool {
-	f, err := s.lib.Open(req.Name)
+func (s *Server) get(c *peerio.Conn, req wire.Request) bool {
+	f, err := s.Store.Open(req.Name)
 	if err != nil {
 		return s.fail(c, req, err)
 	}
@@ -347,12 +206,12 @@ func (s *server) get(c *peerio.Conn, req wire.Request) bool {
 
 // put receives a file into a temp file, then commits it if its SHA-256
 // matches. Nothing is visible before, and nothing is left on failure.
-func (s *server) put(c *peerio.Conn, br *bufio.Reader, req wire.Request) bool {
-	if req.Arg > uint64(s.maxUpload) {
+func (s *Server) put(c *peerio.Conn, br *bufio.Reader, req wire.Request) bool {
+	if req.Arg > uint64(s.maxUpload()) {
 		s.reply(c, wire.Response{Status: wire.ErrTooLarge, Message: "over the server's --max-upload"})
 		return true // nothing of the body was sent: the client waits for CONTINUE
 	}
-	up, err := s.lib.Create(req.Name)
+	up, err := s.Store.Create(req.Name)
 	if err != nil {
 		return s.fail(c, req, err)
 	}
