@@ -44,7 +44,7 @@ func runWorker(args []string, sigs <-chan os.Signal, stderr io.Writer) error {
 	go func() { served <- srv.Serve(w.Listener) }()
 	var udp *net.UDPConn
 	tftpDone := make(chan error, 1)
-	tsrv := &tftp.Server{Store: tftpStore{lib}, Ports: cfg.TFTPPorts, ReadOnly: cfg.TFTPReadOnly,
+	tsrv := &tftp.Server{Store: fileserve.TFTPStore(lib), Ports: cfg.TFTPPorts, ReadOnly: cfg.TFTPReadOnly,
 		MaxUpload: cfg.MaxUpload, Retries: cfg.TFTPRetries, Idle: cfg.IdleTimeout, MaxTransfers: cfg.MaxConns, Log: log.Logf}
 	if f := prefork.File(tftpSocket); f != nil {
 		pc, err := net.FilePacketConn(f)

@@ -1,4 +1,4 @@
-package main
+package fileserve
 
 import (
 	"bufio"
@@ -10,9 +10,12 @@ import (
 	"github.com/sigride/sigride/internal/tftp"
 )
 
-// tftpStore gives the TFTP server the library: the same names, checks and
-// atomic uploads as the TCP protocol.
-type tftpStore struct{ lib *library.Library }
+// TFTPStore gives the TFTP server the Store: the same names, checks and
+// atomic uploads as the TCP protocol. It is here, not in internal/library,
+// for the library is a foundation and imports no protocol.
+func TFTPStore(s Store) tftp.Store { return tftpStore{s} }
+
+type tftpStore struct{ s Store }
 
 // tftpError turns a library error into the TFTP error the client gets.
 func tftpError(err error) error {
@@ -33,7 +36,7 @@ func tftpError(err error) error {
 }
 
 func (s tftpStore) Open(name string) (tftp.File, error) {
-	f, err := s.lib.Open(name)
+	f, err := s.s.Open(name)
 	if err != nil {
 		return nil, tftpError(err)
 	}
@@ -50,7 +53,7 @@ func (f tftpFile) Close() error                            { return f.f.Close() 
 // told by the bytes as they come (-1): the free space is checked now for
 // what is announced, and again each spaceCheck bytes past it.
 func (s tftpStore) Create(name string, size int64) (tftp.Upload, error) {
-	up, err := s.lib.Create(name)
+	up, err := s.s.Create(name)
 	if err != nil {
 		return nil, tftpError(err)
 	}
