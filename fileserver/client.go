@@ -435,9 +435,7 @@ func get(cl client, name string, s *sink, quiet bool, stderr io.Writer) error {
 		s.abandon(s.have > 0)
 		return err
 	}
-	bar := newProgress(stderr, quiet, name, int64(want))
-	got, err := copyN(io.MultiWriter(localWriter{s.w, s.name}, s.hash), c, int64(want), bar)
-	bar.finish()
+	got, err := copyN(io.MultiWriter(localWriter{s.w, s.name}, s.hash), c, int64(want), cli.NewBar(stderr, quiet, name))
 	if err == nil && got < int64(want) {
 		err = io.ErrUnexpectedEOF
 	}
@@ -534,9 +532,7 @@ func put(cl client, src, name string, quiet bool, stderr io.Writer) error {
 		return fmt.Errorf("the server answered %s before the body", resp.Status)
 	}
 	s := sum(h)
-	bar := newProgress(stderr, quiet, name, fi.Size())
-	n, err := copyN(c, f, fi.Size(), bar)
-	bar.finish()
+	n, err := copyN(c, f, fi.Size(), cli.NewBar(stderr, quiet, name))
 	var se *silentError
 	if errors.As(err, &se) {
 		return fmt.Errorf("%v, after %d of %d bytes", se, n, fi.Size())
