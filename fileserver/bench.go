@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/fileclient"
 	"github.com/sigride/sigride/internal/vocab"
 	"github.com/sigride/sigride/internal/wire"
 )
@@ -60,11 +61,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	sum := sha256.Sum256(data)
 	getName := fmt.Sprintf("bench/get-%d.bin", cfg.size)
 	if cfg.op == "get" {
-		c, err := cl.dial()
+		c, err := cl.Dial()
 		if err != nil {
 			return err
 		}
-		err = benchPut(c, getName, data, sum)
+		err = c.Put(getName, data, sum)
 		c.Close()
 		if err != nil {
 			return fmt.Errorf("upload the file to get: %w", err)
@@ -119,22 +120,22 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 
 // benchClient runs n requests on one connection and returns each request's
 // latency. It stops at the first failure.
-func benchClient(cl client, op string, n int, getName, putName string, data []byte, sum [32]byte) ([]time.Duration, error) {
-	c, err := cl.dial()
+func benchClient(cl fileclient.Client, op string, n int, getName, putName string, data []byte, sum [wire.SumSize]byte) ([]time.Duration, error) {
+	c, err := cl.Dial()
 	if err != nil {
 		return nil, err
 	}
-	defer func() { c.Close() }()
+	defer c.Close()
 	lat := make([]time.Duration, 0, n)
 	for range n {
 		t0 := time.Now()
 		switch op {
 		case "get":
-			err = benchGet(c, getName, int64(len(data)))
+			err = c.Drain(getName, int64(len(data)))
 		case "put":
-			err = benchPut(c, putName, data, sum)
+			err = c.Put(putName, data, sum)
 		case "ls":
-			err = benchList(c)
+			_, err = c.List()
 		}
 		if err != nil {
 			return lat, err
@@ -142,39 +143,4 @@ func benchClient(cl client, op string, n int, getName, putName string, data []by
 		lat = append(lat, time.Since(t0))
 	}
 	return lat, nil
-}
-
-func benchGet(c *conn, name string, size int64) error {
-	resp, err := request(c, wire.Request{Op: wire.OpGet, Name: name})
-	if err != nil {
-		return err
-	}
-	if int64(resp.Size) != size {
-		return fmt.Errorf("get %s: %d bytes, want %d", name, resp.Size, size)
-	}
-	_, err = io.CopyN(io.Discard, c, size)
-	return err
-}
-
-func benchPut(c *conn, name string, data []byte, sum [32]byte) error {
-	if _, err := request(c, wire.Request{Op: wire.OpPut, Name: name, Arg: uint64(len(data))}); err != nil {
-		return err
-	}
-	if _, err := c.Write(append(append([]byte(nil), data...), sum[:]...)); err != nil {
-		return err
-	}
-	resp, err := wire.ReadResponse(c)
-	if err == nil {
-		err = resp.Err()
-	}
-	return err
-}
-
-func benchList(c *conn) error {
-	resp, err := request(c, wire.Request{Op: wire.OpList})
-	if err != nil {
-		return err
-	}
-	_, err = io.CopyN(io.Discard, c, int64(resp.Size))
-	return err
 }
