@@ -11,6 +11,7 @@ import (
 
 	"github.com/sigride/sigride/internal/atomicfile"
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/fileserve"
 	"github.com/sigride/sigride/internal/library"
 	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/prefork"
@@ -53,13 +54,13 @@ type serveConfig struct {
 // Defaults of serve.
 const (
 	defaultRoot        = "./library"
-	defaultMaxUpload   = 4 << 30
+	defaultMaxUpload   = fileserve.DefaultMaxUpload
 	defaultMinFree     = 256 << 20
-	defaultIdleTimeout = 30 * time.Second
+	defaultIdleTimeout = fileserve.DefaultIdle
 	defaultGrace       = 10 * time.Second
 	defaultReady       = 10 * time.Second
-	defaultLiveness    = 30 * time.Second // unicorn's timeout is 60 s
-	defaultMaxConns    = 1024             // per worker
+	defaultLiveness    = 30 * time.Second          // unicorn's timeout is 60 s
+	defaultMaxConns    = fileserve.DefaultMaxConns // per worker
 )
 
 // workerConfig is what a worker is told of the configuration: it crosses
