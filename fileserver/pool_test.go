@@ -21,8 +21,7 @@ import (
 
 // TestPidfileStartupError: a pidfile that cannot be written (a missing
 // directory, a path under a regular file, a FIFO there) is a start-up
-// error: exit 1 with one line, no worker started, nothing replaced. (It
-// used to be logged once the pool served, and the server ran on.)
+// error: exit 1 with one line, no worker started, nothing replaced.
 func TestPidfileStartupError(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
@@ -196,8 +195,7 @@ func TestMasterStoppedKeepsWorkers(t *testing.T) {
 // TestUnreadStderr: a stderr nobody reads (a full pipe) costs the server
 // its log lines, not its service: requests that each log a line are all
 // answered, SIGTERM stops it within --grace, and once the pipe is read
-// again the next line says how many were dropped. (Every log line used
-// to block: the workers' connections, then the master's loop, for good.)
+// again the next line says how many were dropped.
 func TestUnreadStderr(t *testing.T) {
 	errR, errW, err := os.Pipe()
 	if err != nil {

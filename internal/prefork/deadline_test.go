@@ -22,7 +22,7 @@ func (p *testPool) heldPid(prefix string, n int) int {
 
 // TestReadyTimeout: a new worker that hangs before it says ready is killed
 // after ReadyTimeout and counted as dying young, and the SIGHUP roll that
-// started it completes with its replacement (it used to stall for good).
+// started it completes with its replacement.
 func TestReadyTimeout(t *testing.T) {
 	p := runPool(t, 1, func(c *Config) { c.ReadyTimeout = 300 * time.Millisecond })
 	p.wait(p.log, regexp.MustCompile(`^announced 1$`), 1)
@@ -38,7 +38,7 @@ func TestReadyTimeout(t *testing.T) {
 
 // TestAnnounceAtSizeWanted: the pool announces once as many workers are
 // ready as it wants now: a SIGTTOU before the first size was reached lowers
-// what it waits for (it used to wait for the first size, for ever).
+// what it waits for.
 func TestAnnounceAtSizeWanted(t *testing.T) {
 	p := runPool(t, 2, func(c *Config) {
 		c.ReadyTimeout = 500 * time.Millisecond
@@ -55,7 +55,7 @@ func TestAnnounceAtSizeWanted(t *testing.T) {
 }
 
 // TestRetireGrace: a worker retired by SIGHUP that does not leave within
-// Grace is killed (it used to be waited for, for ever).
+// Grace is killed.
 func TestRetireGrace(t *testing.T) {
 	p := runPool(t, 1, func(c *Config) {
 		c.Grace = 300 * time.Millisecond
@@ -178,8 +178,8 @@ func TestUpgradeRefusedBeforeServing(t *testing.T) {
 
 // TestStopStopsSuccessor: SIGTERM to a master whose successor (SIGUSR2)
 // does not serve yet stops the successor too, and the master returns only
-// once it is reaped: the operator's stop ends the upgrade (the successor
-// used to come up and serve after its predecessor was gone).
+// once it is reaped: the operator's stop ends the upgrade; no successor
+// comes up to serve after its predecessor is gone.
 func TestStopStopsSuccessor(t *testing.T) {
 	self, _ := os.Executable()
 	p := runPool(t, 1, func(c *Config) { c.MasterArgs = []string{self} })

@@ -174,11 +174,9 @@ func live(t *testing.T) []int {
 
 // TestRollSurvivesDeadStarter: SIGHUP starts a new worker; SIGTTOU comes
 // while it is still starting, and it dies before it ever says ready (a
-// crash, or a SIGTERM too early for its handlers, as SIGTTOU used to send
-// it). The roll must not hang on it: every old worker is replaced all the
-// same, and the pool ends at the size SIGTTOU asked for. (The roll used to
-// advance only on a new worker's ready: it stalled there with the old
-// workers alive, one more than wanted, for good. The soak found it.)
+// crash, or a SIGTERM too early for its handlers). The roll must not hang
+// on it: every old worker is replaced all the same, and the pool ends at
+// the size SIGTTOU asked for, not one more.
 func TestRollSurvivesDeadStarter(t *testing.T) {
 	p := startPool(t, 2)
 	os.WriteFile(p.hold, nil, 0o644)
