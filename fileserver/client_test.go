@@ -72,21 +72,7 @@ func fakeServer(t *testing.T, serve func(c net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); close(done) })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				serve(c)
-				<-done
-				c.Close()
-			}()
-		}
-	}()
+	proctest.FakeServer(t, ln, serve)
 	return ln.Addr().String()
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigride/sigride/internal/proctest"
 	"github.com/sigride/sigride/internal/wire"
 )
 
@@ -42,21 +43,7 @@ func fakeServer(t *testing.T, rcvbuf int, serve func(c net.Conn)) Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); close(done) })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-				<-done
-			}()
-		}
-	}()
+	proctest.FakeServer(t, ln, serve)
 	return Client{Addr: ln.Addr().String(), Timeout: bound}
 }
 

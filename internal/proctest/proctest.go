@@ -2,12 +2,14 @@ package proctest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,4 +83,26 @@ func Stat(pid int) (ppid int, state byte, ok bool) {
 	}
 	ppid, _ = strconv.Atoi(f[1])
 	return ppid, f[0][0], true
+}
+
+// FakeServer serves each connection accepted on ln with serve, in a
+// goroutine of its own, then holds it open, silent, until the test ends:
+// a peer that stops talking, for tests of the client's deadlines. ln is
+// closed when the test ends.
+func FakeServer(t testing.TB, ln net.Listener, serve func(c net.Conn)) {
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); close(done) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+				<-done
+			}()
+		}
+	}()
 }
