@@ -13,8 +13,14 @@ FUZZ_TARGETS := ./internal/ride:FuzzParseMsg ./internal/ride:FuzzParseLine ./int
 
 .PHONY: build test lint unit fuzz-short fuzz bench soak clean
 
+# The binaries are built without cgo: none of them uses C, but net (which
+# pflag imports) does when cgo is on, and that alone makes every binary
+# dynamically linked. The loader and libc then cost each process about a
+# quarter of its start (docs/ride.md, "Start-up: where the time goes").
+# proctest.Build, which builds the binaries the tests and benchmarks run,
+# does the same.
 build:
-	$(GO) build -o $(BIN)/ $(addprefix ./,$(BINARIES))
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(addprefix ./,$(BINARIES))
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -15,7 +15,8 @@ import (
 )
 
 // Build builds the packages (paths relative to dir, e.g. "./launcher") into
-// a new temp dir and returns it. The caller removes it.
+// a new temp dir and returns it. The caller removes it. It builds them as
+// make build does, without cgo: statically linked (see the Makefile).
 func Build(dir string, pkgs ...string) (string, error) {
 	out, err := os.MkdirTemp("", "sigride-bin-")
 	if err != nil {
@@ -23,6 +24,7 @@ func Build(dir string, pkgs ...string) (string, error) {
 	}
 	cmd := exec.Command("go", append([]string{"build", "-o", out + "/"}, pkgs...)...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(out)
 		return "", fmt.Errorf("build: %v\n%s", err, msg)
