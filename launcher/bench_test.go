@@ -27,20 +27,31 @@ const (
 // BenchmarkRide measures, side by side in one run, the signal round trip
 // (kill SIGINT to the conductor -> the driver's line read here) and the
 // start-up time (exec -> ready), for the ride and for a minimal C pair that
-// does the same with sigwaitinfo and kill. Run it with `make bench`.
+// does the same with sigwaitinfo and kill. Two more start-up rows say where
+// the start-up goes: the launcher with minimal C roles (testdata/cpair/role.c)
+// against the C pair, and an empty Go program against an empty C one. Run
+// it with `make bench`.
 func BenchmarkRide(b *testing.B) {
 	cdir := b.TempDir()
-	for _, name := range []string{"driver", "conductor"} {
+	for _, name := range []string{"driver", "conductor", "role", "nop"} {
 		out, err := exec.Command("gcc", "-O2", "-o", filepath.Join(cdir, name), filepath.Join("testdata/cpair", name+".c")).CombinedOutput()
 		if err != nil {
 			b.Fatalf("gcc %s: %v\n%s", name, err, out)
 		}
 	}
+	gonop := filepath.Join(cdir, "gonop")
+	build := exec.Command("go", "build", "-o", gonop, "./testdata/gonop")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as proctest.Build builds ours
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build gonop: %v\n%s", err, out)
+	}
+	cRoles := []string{"--driver", filepath.Join(cdir, "role"), "--conductor", filepath.Join(cdir, "role")}
 	for i := 0; i < b.N; i++ {
 		rt := measureRoundTrips(b, startOurs(), startOurs("-v"), cPair(cdir))
 		ours, reported, theirs := rt[0], rt[1], rt[2]
-		st := measureStarts(b, startOurs(), cPair(cdir))
-		oursStart, theirsStart := st[0], st[1]
+		st := measureStarts(b, startOurs(), cPair(cdir), startOurs(cRoles...))
+		oursStart, theirsStart, launcherOnly := st[0], st[1], st[2]
+		ex := measureExecs(b, gonop, filepath.Join(cdir, "nop"))
 		b.ReportMetric(float64(percentile(ours, 50).Microseconds()), "rt-p50-µs")
 		b.ReportMetric(float64(percentile(ours, 99).Microseconds()), "rt-p99-µs")
 		b.ReportMetric(float64(percentile(oursStart, 50).Microseconds()), "start-p50-µs")
@@ -57,6 +68,11 @@ func BenchmarkRide(b *testing.B) {
 		row("round trip p99, events on (-v)", reported, theirs, 99)
 		row(fmt.Sprintf("start-up to ready p50 (n=%d)", len(oursStart)), oursStart, theirsStart, 50)
 		row(fmt.Sprintf("start-up to ready p99 (n=%d)", len(oursStart)), oursStart, theirsStart, 99)
+		// Where the start-up goes: the launcher with C roles against the
+		// C pair (the launcher's share), and an empty Go program against
+		// an empty C one (what any Go process costs over a C one).
+		row("start-up, launcher, C roles p50", launcherOnly, theirsStart, 50)
+		row(fmt.Sprintf("exec, empty Go / C p50 (n=%d)", len(ex[0])), ex[0], ex[1], 50)
 	}
 }
 
@@ -165,6 +181,22 @@ func measureStarts(b *testing.B, starts ...starter) [][]time.Duration {
 			p := start(b)
 			d[j] = append(d[j], time.Since(t0))
 			p.stop()
+		}
+	}
+	return d
+}
+
+// measureExecs times exec until exit of each program, benchStarts times,
+// taking turns.
+func measureExecs(b *testing.B, paths ...string) [][]time.Duration {
+	d := make([][]time.Duration, len(paths))
+	for i := 0; i < benchStarts; i++ {
+		for j, path := range paths {
+			t0 := time.Now()
+			if err := exec.Command(path).Run(); err != nil {
+				b.Fatalf("%s: %v", path, err)
+			}
+			d[j] = append(d[j], time.Since(t0))
 		}
 	}
 	return d
