@@ -318,3 +318,42 @@ func TestFailedStarts(t *testing.T) {
 		})
 	}
 }
+
+// TestRoleGOMAXPROCS: the roles run with one P, unless the launcher's
+// environment names a GOMAXPROCS, which they then inherit as it is.
+func TestRoleGOMAXPROCS(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "GOMAXPROCS=1"},
+		{[]string{"GOMAXPROCS=2"}, "GOMAXPROCS=2"},
+	} {
+		if _, set := os.LookupEnv("GOMAXPROCS"); set && tc.env == nil {
+			t.Log("GOMAXPROCS is set here, so the launcher's default cannot be seen")
+			continue
+		}
+		r := startRide(t, tc.env)
+		for _, pid := range []int{r.Driver, r.Conductor} {
+			environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, kv := range strings.Split(string(environ), "\x00") {
+				if strings.HasPrefix(kv, "GOMAXPROCS=") {
+					got = append(got, kv)
+				}
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("launcher env %q: role %d has %q, want %q", tc.env, pid, got, tc.want)
+			}
+		}
+		r.kill(r.Driver, syscall.SIGTSTP)
+		r.expect("reaped conductor pid=")
+		r.expect("reaped driver pid=")
+		if code := r.wait(); code != 0 {
+			t.Fatalf("exit %d\n%s", code, r.transcript())
+		}
+	}
+}
