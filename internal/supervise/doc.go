@@ -12,6 +12,11 @@
 //     forked from an ordinary goroutine could be killed whenever some unrelated
 //     locked goroutine ends on that thread. The spawner's thread never exits,
 //     so the signal fires exactly when the supervisor dies.
+//   - A child starts with the signal mask of the spawner's thread, plus
+//     Spec.Blocked for that one fork: the runtime's BeforeFork saves the
+//     forking thread's mask and the child restores it before exec. Only
+//     the spawner's thread ever has its mask changed, and only around a
+//     fork, so no signal meant for the supervisor waits on it.
 //   - Each child is opened as a pidfd atomically with its creation
 //     (CLONE_PIDFD). Every signal the supervisor sends goes through that pidfd,
 //     and a pidfd handed to another process names the same process for ever:

@@ -26,6 +26,14 @@ type Spec struct {
 	// parent-death signal. For a successor (a new master taking over), not
 	// for workers.
 	Outlive bool
+	// Blocked are signals the child starts with blocked, from its first
+	// instruction: one that arrives stays pending until the child takes
+	// it (sigtimedwait), never its default action. A Go child keeps them
+	// blocked in every thread it makes (the runtime starts each from the
+	// mask the process started with), but for those its runtime will not
+	// let be blocked (SIGINT, SIGQUIT, SIGTERM, SIGHUP ...: see
+	// runtime.blockableSig).
+	Blocked []syscall.Signal
 }
 
 // Child is a started process, held by pid and by pidfd until it is reaped.
@@ -94,6 +102,10 @@ var (
 
 // spawner forks every child from one locked thread that lives as long as the
 // process: it never returns and never unlocks (see the package invariants).
+// Being locked is also what lets a child's mask be set on it: the child
+// starts with the signal mask of the thread that forked it (the runtime's
+// BeforeFork saves that thread's mask and the child restores it before
+// exec), and no other goroutine runs on this thread to see it changed.
 func spawner() {
 	runtime.LockOSThread()
 	for r := range spawnRequests {
@@ -134,13 +146,41 @@ func forkExec(spec Spec) spawnResult {
 	if spec.Outlive {
 		attr.Sys.Pdeathsig = 0
 	}
+	restore, err := blockOnThisThread(spec.Blocked)
+	if err != nil {
+		return spawnResult{err: err}
+	}
 	pid, err := syscall.ForkExec(spec.Path, spec.Args, attr)
+	restore()
 	runtime.KeepAlive(spec.Files)
 	if err != nil {
 		return spawnResult{err: err}
 	}
 	return spawnResult{pid: pid, pidfd: pidfd}
 }
+
+// blockOnThisThread blocks sigs on the calling (locked) thread and returns
+// what puts its mask back. A signal sent to the supervisor meanwhile goes
+// to another of its threads, which have their masks untouched.
+func blockOnThisThread(sigs []syscall.Signal) (restore func(), err error) {
+	if len(sigs) == 0 {
+		return func() {}, nil
+	}
+	var set, old unix.Sigset_t
+	for _, s := range sigs {
+		if s < 1 || s > maxSignal {
+			return nil, fmt.Errorf("block signal %d: out of range", s)
+		}
+		set.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &set, &old); err != nil {
+		return nil, fmt.Errorf("block signals: %w", err)
+	}
+	return func() { _ = unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil) }, nil // a valid mask cannot fail
+}
+
+// maxSignal is the highest signal number Linux has (_NSIG).
+const maxSignal = 64
 
 // fdOf is f's descriptor, its mode left as it is. f.Fd would switch a
 // non-blocking file to blocking mode, and the mode belongs to the open file

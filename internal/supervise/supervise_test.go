@@ -41,6 +41,10 @@ func TestMain(m *testing.M) {
 	case "sleep":
 		time.Sleep(time.Hour)
 		os.Exit(0)
+	case "masks": // makes threads, prints each one's blocked signals, waits
+		threadMasks()
+		time.Sleep(time.Hour)
+		os.Exit(0)
 	case "stubborn": // ignores SIGTERM; says so on stdout once it does
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ignoring")
@@ -207,6 +211,116 @@ func readLine(t *testing.T, r *os.File) string {
 	}
 	return strings.TrimSpace(line)
 }
+
+// TestBlocked: a child started with Spec.Blocked has those signals blocked
+// in every thread, the ones its Go runtime makes after main too, but for
+// those the runtime unblocks (SIGINT); one sent to it stays pending, never
+// its default action; and the supervisor's own threads keep their masks.
+func TestBlocked(t *testing.T) {
+	self, _ := os.Executable()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	held := []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTSTP}
+	c, err := Start(Spec{Name: "masks", Path: self, Args: []string{self},
+		Env: append(os.Environ(), helperEnv+"=masks"), Files: []*os.File{nil, pw, os.Stderr},
+		Blocked: append(held, syscall.SIGINT)})
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Signal(syscall.SIGKILL); waitExit(t, c.Pid); c.Close() })
+	masks := strings.Fields(readLine(t, pr))
+	if len(masks) < 2 {
+		t.Fatalf("the child has %d threads, want several", len(masks))
+	}
+	for _, m := range masks {
+		set, err := strconv.ParseUint(m, 16, 64)
+		if err != nil {
+			t.Fatalf("mask %q: %v", m, err)
+		}
+		for _, s := range held {
+			if set&bit(s) == 0 {
+				t.Errorf("a thread's mask %s lacks SIG%d", m, s)
+			}
+		}
+		if set&bit(syscall.SIGINT) != 0 {
+			t.Errorf("a thread's mask %s has SIGINT: the runtime should unblock it", m)
+		}
+	}
+	if err := c.Signal(syscall.SIGTSTP); err != nil {
+		t.Fatal(err)
+	}
+	// A blocked signal is queued by the time kill returns.
+	if pend := statusField(t, fmt.Sprintf("/proc/%d/status", c.Pid), "ShdPnd"); pend&bit(syscall.SIGTSTP) == 0 {
+		t.Errorf("SIGTSTP not pending: ShdPnd %x", pend)
+	}
+	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid)); strings.Contains(string(b), "State:\tT") {
+		t.Error("the child stopped on SIGTSTP")
+	}
+	ents, _ := os.ReadDir("/proc/self/task")
+	for _, e := range ents {
+		if blk := statusField(t, "/proc/self/task/"+e.Name()+"/status", "SigBlk"); blk&bit(syscall.SIGUSR1) != 0 {
+			t.Errorf("supervisor thread %s left with SIGUSR1 blocked", e.Name())
+		}
+	}
+}
+
+// threadMasks starts threads, then prints the blocked set of each of the
+// process's threads on one line, in hex. A thread the runtime is making or
+// ending blocks every signal it can for a moment, SIGSEGV too, which it
+// never blocks otherwise: the snapshot is taken again until there is none.
+func threadMasks() {
+	for range 3 {
+		go func() {
+			runtime.LockOSThread() // a new thread for each goroutine blocked here
+			select {}
+		}()
+	}
+	var masks []string
+	transient := func(m string) bool {
+		n, _ := strconv.ParseUint(m, 16, 64)
+		return n&bit(syscall.SIGSEGV) != 0
+	}
+	for len(masks) < 4 || slices.ContainsFunc(masks, transient) {
+		masks = masks[:0]
+		ents, _ := os.ReadDir("/proc/self/task")
+		for _, e := range ents {
+			b, _ := os.ReadFile("/proc/self/task/" + e.Name() + "/status")
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "SigBlk:\t"); ok {
+					masks = append(masks, v)
+				}
+			}
+		}
+		runtime.Gosched() // until the locked goroutines have their threads
+	}
+	fmt.Println(strings.Join(masks, " "))
+}
+
+// statusField reads a hex field (SigBlk, ShdPnd) of a /proc status file.
+func statusField(t *testing.T, path, name string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":\t"); ok {
+			n, err := strconv.ParseUint(v, 16, 64)
+			if err != nil {
+				t.Fatalf("%s %s: %v", path, name, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s has no %s", path, name)
+	return 0
+}
+
+func bit(s syscall.Signal) uint64 { return 1 << (uint(s) - 1) }
 
 // TestGroupStop: SIGTERM to all, SIGKILL after grace only to what ignored it.
 func TestGroupStop(t *testing.T) {
