@@ -516,16 +516,15 @@ func (l *launcher) say(text string) {
 
 // sayOnly prints a launcher line no scenario expects: the steps and the
 // summary. The runner's goroutine calls it too: one write(2) per line keeps
-// lines whole.
+// lines whole. A line stdout does not take is dropped, and counted at the
+// end (close).
 func (l *launcher) sayOnly(text string) {
-	if _, err := l.out.Write(ride.Line(vocab.Launcher, l.pid, strings.TrimSpace(text))); err != nil {
-		fmt.Fprintf(l.stderr, "launcher: %v\n", err)
-	}
+	_, _ = l.out.Write(ride.Line(vocab.Launcher, l.pid, strings.TrimSpace(text)))
 }
 
 func (l *launcher) close() {
 	if n := l.out.Dropped(); n > 0 {
-		fmt.Fprintf(l.stderr, "launcher: %s not written: stdout is not read\n", vocab.Count(n, "line"))
+		fmt.Fprintf(l.stderr, "launcher: %s not written: %s\n", vocab.Count(n, "line"), l.out.Why("stdout"))
 	}
 	l.out.Close()
 	l.runDir.removeAll()

@@ -13,23 +13,21 @@ import (
 )
 
 // TestStdoutNotRead: the ride's stdout is a pipe nobody reads, full from
-// the start, or closed. The ride still ends: the keys still work (driven
-// by kill, synchronised on the launcher's -v event log on stderr), every
-// role exits 0, and the lines that could not go are counted on stderr.
+// the start, or closed, or a full disk (/dev/full: every write fails with
+// ENOSPC). The ride still ends: the keys still work (driven by kill,
+// synchronised on the launcher's -v event log on stderr), every role exits
+// 0, and the lines that could not go are counted on stderr, with why.
 func TestStdoutNotRead(t *testing.T) {
-	for _, closed := range []bool{false, true} {
-		name := map[bool]string{false: "full pipe", true: "closed pipe"}[closed]
-		t.Run(name, func(t *testing.T) {
-			r, w, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			if closed {
-				r.Close()
-			} else {
-				fill(t, w)
-			}
+	for _, tc := range []struct {
+		name string
+		why  string
+	}{
+		{"full pipe", "stdout is not read"},
+		{"closed pipe", "stdout is not read"},
+		{"/dev/full", "stdout: no space left on device"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := stdoutFor(t, tc.name)
 			runDir := t.TempDir()
 			cmd := exec.Command(filepath.Join(binDir, "launcher"), "-v", "--lang", "en", "--run-dir", runDir)
 			cmd.Stdout = w
@@ -102,7 +100,12 @@ func TestStdoutNotRead(t *testing.T) {
 				all = append(all, l)
 			}
 			text := strings.Join(all, "\n")
-			for _, want := range []string{"conductor[" + strconv.Itoa(conductor) + "] exit ", "lines not written: stdout is not read"} {
+			for _, want := range []string{
+				"conductor[" + strconv.Itoa(conductor) + "] exit ",
+				"driver: 1 line not written: " + tc.why,
+				"conductor: 1 line not written: " + tc.why,
+				"lines not written: " + tc.why, // the launcher's: ready and reaped
+			} {
 				if !strings.Contains(text, want) {
 					t.Errorf("stderr lacks %q:\n%s", want, text)
 				}
@@ -119,6 +122,30 @@ func TestStdoutNotRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// stdoutFor makes the write end of an output that takes no line: a pipe
+// filled and never read, a pipe whose reader is closed, or /dev/full.
+func stdoutFor(t *testing.T, kind string) *os.File {
+	t.Helper()
+	if kind == "/dev/full" {
+		f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		if err != nil {
+			t.Skipf("no /dev/full: %v", err)
+		}
+		return f
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kind == "closed pipe" {
+		r.Close()
+	} else {
+		fill(t, w)
+		t.Cleanup(func() { r.Close() })
+	}
+	return w
 }
 
 // fill writes into w until the pipe is full, then leaves w blocking.

@@ -16,18 +16,20 @@ import (
 const Stall = time.Second
 
 // Output writes lines, each in one write(2), to an output (stdout, stderr)
-// that may stop being read: a full pipe must not stop the program, nor a
-// closed one kill it. On a pipe it writes through a descriptor of its own,
-// opened non-blocking on the same pipe (/proc/self/fd/N: a new open file
-// description, so the flag is not forced on whoever shares the original),
-// with a deadline per line; a line that cannot go is dropped and counted.
-// Elsewhere (a terminal, a file) it writes as the file does.
+// that may stop being read or taking lines at all: a full pipe must not
+// stop the program, a closed one kill it, nor a full disk end it. On a pipe
+// it writes through a descriptor of its own, opened non-blocking on the
+// same pipe (/proc/self/fd/N: a new open file description, so the flag is
+// not forced on whoever shares the original), with a deadline per line.
+// Elsewhere (a terminal, a file) it writes as the file does. A line that
+// cannot go, for whatever reason, is dropped and counted.
 type Output struct {
 	mu      sync.Mutex
 	f       *os.File
 	own     bool // f is our non-blocking descriptor
-	stuck   bool // the last line was dropped
+	stuck   bool // the last line was dropped for want of a reader
 	dropped int
+	failed  error // the last error that was not a reader missing: ENOSPC, EIO ...
 }
 
 // New returns an Output for f (os.Stdout, os.Stderr).
@@ -49,26 +51,15 @@ func New(f *os.File) *Output {
 	return &Output{f: own, own: true}
 }
 
-// Write writes one line. It never fails for want of a reader: such a line
-// is dropped (Dropped counts it); other errors are returned.
+// Write writes one line. It never fails: a line that cannot be written,
+// for want of a reader (a full or closed pipe) or for any other error
+// (ENOSPC, EIO), is dropped, and Dropped counts it. A line that goes out
+// is whole, but on a file that fails mid-write (a disk filling up), which
+// may keep the part it took.
 func (o *Output) Write(line []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if !o.own {
-		return o.f.Write(line)
-	}
-	var err error
-	if o.stuck {
-		// One try, no wait. Not through a deadline already past: the
-		// poller fails such a write before it tries it, and the reader
-		// that caught up would never be written to again.
-		var n int
-		if n, err = o.tryWrite(line); err == nil && n < len(line) {
-			_, err = o.writeWithin(line[n:], Stall) // the rest of a line over PIPE_BUF
-		}
-	} else {
-		_, err = o.writeWithin(line, Stall)
-	}
+	err := o.write(line)
 	switch {
 	case err == nil:
 		o.stuck = false
@@ -76,9 +67,55 @@ func (o *Output) Write(line []byte) (int, error) {
 		o.stuck = true
 		o.dropped++
 	default:
-		return 0, err
+		o.failed = err
+		o.dropped++
 	}
 	return len(line), nil
+}
+
+// write makes one attempt at line: on a pipe, up to Stall while it is
+// full, or one try without waiting once a line was dropped for want of a
+// reader.
+func (o *Output) write(line []byte) error {
+	if !o.own {
+		_, err := o.f.Write(line)
+		return err
+	}
+	if !o.stuck {
+		_, err := o.writeWithin(line, Stall)
+		return err
+	}
+	// One try, no wait. Not through a deadline already past: the poller
+	// fails such a write before it tries it, and the reader that caught up
+	// would never be written to again.
+	n, err := o.tryWrite(line)
+	if err == nil && n < len(line) {
+		_, err = o.writeWithin(line[n:], Stall) // the rest of a line over PIPE_BUF
+	}
+	return err
+}
+
+// Dropped is how many lines could not be written.
+func (o *Output) Dropped() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.dropped
+}
+
+// Why says why lines were dropped, name being what the output is to the
+// reader ("stdout"): "stdout is not read" when every one lacked a reader,
+// else the last other error, "stdout: no space left on device".
+func (o *Output) Why(name string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.failed == nil {
+		return name + " is not read"
+	}
+	var errno unix.Errno
+	if errors.As(o.failed, &errno) {
+		return name + ": " + errno.Error()
+	}
+	return name + ": " + o.failed.Error()
 }
 
 // writeWithin writes b, waiting at most wait for the pipe to take it.
@@ -106,13 +143,6 @@ func (o *Output) tryWrite(b []byte) (int, error) {
 		n = 0
 	}
 	return n, werr
-}
-
-// Dropped is how many lines could not be written.
-func (o *Output) Dropped() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.dropped
 }
 
 // Close closes our own descriptor, if any (never the file given).

@@ -59,3 +59,39 @@ func TestPipeNobodyReads(t *testing.T) {
 		t.Errorf("after the pipe was read: %q, %v; dropped %d", got, err, o.Dropped())
 	}
 }
+
+// TestWriteErrors: an output that fails every write (a full disk, a pipe
+// with no reader left) never fails a line's writer: each line is dropped,
+// counted, and Why names the cause.
+func TestWriteErrors(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r.Close()
+	for _, tc := range []struct {
+		name string
+		f    *os.File
+		why  string
+	}{
+		{"/dev/full", full, "stdout: no space left on device"},
+		{"a pipe with no reader", w, "stdout is not read"},
+	} {
+		o := New(tc.f)
+		for range 3 {
+			if n, err := o.Write([]byte("a line\n")); n != 7 || err != nil {
+				t.Errorf("%s: Write = %d, %v; want 7, nil", tc.name, n, err)
+			}
+		}
+		if o.Dropped() != 3 || o.Why("stdout") != tc.why {
+			t.Errorf("%s: dropped %d (%s), want 3 (%s)", tc.name, o.Dropped(), o.Why("stdout"), tc.why)
+		}
+		o.Close()
+	}
+}

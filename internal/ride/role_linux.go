@@ -190,12 +190,13 @@ func (r *Role) Close() error {
 	return r.conn.Close()
 }
 
-// Dropped is how many lines could not be written for want of a reader.
-func (r *Role) Dropped() int {
+// Dropped is how many lines could not be written, and why ("stdout is not
+// read", "stdout: no space left on device").
+func (r *Role) Dropped() (n int, why string) {
 	if o, ok := r.out.(*lineout.Output); ok {
-		return o.Dropped()
+		return o.Dropped(), o.Why("stdout")
 	}
-	return 0
+	return 0, ""
 }
 
 // Now is CLOCK_MONOTONIC in nanoseconds, the clock of every event. It is

@@ -46,8 +46,8 @@ func Run(role string, args []string, sigs <-chan os.Signal, stdout *os.File, std
 	}
 	defer r.Close()
 	defer func() {
-		if n := r.Dropped(); n > 0 {
-			fmt.Fprintf(stderr, "%s: %s not written: stdout is not read\n", role, vocab.Count(n, "line"))
+		if n, why := r.Dropped(); n > 0 {
+			fmt.Fprintf(stderr, "%s: %s not written: %s\n", role, vocab.Count(n, "line"), why)
 		}
 	}()
 	err = r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) { return handle(r, t, sig) })
