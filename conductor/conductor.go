@@ -14,7 +14,7 @@ import (
 // The conductor's signals. SIGTSTP is the driver's key: the terminal sends
 // ^Z to the whole foreground group, and the conductor must not stop on it.
 var (
-	handled = []os.Signal{syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1}
+	handled = []syscall.Signal{syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1}
 	ignored = []os.Signal{syscall.SIGTSTP}
 )
 
@@ -31,16 +31,16 @@ socket as fd 3. SIGINT (^C): tell the driver to set off (SIGUSR1);
 SIGQUIT (^\): tell it to speed up (SIGUSR2); SIGUSR1 (from the driver):
 announce the arrival and get off.`
 
-func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
+func run(args []string, in *ride.Intake, stdout *os.File, stderr io.Writer) error {
 	policy := cli.Policy{Synopsis: synopsis, Stdout: stdout, Stderr: stderr}
-	return ride.Run(vocab.Conductor, args, sigs, stdout, stderr, policy, func(r *ride.Role, t int64, sig syscall.Signal) (bool, error) {
-		switch sig {
+	return ride.Run(vocab.Conductor, args, in, stdout, stderr, policy, func(r *ride.Role, s ride.Signal) (bool, error) {
+		switch s.Sig {
 		case syscall.SIGINT:
-			forward(r, t, sig, setOff, stderr)
+			forward(r, s, setOff, stderr)
 		case syscall.SIGQUIT:
-			forward(r, t, sig, speedUp, stderr)
+			forward(r, s, speedUp, stderr)
 		case syscall.SIGUSR1:
-			return true, r.Print(t, sig, r.Msgs.Arrived)
+			return true, r.Print(s, r.Msgs.Arrived)
 		}
 		return false, nil
 	})
@@ -48,8 +48,8 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 
 // forward passes a key on to the driver. A driver that is gone is worth a
 // word on stderr, not the end of the ride: the launcher decides that.
-func forward(r *ride.Role, t int64, sig, out syscall.Signal, stderr io.Writer) {
-	if err := r.Forward(t, sig, out); err != nil {
+func forward(r *ride.Role, s ride.Signal, out syscall.Signal, stderr io.Writer) {
+	if err := r.Forward(s, out); err != nil {
 		fmt.Fprintf(stderr, "conductor: %v\n", err)
 	}
 }

@@ -4,17 +4,24 @@ package main
 import (
 	"os"
 	"os/signal"
+	"runtime"
 
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/ride"
 )
 
+// The conductor takes its signals on the main thread (ride.Intake): the kernel
+// gives a signal sent to a process to its main thread first, when that
+// thread waits for it. Locked in init, main runs on the main thread.
+func init() { runtime.LockOSThread() }
+
 func main() {
-	// Handlers are installed here, before run joins the ride and says
-	// ready, so no signal sent after the launcher's ready line is lost.
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, handled...)
+	// The intake is made here, before run joins the ride and says ready,
+	// so no signal sent after the launcher's ready line is lost: held
+	// blocked since exec, or asked of os/signal.
+	in := ride.NewIntake(signal.Notify, handled...)
 	signal.Ignore(ignored...)
 	os.Exit(cli.Main("conductor", func(args []string) error {
-		return run(args, sigs, os.Stdout, os.Stderr)
+		return run(args, in, os.Stdout, os.Stderr)
 	}))
 }

@@ -18,7 +18,7 @@ import (
 // terminal sends them to the whole foreground group, the driver too, and the
 // driver must let them pass.
 var (
-	handled = []os.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTSTP}
+	handled = []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTSTP}
 	ignored = []os.Signal{syscall.SIGINT, syscall.SIGQUIT}
 )
 
@@ -31,24 +31,24 @@ The ride's driver. Started by the launcher, which passes the control socket
 as fd 3. SIGUSR1: set off; SIGUSR2: speed up; SIGTSTP (^Z): tell the
 conductor we arrived (SIGUSR1), wait until it got off, then get off.`
 
-func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
+func run(args []string, in *ride.Intake, stdout *os.File, stderr io.Writer) error {
 	policy := cli.Policy{Synopsis: synopsis, Stdout: stdout, Stderr: stderr}
-	return ride.Run(vocab.Driver, args, sigs, stdout, stderr, policy, func(r *ride.Role, t int64, sig syscall.Signal) (bool, error) {
-		switch sig {
+	return ride.Run(vocab.Driver, args, in, stdout, stderr, policy, func(r *ride.Role, s ride.Signal) (bool, error) {
+		switch s.Sig {
 		case syscall.SIGUSR1:
-			return false, r.Print(t, sig, r.Msgs.SetOff)
+			return false, r.Print(s, r.Msgs.SetOff)
 		case syscall.SIGUSR2:
-			return false, r.Print(t, sig, r.Msgs.SeatBelt)
+			return false, r.Print(s, r.Msgs.SeatBelt)
 		case syscall.SIGTSTP:
-			return true, arrive(r, t, sig, stderr)
+			return true, arrive(r, s, stderr)
 		}
 		return false, nil
 	})
 }
 
 // arrive tells the conductor we have arrived and gets off once it has.
-func arrive(r *ride.Role, t int64, sig syscall.Signal, stderr io.Writer) error {
-	err := r.Forward(t, sig, arrived)
+func arrive(r *ride.Role, s ride.Signal, stderr io.Writer) error {
+	err := r.Forward(s, arrived)
 	switch {
 	case errors.Is(err, unix.ESRCH):
 		return nil // the conductor got off already

@@ -240,6 +240,8 @@ func (l *launcher) spawn(r *role) error {
 		Args:  args,
 		Env:   l.roleEnv,
 		Files: []*os.File{os.Stdin, l.stdout, os.Stderr, childEnd}, // childEnd becomes ride.ControlFD
+		// Held pending from exec until the role takes them (ride.Intake).
+		Blocked: ride.Blocked,
 	})
 	childEnd.Close()
 	if err != nil {

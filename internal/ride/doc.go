@@ -18,9 +18,22 @@
 //     process for ever, so even if the peer has died and its PID been reused,
 //     the signal can never reach a stranger. (Sending a PID instead would
 //     race: the role could open or kill a PID the launcher has just reaped.)
-//   - A role says "ready" only after its signal handlers are installed and it
+//   - A role says "ready" only after its intake is made (NewIntake) and it
 //     holds its peer: from then on no signal sent to it takes the default
 //     action.
+//   - A role takes its signals on one thread, its main one, in
+//     sigtimedwait, and does the work there (the pidfd signal, the write).
+//     The launcher starts it with Blocked blocked, which the runtime then
+//     keeps blocked in every thread: those wait in the kernel, with their
+//     sender, until taken, whatever the role is doing. Signals the runtime
+//     unblocks everywhere (SIGINT, SIGQUIT) are taken there too when the
+//     kernel gives them to the main thread, else through os/signal, on a
+//     channel per signal, handed to the main thread by a wake (tgkill).
+//   - No signal that reached the process is lost: a standard signal sent
+//     while one of its kind is pending is merged into it, by the kernel
+//     or by the intake, as the kernel does; the last one is always taken.
+//     Each batch the intake takes is every signal pending then, once
+//     each, lowest number first: a flood of one cannot hold back another.
 //   - When the control socket reaches EOF the launcher is gone, and the role
 //     ends (the backstop to the parent-death signal).
 //   - The runtime holds no policy of the binaries: how a command line is

@@ -78,23 +78,25 @@ func (r *Role) Ready() error {
 // ErrLauncherGone is returned by Loop when the control socket reached EOF.
 var ErrLauncherGone = errors.New("launcher gone: getting off")
 
-// Loop hands each signal from sigs, with the time it arrived, to handle,
-// until handle says the role is done (or fails), or the launcher is gone.
-// The role's main then maps the error to its exit code and reports it
-// with ReportExit.
-// On Linux every os.Signal that signal.Notify delivers is a
-// syscall.Signal, so handle is given that.
-func (r *Role) Loop(sigs <-chan os.Signal, handle func(t int64, sig syscall.Signal) (done bool, err error)) error {
+// Loop hands each signal the intake takes to handle, until handle says
+// the role is done (or fails), or the launcher is gone. The role's main
+// then maps the error to its exit code and reports it with ReportExit.
+// Call it from the goroutine that made the intake.
+func (r *Role) Loop(in *Intake, handle func(s Signal) (done bool, err error)) error {
+	go func() {
+		<-r.gone
+		in.Wake()
+	}()
+	var batch []Signal
 	for {
+		batch = in.Next(batch[:0])
 		select {
 		case <-r.gone:
 			return ErrLauncherGone
-		case sig := <-sigs:
-			s, ok := sig.(syscall.Signal)
-			if !ok {
-				continue
-			}
-			if done, err := handle(Now(), s); done || err != nil {
+		default:
+		}
+		for _, s := range batch {
+			if done, err := handle(s); done || err != nil {
 				return err
 			}
 		}
@@ -144,23 +146,23 @@ func (r *Role) Say(text string) error {
 	return nil
 }
 
-// Print is a role's answer to a signal that arrived at time t: one line,
-// then the report of both events.
-func (r *Role) Print(t int64, sig syscall.Signal, text string) error {
+// Print is a role's answer to a signal it took, s: one line, then the
+// report of both events.
+func (r *Role) Print(s Signal, text string) error {
 	printed := Now() // stamped before the write, so it precedes what the line causes
 	err := r.Say(text)
-	r.Report(Msg{Kind: KindReceive, Mono: t, Signal: "SIG" + vocab.SignalName(sig)},
+	r.Report(Msg{Kind: KindReceive, Mono: s.T, Signal: "SIG" + vocab.SignalName(s.Sig)},
 		Msg{Kind: KindPrint, Mono: printed, Text: text})
 	return err
 }
 
-// Forward is a role's answer to a signal that arrived at time t: out to the
-// peer, then the report of both events. A peer already gone is reported as
-// an error wrapping unix.ESRCH.
-func (r *Role) Forward(t int64, sig, out syscall.Signal) error {
+// Forward is a role's answer to a signal it took, s: out to the peer,
+// then the report of both events. A peer already gone is reported
+// as an error wrapping unix.ESRCH.
+func (r *Role) Forward(s Signal, out syscall.Signal) error {
 	sent := Now() // stamped before the send, so it precedes the peer's receive
 	err := r.SignalPeer(out)
-	events := []Msg{{Kind: KindReceive, Mono: t, Signal: "SIG" + vocab.SignalName(sig)}}
+	events := []Msg{{Kind: KindReceive, Mono: s.T, Signal: "SIG" + vocab.SignalName(s.Sig)}}
 	if err == nil {
 		events = append(events, Msg{Kind: KindSend, Mono: sent, Signal: "SIG" + vocab.SignalName(out), Pid: r.peerPid})
 	}

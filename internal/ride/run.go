@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 
 	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/vocab"
@@ -26,16 +25,15 @@ func Board(role string, cfg Config, out *os.File) (*Role, error) {
 	return r, nil
 }
 
-// Handler is a role's answer to a signal that arrived at time t: see
-// Role.Loop.
-type Handler func(r *Role, t int64, sig syscall.Signal) (done bool, err error)
+// Handler is a role's answer to a signal it took: see Role.Loop.
+type Handler func(r *Role, s Signal) (done bool, err error)
 
-// Run is a role's life once its signal handlers are installed: its
+// Run is a role's life once its intake is made (NewIntake): its
 // command line (ParseFlags), boarding (Board), each signal handed to
 // handle until it is done (Loop), then the code the process will exit
 // with told to the launcher, and the lines stdout lost counted on stderr.
 // What is the binary's to decide comes in p.
-func Run(role string, args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer, p Policy, handle Handler) error {
+func Run(role string, args []string, in *Intake, stdout *os.File, stderr io.Writer, p Policy, handle Handler) error {
 	cfg, err := ParseFlags(role, args, p)
 	if err != nil {
 		return err
@@ -50,7 +48,7 @@ func Run(role string, args []string, sigs <-chan os.Signal, stdout *os.File, std
 			fmt.Fprintf(stderr, "%s: %s not written: %s\n", role, vocab.Count(n, "line"), why)
 		}
 	}()
-	err = r.Loop(sigs, func(t int64, sig syscall.Signal) (bool, error) { return handle(r, t, sig) })
+	err = r.Loop(in, func(s Signal) (bool, error) { return handle(r, s) })
 	// The launcher learns the code this process exits with, as its main
 	// maps it.
 	r.ReportExit(p.Code(err))
