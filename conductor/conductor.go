@@ -28,8 +28,8 @@ const synopsis = `usage: conductor [--lang LANG] [--report]
 
 The ride's conductor. Started by the launcher, which passes the control
 socket as fd 3. SIGINT (^C): tell the driver to set off (SIGUSR1);
-SIGQUIT (^\): tell it to speed up (SIGUSR2); SIGUSR1 (from the driver):
-announce the arrival and get off.`
+SIGQUIT (^\): tell it to speed up (SIGUSR2); SIGUSR1 from the driver:
+announce the arrival and get off (from anyone else: ignored).`
 
 func run(args []string, in *ride.Intake, stdout *os.File, stderr io.Writer) error {
 	policy := cli.Policy{Synopsis: synopsis, Stdout: stdout, Stderr: stderr}
@@ -40,6 +40,14 @@ func run(args []string, in *ride.Intake, stdout *os.File, stderr io.Writer) erro
 		case syscall.SIGQUIT:
 			forward(r, s, speedUp, stderr)
 		case syscall.SIGUSR1:
+			if r.Stranger(s) {
+				// Only the driver says we have arrived: a SIGUSR1 from
+				// anyone else (kill by hand) would leave the driver
+				// riding alone, with no conductor for ^C and ^\.
+				r.Disregard(s)
+				fmt.Fprintf(stderr, "conductor: SIGUSR1 from pid %d ignored: only the driver (^Z) says we have arrived\n", s.From)
+				return false, nil
+			}
 			return true, r.Print(s, r.Msgs.Arrived)
 		}
 		return false, nil

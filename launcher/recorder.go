@@ -32,7 +32,8 @@ func (r *recorder) message(role string, pid int, m ride.Msg) {
 	case ride.KindReady:
 		r.add(m.Mono, pid, role, trace.Ready)
 	case ride.KindReceive:
-		r.add(m.Mono, pid, role, trace.Receive).Signal = m.Signal
+		e := r.add(m.Mono, pid, role, trace.Receive)
+		e.Signal, e.From = m.Signal, m.Pid
 	case ride.KindSend:
 		e := r.add(m.Mono, pid, role, trace.Send)
 		e.Signal, e.To = m.Signal, m.Pid

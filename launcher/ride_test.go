@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/sigride/sigride/internal/ride"
+	"github.com/sigride/sigride/internal/trace"
 	"github.com/sigride/sigride/internal/vocab"
 )
 
@@ -194,16 +196,50 @@ func TestRoleKilled(t *testing.T) {
 	}
 }
 
-// TestConductorOffFirst: the conductor told to get off by hand ends normally;
-// the driver then finds it gone on ^Z and gets off too: exit 0.
-func TestConductorOffFirst(t *testing.T) {
-	r := startRide(t, nil)
+// TestStranger: SIGUSR1 and SIGUSR2 sent by hand, not by the peer. The
+// conductor ignores a stranger's SIGUSR1 (only the driver says we have
+// arrived) and says so on stderr; the driver takes its peer's signals from
+// anyone: the line comes. The ride goes on whole: ^C still reaches the
+// driver through the conductor, ^Z ends the ride, exit 0. With -v and in
+// the trace each such receive names its sender.
+func TestStranger(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ride.jsonl")
+	r := startRide(t, nil, "-v", "--lang", "en", "--trace", path)
+	me := os.Getpid()
 	r.kill(r.Conductor, syscall.SIGUSR1)
-	r.expect(fmt.Sprintf("reaped conductor pid=%d exit=0", r.Conductor))
+	r.kill(r.Driver, syscall.SIGUSR2)
+	r.expect(fmt.Sprintf("driver[%d]: Fasten", r.Driver))
+	r.kill(r.Conductor, syscall.SIGINT)
+	r.expect(fmt.Sprintf("driver[%d]: The old driver sets off", r.Driver))
 	r.kill(r.Driver, syscall.SIGTSTP)
+	r.expect(fmt.Sprintf("conductor[%d]: We have arrived", r.Conductor))
+	r.expect(fmt.Sprintf("reaped conductor pid=%d exit=0", r.Conductor))
 	r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
 	if code := r.wait(); code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
+	}
+	r.mu.Lock()
+	log := r.stderr.String()
+	r.mu.Unlock()
+	for _, want := range []string{
+		fmt.Sprintf("conductor: SIGUSR1 from pid %d ignored: only the driver (^Z) says we have arrived", me),
+		fmt.Sprintf("conductor[%d] receive SIGUSR1 from %d\n", r.Conductor, me),
+		fmt.Sprintf("driver[%d] receive SIGUSR2 from %d\n", r.Driver, me),
+		fmt.Sprintf("conductor[%d] receive SIGUSR1\n", r.Conductor), // the driver's, on ^Z
+		fmt.Sprintf("conductor[%d] receive SIGINT\n", r.Conductor),  // a key: whoever sent it
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, log)
+		}
+	}
+	from := map[string]int{}
+	for _, e := range readTrace(t, path) {
+		if e.Event == trace.Receive && e.From != 0 {
+			from[e.Role+" "+e.Signal] = e.From
+		}
+	}
+	if want := map[string]int{"conductor SIGUSR1": me, "driver SIGUSR2": me}; !maps.Equal(from, want) {
+		t.Errorf("receives naming a sender: %v, want %v", from, want)
 	}
 }
 

@@ -19,7 +19,7 @@ type Kind string
 const (
 	KindPeer    Kind = "peer"    // launcher → role: "peer ROLE PID", the peer's pidfd attached
 	KindReady   Kind = "ready"   // role → launcher: "ready MONO", handlers installed, peer held
-	KindReceive Kind = "receive" // role → launcher: "receive MONO SIGNAME", a signal arrived
+	KindReceive Kind = "receive" // role → launcher: "receive MONO SIGNAME [from PID]", a signal arrived (from PID: a stranger sent the peer's kind)
 	KindSend    Kind = "send"    // role → launcher: "send MONO SIGNAME PID", a signal sent to PID
 	KindPrint   Kind = "print"   // role → launcher: "print MONO TEXT", a line printed
 	KindExit    Kind = "exit"    // role → launcher: "exit MONO CODE", about to exit with CODE
@@ -35,7 +35,7 @@ type Msg struct {
 	Kind   Kind
 	Mono   int64
 	Role   string // peer
-	Pid    int    // peer: the peer's pid; send: the receiver's pid
+	Pid    int    // peer: the peer's pid; send: the receiver's pid; receive: a sender not the peer, or 0
 	Signal string // receive, send: "SIGUSR1"
 	Text   string // print
 	Code   int    // exit: 0 to 255
@@ -66,6 +66,10 @@ func (m Msg) encode(timed bool) []byte {
 	case KindReceive:
 		mono()
 		str(m.Signal)
+		if m.Pid != 0 {
+			str("from")
+			num(int64(m.Pid))
+		}
 	case KindSend:
 		mono()
 		str(m.Signal)
@@ -105,6 +109,9 @@ func ParseMsg(b []byte) (Msg, error) {
 	if m.Kind == KindPrint && len(fields) > 2 {
 		fields = []string{fields[0], strings.Join(fields[1:], " ")}
 	}
+	if m.Kind == KindReceive && len(fields) == 4 && fields[2] == "from" {
+		n = 4
+	}
 	if len(fields) != n {
 		return Msg{}, fmt.Errorf("%s: %d fields, want %d", kind, len(fields), n)
 	}
@@ -124,8 +131,11 @@ func ParseMsg(b []byte) (Msg, error) {
 		if m.Signal, err = parseSignal(fields[1]); err != nil {
 			return Msg{}, wrapField(kind, err)
 		}
-		if m.Kind == KindSend {
+		switch {
+		case m.Kind == KindSend:
 			m.Pid, err = parsePid(fields[2])
+		case len(fields) == 4:
+			m.Pid, err = parsePid(fields[3])
 		}
 	case KindPrint:
 		m.Text, err = parseText(fields[1])

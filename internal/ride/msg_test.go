@@ -19,6 +19,10 @@ func TestParseMsg(t *testing.T) {
 		{"peer conductor 7", Msg{Kind: KindPeer, Role: vocab.Conductor, Pid: 7}, ""},
 		{"ready 123", Msg{Kind: KindReady, Mono: 123}, ""},
 		{"receive 5 SIGINT", Msg{Kind: KindReceive, Mono: 5, Signal: "SIGINT"}, ""},
+		{"receive 5 SIGUSR1 from 812", Msg{Kind: KindReceive, Mono: 5, Signal: "SIGUSR1", Pid: 812}, ""},
+		{"receive 5 SIGUSR1 from 0", Msg{}, "bad pid"},
+		{"receive 5 SIGUSR1 from", Msg{}, "3 fields, want 2"},
+		{"receive 5 SIGUSR1 by 812", Msg{}, "4 fields, want 2"},
 		{"send 5 SIGUSR1 99", Msg{Kind: KindSend, Mono: 5, Signal: "SIGUSR1", Pid: 99}, ""},
 		{"print 9 老司机开车了", Msg{Kind: KindPrint, Mono: 9, Text: "老司机开车了"}, ""},
 		{"print 9 two  spaces here", Msg{Kind: KindPrint, Mono: 9, Text: "two  spaces here"}, ""},
@@ -73,6 +77,7 @@ func TestUntimed(t *testing.T) {
 		{Msg{Kind: KindPeer, Role: vocab.Driver, Pid: 42}, "peer driver 42"},
 		{Msg{Kind: KindReady, Mono: 123}, "ready"},
 		{Msg{Kind: KindReceive, Mono: 5, Signal: "SIGINT"}, "receive SIGINT"},
+		{Msg{Kind: KindReceive, Mono: 5, Signal: "SIGUSR1", Pid: 812}, "receive SIGUSR1 from 812"},
 		{Msg{Kind: KindSend, Mono: 5, Signal: "SIGUSR1", Pid: 99}, "send SIGUSR1 99"},
 		{Msg{Kind: KindPrint, Mono: 9, Text: "老司机开车了"}, "print 老司机开车了"},
 		{Msg{Kind: KindExit, Mono: 9, Code: 143}, "exit 143"},
@@ -86,7 +91,7 @@ func TestUntimed(t *testing.T) {
 // FuzzParseMsg: the parser never panics, and whatever it accepts encodes
 // back to a message it parses to the same value.
 func FuzzParseMsg(f *testing.F) {
-	for _, s := range []string{"peer driver 42", "ready 1", "receive 5 SIGINT", "send 5 SIGUSR1 99",
+	for _, s := range []string{"peer driver 42", "ready 1", "receive 5 SIGINT", "receive 5 SIGUSR1 from 7", "send 5 SIGUSR1 99",
 		"print 9 老司机开车了", "print 1 ", "ready", "exit 1 0", "send 1 SIG 1", "print 1 \x00"} {
 		f.Add([]byte(s))
 	}

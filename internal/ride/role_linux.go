@@ -146,18 +146,38 @@ func (r *Role) Say(text string) error {
 	return nil
 }
 
-// Print is a role's answer to a signal it took, s: one line, then the
-// report of both events.
+// Stranger reports whether s is known to come from a process other than
+// the peer: kill(1) by hand, say. A signal whose sender is not known (the
+// kernel's, or one taken through os/signal) is no stranger's.
+func (r *Role) Stranger(s Signal) bool { return s.From != 0 && s.From != r.peerPid }
+
+// Print is a role's answer to one of the signals its peer sends, s: one
+// line, then the report of both events. The receive names the sender if
+// it is not the peer.
 func (r *Role) Print(s Signal, text string) error {
 	printed := Now() // stamped before the write, so it precedes what the line causes
 	err := r.Say(text)
-	r.Report(Msg{Kind: KindReceive, Mono: s.T, Signal: "SIG" + vocab.SignalName(s.Sig)},
-		Msg{Kind: KindPrint, Mono: printed, Text: text})
+	r.Report(r.receipt(s), Msg{Kind: KindPrint, Mono: printed, Text: text})
 	return err
 }
 
-// Forward is a role's answer to a signal it took, s: out to the peer,
-// then the report of both events. A peer already gone is reported
+// Disregard is a role's answer to a signal it takes from its peer only,
+// sent by a stranger: nothing but the report of its receive, which names
+// the sender.
+func (r *Role) Disregard(s Signal) { r.Report(r.receipt(s)) }
+
+// receipt is the report of a peer's kind of signal: with its sender when
+// that is a stranger. A key's sender (Forward's) is anyone, and not told.
+func (r *Role) receipt(s Signal) Msg {
+	m := Msg{Kind: KindReceive, Mono: s.T, Signal: "SIG" + vocab.SignalName(s.Sig)}
+	if r.Stranger(s) {
+		m.Pid = s.From
+	}
+	return m
+}
+
+// Forward is a role's answer to a key, s, whoever pressed it: out to the
+// peer, then the report of both events. A peer already gone is reported
 // as an error wrapping unix.ESRCH.
 func (r *Role) Forward(s Signal, out syscall.Signal) error {
 	sent := Now() // stamped before the send, so it precedes the peer's receive

@@ -33,6 +33,7 @@ type Event struct {
 	Event  string  `json:"event"`
 	Signal string  `json:"signal,omitempty"` // "SIGUSR1"
 	To     int     `json:"to,omitempty"`     // send: the receiver's pid
+	From   int     `json:"from,omitempty"`   // receive: a sender outside the ride, when the role knows it
 	Text   string  `json:"text,omitempty"`   // print
 	Code   *int    `json:"code,omitempty"`   // exit, reap: the exit code
 }
@@ -118,6 +119,8 @@ func (e Event) check() error {
 		return fmt.Errorf("%s: bad signal %q", e.Event, e.Signal)
 	case e.Event == Send && e.To <= 0:
 		return fmt.Errorf("send: bad receiver %d", e.To)
+	case e.From < 0 || e.From != 0 && e.Event != Receive:
+		return fmt.Errorf("%s: bad sender %d", e.Event, e.From)
 	}
 	return nil
 }

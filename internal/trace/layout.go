@@ -44,7 +44,8 @@ type row struct {
 // layout turns events into lifelines and rows. Every send is an arrow from
 // its sender; a receive matching an earlier send (same signal, same
 // receiver) is that arrow's arrival and adds no row; a receive with no such
-// send came from outside. Sends that found no receive were coalesced by the
+// send came from outside, as does one that names its sender (a stranger:
+// its arrow says who). Sends that found no receive were coalesced by the
 // kernel: their arrows stay, so a burst shows it.
 func layout(events []Event) ([]lifeline, []row) {
 	events = append([]Event(nil), events...)
@@ -83,12 +84,16 @@ func layout(events []Event) ([]lifeline, []row) {
 			add(row{T: e.T, Kind: arrow, From: e.Pid, To: e.To, Label: e.Signal})
 		case Receive:
 			key := [2]string{fmt.Sprint(e.Pid), e.Signal}
-			if pending[key] {
+			if pending[key] && e.From == 0 {
 				delete(pending, key) // one delivery answers every send pending: the rest coalesced
 				continue
 			}
+			label := e.Signal
+			if e.From != 0 {
+				label = fmt.Sprintf("%s from pid %d", e.Signal, e.From) // a stranger: say who
+			}
 			seen(outside, Outside)
-			add(row{T: e.T, Kind: arrow, From: outside, To: e.Pid, Label: e.Signal})
+			add(row{T: e.T, Kind: arrow, From: outside, To: e.Pid, Label: label})
 		case Print:
 			add(row{T: e.T, Kind: note, From: e.Pid, Label: e.Text})
 		case Exit:

@@ -11,12 +11,15 @@ import (
 // burst shows how standard signals coalesce), in the order each pair
 // first appears; then per role and text, how many times the line was
 // printed. A signal that arrived with no send in the events came from
-// outside the ride (a terminal's key, kill in a shell).
+// outside the ride (a terminal's key, kill in a shell); one whose receive
+// names its sender (a role's peer's signal sent by someone else) is
+// counted apart, with that sender.
 func Summary(events []Event) []string {
 	type key struct {
 		pid  int
 		role string
 		sig  string
+		from int // a receive's sender outside the ride; 0 for the rest
 	}
 	sent, received := map[key]int{}, map[key]int{}
 	var order []key
@@ -36,11 +39,11 @@ func Summary(events []Event) []string {
 	for _, e := range events {
 		switch e.Event {
 		case Send:
-			k := key{e.To, roles[e.To], e.Signal}
+			k := key{e.To, roles[e.To], e.Signal, 0}
 			note(k)
 			sent[k]++
 		case Receive:
-			k := key{e.Pid, e.Role, e.Signal}
+			k := key{e.Pid, e.Role, e.Signal, e.From}
 			note(k)
 			received[k]++
 		case Print:
@@ -54,7 +57,11 @@ func Summary(events []Event) []string {
 	var out []string
 	for _, k := range order {
 		if sent[k] == 0 {
-			out = append(out, fmt.Sprintf("%s to %s[%d]: received %d (sent from outside)", k.sig, k.role, k.pid, received[k]))
+			by := ""
+			if k.from != 0 {
+				by = fmt.Sprintf(", by pid %d", k.from)
+			}
+			out = append(out, fmt.Sprintf("%s to %s[%d]: received %d (sent from outside%s)", k.sig, k.role, k.pid, received[k], by))
 			continue
 		}
 		out = append(out, fmt.Sprintf("%s to %s[%d]: sent %d, received %d", k.sig, k.role, k.pid, sent[k], received[k]))

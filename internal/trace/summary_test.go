@@ -46,6 +46,15 @@ func TestSummary(t *testing.T) {
 			{T: 0.1, Pid: 10, Role: "launcher", Event: Send, Signal: "SIGTERM", To: 11},
 			{T: 0.2, Pid: 11, Role: "conductor", Event: Reap, Signal: "SIGTERM"},
 		}, []string{"SIGTERM to conductor[11]: sent 1, received 0"}},
+		{"a stranger sends the peer's signal", []Event{
+			{T: 0, Pid: 10, Role: "launcher", Event: Spawn},
+			{T: 0.1, Pid: 11, Role: "conductor", Event: Receive, Signal: "SIGUSR1", From: 4242},
+			{T: 0.2, Pid: 12, Role: "driver", Event: Send, Signal: "SIGUSR1", To: 11},
+			{T: 0.3, Pid: 11, Role: "conductor", Event: Receive, Signal: "SIGUSR1"},
+		}, []string{
+			"SIGUSR1 to conductor[11]: received 1 (sent from outside, by pid 4242)",
+			"SIGUSR1 to conductor[11]: sent 1, received 1",
+		}},
 		{"the launcher signals itself", []Event{
 			{T: 0, Pid: 10, Role: "launcher", Event: Spawn},
 			{T: 0.1, Pid: 10, Role: "launcher", Event: Send, Signal: "SIGTERM", To: 10},

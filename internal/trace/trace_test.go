@@ -68,6 +68,8 @@ func TestReadErrors(t *testing.T) {
 		{`{"t":-1,"pid":1,"role":"x","event":"ready"}`, "line 1: ready: negative time"},
 		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"USR1","to":2}`, `line 1: send: bad signal "USR1"`},
 		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"SIGUSR1"}`, "line 1: send: bad receiver 0"},
+		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"SIGUSR1","to":2,"from":3}`, "line 1: send: bad sender 3"},
+		{`{"t":0,"pid":1,"role":"x","event":"receive","signal":"SIGUSR1","from":-3}`, "line 1: receive: bad sender -3"},
 		{"\n" + `{"t":0,"pid":1,"role":"x","event":"ready","extra":1}`, `line 2: json: unknown field "extra"`},
 		{`{"t":0,"pid":1,"role":"x","event":"ready"} {}`, "line 1: more than one object"},
 		{`not json`, "line 1: invalid character 'o' in literal null (expecting 'u')"},
@@ -183,6 +185,21 @@ func TestMermaid(t *testing.T) {
 	}
 	if strings.Contains(got, "P0->>P3: SIGUSR1") {
 		t.Error("a receive that answers a send was drawn from outside")
+	}
+}
+
+// TestStranger: a receive that names its sender comes from outside, says
+// who, and answers no send of the peer's pending.
+func TestStranger(t *testing.T) {
+	events := []Event{
+		{T: 0, Pid: 1, Role: "launcher", Event: Spawn},
+		{T: 0.1, Pid: 3, Role: "driver", Event: Send, Signal: "SIGUSR1", To: 2},
+		{T: 0.2, Pid: 2, Role: "conductor", Event: Receive, Signal: "SIGUSR1", From: 4242},
+	}
+	var b bytes.Buffer
+	Mermaid(&b, events)
+	if !strings.Contains(b.String(), "P0->>P3: SIGUSR1 from pid 4242 (0.200s)") || strings.Count(b.String(), "->>P") != 2 {
+		t.Errorf("want the driver's arrow and one from outside naming pid 4242:\n%s", b.String())
 	}
 }
 
