@@ -8,8 +8,8 @@ import (
 
 // Summary counts what the events prove about a ride, one line a count:
 // per receiver and signal, how many were sent and how many arrived (a
-// burst shows how standard signals coalesce), in the order each pair
-// first appears; then per role and text, how many times the line was
+// burst shows how standard signals coalesce, and the line says how many
+// did), in the order each pair first appears; then per role and text, how many times the line was
 // printed. A signal that arrived with no send in the events came from
 // outside the ride (a terminal's key, kill in a shell); one whose receive
 // names its sender (a role's peer's signal sent by someone else) is
@@ -64,7 +64,14 @@ func Summary(events []Event) []string {
 			out = append(out, fmt.Sprintf("%s to %s[%d]: received %d (sent from outside%s)", k.sig, k.role, k.pid, received[k], by))
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s to %s[%d]: sent %d, received %d", k.sig, k.role, k.pid, sent[k], received[k]))
+		line := fmt.Sprintf("%s to %s[%d]: sent %d, received %d", k.sig, k.role, k.pid, sent[k], received[k])
+		if n := sent[k] - received[k]; n > 0 && received[k] > 0 {
+			// The receiver takes this signal, and nothing it was given is
+			// dropped: the rest were sent while one was pending and merged
+			// into it (a standard signal pends once), or came too late.
+			line += fmt.Sprintf(" (%d coalesced, or still pending at the end)", n)
+		}
+		out = append(out, line)
 	}
 	for _, k := range lines {
 		out = append(out, fmt.Sprintf("%s printed %q %s", k[0], k[1], vocab.Count(printed[k], "time")))

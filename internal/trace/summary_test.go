@@ -37,8 +37,8 @@ func TestSummary(t *testing.T) {
 			`conductor printed "到站了，请下车 <&>" 1 time`,
 		}},
 		{"a burst coalesced", burst, []string{
-			"SIGINT to conductor[11]: sent 100, received 3",
-			"SIGUSR1 to driver[12]: sent 3, received 2",
+			"SIGINT to conductor[11]: sent 100, received 3 (97 coalesced, or still pending at the end)",
+			"SIGUSR1 to driver[12]: sent 3, received 2 (1 coalesced, or still pending at the end)",
 			`driver printed "老司机开车了" 2 times`,
 		}},
 		{"a send nothing answered", []Event{
