@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,11 @@ const (
 	benchWarmup     = 100
 	benchStarts     = 100
 )
+
+// baseline names the bin directory of another build of the ride (make
+// build at an older commit), measured in the same run as a third pair:
+// go test -bench BenchmarkRide ./launcher -args -baseline /tmp/old/bin.
+var baseline = flag.String("baseline", "", "bin directory of another build of the ride, measured beside this one")
 
 // BenchmarkRide measures, side by side in one run, the signal round trip
 // (kill SIGINT to the conductor -> the driver's line read here) and the
@@ -45,16 +52,21 @@ func BenchmarkRide(b *testing.B) {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build gonop: %v\n%s", err, out)
 	}
-	cRoles := []string{"--driver", filepath.Join(cdir, "role"), "--conductor", filepath.Join(cdir, "role")}
+	ours := startOurs(binDir)
+	rtStarts := []starter{ours(), ours("-v"), cPair(cdir)}
+	// The launcher with C roles: the launcher's share of the start-up.
+	stStarts := []starter{ours(), cPair(cdir), ours("--driver", filepath.Join(cdir, "role"), "--conductor", filepath.Join(cdir, "role"))}
+	if *baseline != "" {
+		rtStarts = append(rtStarts, startOurs(*baseline)())
+		stStarts = append(stStarts, startOurs(*baseline)())
+	}
 	for i := 0; i < b.N; i++ {
-		rt := measureRoundTrips(b, startOurs(), startOurs("-v"), cPair(cdir))
-		ours, reported, theirs := rt[0], rt[1], rt[2]
-		st := measureStarts(b, startOurs(), cPair(cdir), startOurs(cRoles...))
-		oursStart, theirsStart, launcherOnly := st[0], st[1], st[2]
+		rt := measureRoundTrips(b, rtStarts...)
+		st := measureStarts(b, stStarts...)
 		ex := measureExecs(b, gonop, filepath.Join(cdir, "nop"))
-		b.ReportMetric(float64(percentile(ours, 50).Microseconds()), "rt-p50-µs")
-		b.ReportMetric(float64(percentile(ours, 99).Microseconds()), "rt-p99-µs")
-		b.ReportMetric(float64(percentile(oursStart, 50).Microseconds()), "start-p50-µs")
+		b.ReportMetric(float64(percentile(rt[0], 50).Microseconds()), "rt-p50-µs")
+		b.ReportMetric(float64(percentile(rt[0], 99).Microseconds()), "rt-p99-µs")
+		b.ReportMetric(float64(percentile(st[0], 50).Microseconds()), "start-p50-µs")
 
 		fmt.Printf("\nmachine: %s\n", proctest.Machine())
 		fmt.Printf("%-34s %10s %10s %10s\n", "measure", "sigride", "C pair", "ratio")
@@ -62,17 +74,24 @@ func BenchmarkRide(b *testing.B) {
 			x, y := percentile(a, p), percentile(c, p)
 			fmt.Printf("%-34s %10s %10s %9.2fx\n", name, us(x), us(y), float64(x)/float64(y))
 		}
-		row(fmt.Sprintf("round trip p50 (n=%d)", len(ours)), ours, theirs, 50)
-		row(fmt.Sprintf("round trip p99 (n=%d)", len(ours)), ours, theirs, 99)
-		row("round trip p50, events on (-v)", reported, theirs, 50)
-		row("round trip p99, events on (-v)", reported, theirs, 99)
-		row(fmt.Sprintf("start-up to ready p50 (n=%d)", len(oursStart)), oursStart, theirsStart, 50)
-		row(fmt.Sprintf("start-up to ready p99 (n=%d)", len(oursStart)), oursStart, theirsStart, 99)
+		row(fmt.Sprintf("round trip p50 (n=%d)", len(rt[0])), rt[0], rt[2], 50)
+		row(fmt.Sprintf("round trip p99 (n=%d)", len(rt[0])), rt[0], rt[2], 99)
+		row("round trip p50, events on (-v)", rt[1], rt[2], 50)
+		row("round trip p99, events on (-v)", rt[1], rt[2], 99)
+		row(fmt.Sprintf("start-up to ready p50 (n=%d)", len(st[0])), st[0], st[1], 50)
+		row(fmt.Sprintf("start-up to ready p99 (n=%d)", len(st[0])), st[0], st[1], 99)
 		// Where the start-up goes: the launcher with C roles against the
 		// C pair (the launcher's share), and an empty Go program against
 		// an empty C one (what any Go process costs over a C one).
-		row("start-up, launcher, C roles p50", launcherOnly, theirsStart, 50)
+		row("start-up, launcher, C roles p50", st[2], st[1], 50)
 		row(fmt.Sprintf("exec, empty Go / C p50 (n=%d)", len(ex[0])), ex[0], ex[1], 50)
+		if *baseline != "" {
+			fmt.Printf("baseline %s, in the same run:\n", *baseline)
+			row("round trip p50", rt[3], rt[2], 50)
+			row("round trip p99", rt[3], rt[2], 99)
+			row("start-up to ready p50", st[3], st[1], 50)
+			row("start-up to ready p99", st[3], st[1], 99)
+		}
 	}
 }
 
@@ -83,29 +102,51 @@ type pair struct {
 	conductor int
 	driver    int
 	stop      func()
+	// settle, if set, waits out the work a round trip leaves after its
+	// line (the launcher logging -v's events), so that it does not fall
+	// on the pair measured next.
+	settle func(b *testing.B)
 }
 
 type starter func(b *testing.B) pair
 
-// startOurs starts bin/launcher with flags and waits for its ready line.
-func startOurs(flags ...string) starter {
-	return func(b *testing.B) pair { return startLauncher(b, flags) }
+// startOurs gives, for flags, what starts dir's launcher (and its roles)
+// with flags and waits for its ready line.
+func startOurs(dir string) func(flags ...string) starter {
+	return func(flags ...string) starter {
+		return func(b *testing.B) pair { return startLauncher(b, dir, flags) }
+	}
 }
 
-func startLauncher(b *testing.B, flags []string) pair {
-	cmd := exec.Command(filepath.Join(binDir, "launcher"), append([]string{"--lang", "en"}, flags...)...)
+func startLauncher(b *testing.B, dir string, flags []string) pair {
+	cmd := exec.Command(filepath.Join(dir, "launcher"), append([]string{"--lang", "en"}, flags...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
+	}
+	var log io.ReadCloser = io.NopCloser(strings.NewReader(""))
+	if slices.Contains(flags, "-v") {
+		if log, err = cmd.StderrPipe(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
 	p := pair{lines: bufio.NewReader(out), stop: func() {
 		cmd.Process.Signal(syscall.SIGTERM)
+		go io.Copy(io.Discard, log)
 		io.Copy(io.Discard, out)
 		cmd.Wait()
 	}}
+	if slices.Contains(flags, "-v") {
+		events := bufio.NewReader(log)
+		p.settle = func(b *testing.B) {
+			// The last two events of a set-off, from either role, in
+			// either order.
+			readUntil(b, events, "] send SIGUSR1 ", "] print ")
+		}
+	}
 	line := readUntil(b, p.lines, "ready driver=")
 	m := readyRE.FindStringSubmatch(line)
 	p.driver, _ = strconv.Atoi(m[1])
@@ -148,7 +189,9 @@ func cPair(dir string) starter {
 // measureRoundTrips times SIGINT to the conductor until the driver's line
 // is read, one at a time (so nothing coalesces), after a warm-up. The pairs
 // run at once and take turns, one round trip each, so that whatever else
-// the machine does falls on all of them alike.
+// the machine does falls on all of them alike; the order of each turn is
+// shuffled, so that what one pair leaves running after its line (a Go
+// thread spinning down, say) falls on every other pair alike too.
 func measureRoundTrips(b *testing.B, starts ...starter) [][]time.Duration {
 	pairs := make([]pair, len(starts))
 	for i, start := range starts {
@@ -157,7 +200,8 @@ func measureRoundTrips(b *testing.B, starts ...starter) [][]time.Duration {
 	}
 	d := make([][]time.Duration, len(pairs))
 	for i := 0; i < benchWarmup+benchRoundTrips; i++ {
-		for j, p := range pairs {
+		for _, j := range rand.Perm(len(pairs)) {
+			p := pairs[j]
 			t0 := time.Now()
 			if err := syscall.Kill(p.conductor, syscall.SIGINT); err != nil {
 				b.Fatal(err)
@@ -165,6 +209,9 @@ func measureRoundTrips(b *testing.B, starts ...starter) [][]time.Duration {
 			readUntil(b, p.lines, fmt.Sprintf("driver[%d]: ", p.driver))
 			if i >= benchWarmup {
 				d[j] = append(d[j], time.Since(t0))
+			}
+			if p.settle != nil {
+				p.settle(b)
 			}
 		}
 	}
@@ -202,13 +249,17 @@ func measureExecs(b *testing.B, paths ...string) [][]time.Duration {
 	return d
 }
 
-func readUntil(b *testing.B, r *bufio.Reader, want string) string {
+// readUntil reads lines from r until it has seen each of wants, in any
+// order, and returns the last line it read.
+func readUntil(b *testing.B, r *bufio.Reader, wants ...string) string {
+	left := slices.Clone(wants)
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
-			b.Fatalf("waiting for %q: %v", want, err)
+			b.Fatalf("waiting for %q: %v", left, err)
 		}
-		if strings.Contains(line, want) {
+		left = slices.DeleteFunc(left, func(w string) bool { return strings.Contains(line, w) })
+		if len(left) == 0 {
 			return line
 		}
 	}
