@@ -32,8 +32,8 @@
 //   - No signal that reached the process is lost: a standard signal sent
 //     while one of its kind is pending is merged into it, by the kernel
 //     or by the intake, as the kernel does; the last one is always taken.
-//     Each batch the intake takes is every signal pending then, once
-//     each, lowest number first: a flood of one cannot hold back another.
+//     A signal the intake took is not taken again while another is
+//     pending: a flood of one cannot hold back another.
 //   - When the control socket reaches EOF the launcher is gone, and the role
 //     ends (the backstop to the parent-death signal).
 //   - The runtime holds no policy of the binaries: how a command line is

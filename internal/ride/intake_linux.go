@@ -76,6 +76,11 @@ type Intake struct {
 	sigs     []syscall.Signal // the role's signals, as given
 	held     []syscall.Signal // those blocked in every thread since exec
 
+	// Next's own: what the pump handed over, not yet returned; and the
+	// signals returned since Next last found none pending but them.
+	queue []Signal
+	taken uint64
+
 	mu     sync.Mutex
 	caught uint64 // a bit per signal that os/signal delivered and Next has not taken
 	woken  bool   // a wakeSignal is on its way to the thread
@@ -138,57 +143,63 @@ func (in *Intake) Wake() {
 	}
 }
 
-// Next waits until a signal of the role is there, or Wake was called, then
-// returns, appended to batch, every one pending at that moment, each once,
-// lowest number first (the kernel's order): one signal sent again and again
-// cannot hold another back for ever. Call it from the goroutine that made
-// the Intake.
-func (in *Intake) Next(batch []Signal) []Signal {
-	start := len(batch)
-	var info siginfo
-	sig := in.wait(&in.set, &info, true)
-	t := Now()
-	set := in.set
+// Next waits until a signal of the role is there, or Wake was called,
+// and returns it (a zero Signal after a Wake with none). A signal once
+// returned is not returned again while another is pending: Next looks for
+// the others first, so a flood of one signal cannot hold back another.
+// That look is a system call, made after the work on the signal returned
+// before, not between a signal's arrival and its work. Call Next from the
+// goroutine that made the Intake.
+func (in *Intake) Next() Signal {
 	for {
-		if sig == wakeSignal {
-			batch = in.takeCaught(batch, t)
-		} else if slices.Contains(in.sigs, sig) {
-			batch = in.add(batch, Signal{Sig: sig, From: info.from(), T: t})
+		if len(in.queue) > 0 {
+			s := in.queue[0]
+			in.queue = in.queue[1:]
+			return s
 		}
-		// The rest pending, each signal once: the set shrinks by what was
-		// taken, so a flood of one signal cannot keep this loop going.
-		delSig(&set, sig)
-		if sig = in.wait(&set, &info, false); sig == 0 {
-			break
+		var info siginfo
+		sig := syscall.Signal(0)
+		if in.taken != 0 {
+			set := in.set
+			set.Val[0] &^= in.taken
+			if sig = in.wait(&set, &info, false); sig == 0 {
+				in.taken = 0 // nothing else pending: any may come again
+			}
+		}
+		if sig == 0 {
+			sig = in.wait(&in.set, &info, true)
+		}
+		t := Now()
+		// The wake too: it is queued at this thread, and the kernel hands
+		// out a thread's own signals before the process's, so a stream of
+		// wakes would otherwise hold back every held signal.
+		in.taken |= sigBit(sig)
+		switch {
+		case sig == wakeSignal:
+			in.queue = in.takeCaught(in.queue, t)
+			if len(in.queue) == 0 {
+				return Signal{T: t}
+			}
+		case slices.Contains(in.sigs, sig):
+			return Signal{Sig: sig, From: info.from(), T: t}
 		}
 	}
-	slices.SortStableFunc(batch[start:], func(a, b Signal) int { return int(a.Sig) - int(b.Sig) })
-	return batch
 }
 
-// takeCaught appends what the pump handed over since the last wake.
-func (in *Intake) takeCaught(batch []Signal, t int64) []Signal {
+// takeCaught appends what the pump handed over since the last wake, lowest
+// number first.
+func (in *Intake) takeCaught(queue []Signal, t int64) []Signal {
 	in.mu.Lock()
 	caught := in.caught
 	in.caught, in.woken = 0, false
 	in.mu.Unlock()
-	for _, s := range in.sigs {
+	for s := syscall.Signal(1); caught != 0; s++ {
 		if caught&sigBit(s) != 0 {
-			batch = in.add(batch, Signal{Sig: s, T: t})
+			queue = append(queue, Signal{Sig: s, T: t})
+			caught &^= sigBit(s)
 		}
 	}
-	return batch
-}
-
-// add appends s unless the batch has that signal already: taken first-hand
-// and through os/signal in one wake, it was pending twice, and is merged.
-func (in *Intake) add(batch []Signal, s Signal) []Signal {
-	for _, b := range batch {
-		if b.Sig == s.Sig {
-			return batch
-		}
-	}
-	return append(batch, s)
+	return queue
 }
 
 // wait takes one signal of set with rt_sigtimedwait: waiting for it when
@@ -241,5 +252,4 @@ func (i *siginfo) from() int {
 func sigBit(s syscall.Signal) uint64 { return 1 << (uint(s) - 1) }
 
 func addSig(set *unix.Sigset_t, s syscall.Signal)      { set.Val[0] |= sigBit(s) }
-func delSig(set *unix.Sigset_t, s syscall.Signal)      { set.Val[0] &^= sigBit(s) }
 func hasSig(set *unix.Sigset_t, s syscall.Signal) bool { return set.Val[0]&sigBit(s) != 0 }

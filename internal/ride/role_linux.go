@@ -87,18 +87,18 @@ func (r *Role) Loop(in *Intake, handle func(s Signal) (done bool, err error)) er
 		<-r.gone
 		in.Wake()
 	}()
-	var batch []Signal
 	for {
-		batch = in.Next(batch[:0])
+		s := in.Next()
 		select {
 		case <-r.gone:
 			return ErrLauncherGone
 		default:
 		}
-		for _, s := range batch {
-			if done, err := handle(s); done || err != nil {
-				return err
-			}
+		if s.Sig == 0 {
+			continue // woken for the launcher, or for nothing
+		}
+		if done, err := handle(s); done || err != nil {
+			return err
 		}
 	}
 }
