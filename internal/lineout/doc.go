@@ -12,6 +12,8 @@
 //     (EPIPE) drops lines too, and never kills.
 //   - Write never fails: any error (a missing reader, ENOSPC, EIO) drops
 //     the line, and Dropped counts every line not written; Why says why.
+//   - A line a pipe has room for costs one write(2): a deadline is set only
+//     for a line that has to wait.
 //   - The descriptor it writes a pipe through is its own (a new open file
 //     description on the same pipe): the non-blocking mode it needs is
 //     never forced on the other processes sharing the output.

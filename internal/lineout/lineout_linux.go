@@ -73,24 +73,28 @@ func (o *Output) Write(line []byte) (int, error) {
 	return len(line), nil
 }
 
-// write makes one attempt at line: on a pipe, up to Stall while it is
-// full, or one try without waiting once a line was dropped for want of a
-// reader.
+// write makes one attempt at line: at once, then, on a pipe that is full
+// and was read until now, for up to Stall.
 func (o *Output) write(line []byte) error {
 	if !o.own {
 		_, err := o.f.Write(line)
 		return err
 	}
-	if !o.stuck {
-		_, err := o.writeWithin(line, Stall)
-		return err
-	}
-	// One try, no wait. Not through a deadline already past: the poller
-	// fails such a write before it tries it, and the reader that caught up
-	// would never be written to again.
+	// One try without a deadline first: a pipe with room takes the line at
+	// once, and the deadline (a timer set, then cleared) is paid only by a
+	// line that has to wait. Not through a deadline already past after a
+	// drop either: the poller fails such a write before it tries it, and
+	// the reader that caught up would never be written to again.
 	n, err := o.tryWrite(line)
-	if err == nil && n < len(line) {
-		_, err = o.writeWithin(line[n:], Stall) // the rest of a line over PIPE_BUF
+	switch {
+	case err == nil && n == len(line):
+		return nil
+	case err == nil: // a line over PIPE_BUF, in part: the rest may wait
+		_, err = o.writeWithin(line[n:], Stall)
+		return err
+	case errors.Is(err, unix.EAGAIN) && !o.stuck:
+		_, err = o.writeWithin(line, Stall)
+		return err
 	}
 	return err
 }
