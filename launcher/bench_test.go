@@ -19,10 +19,16 @@ import (
 	"github.com/sigride/sigride/internal/proctest"
 )
 
-// Sizes of the ride benchmark: at least 1,000 round trips, 100 starts.
+// Sizes of the ride benchmark: at least 2,000 round trips, 100 starts.
+// The round trips are taken in benchRounds rounds, each pair started
+// afresh for each: where the kernel first puts a pair's processes on the
+// two cores sways a run's median by up to 2x either way (one start per
+// run gave p50 ratios from 0.66x to 1.97x for one build, 10 starts per
+// run from 1.40x to 1.77x), so every run samples ten placements.
 const (
 	benchRoundTrips = 2000
-	benchWarmup     = 100
+	benchRounds     = 10
+	benchWarmup     = 10 // a round's, uncounted
 	benchStarts     = 100
 )
 
@@ -187,19 +193,32 @@ func cPair(dir string) starter {
 }
 
 // measureRoundTrips times SIGINT to the conductor until the driver's line
-// is read, one at a time (so nothing coalesces), after a warm-up. The pairs
-// run at once and take turns, one round trip each, so that whatever else
-// the machine does falls on all of them alike; the order of each turn is
-// shuffled, so that what one pair leaves running after its line (a Go
-// thread spinning down, say) falls on every other pair alike too.
+// is read, one at a time (so nothing coalesces), in benchRounds rounds of
+// fresh pairs, each after a warm-up. The pairs run at once and take
+// turns, one round trip each, so that whatever else the machine does falls
+// on all of them alike; the order of each turn is shuffled, so that what
+// one pair leaves running after its line (a Go thread spinning down, say)
+// falls on every other pair alike too.
 func measureRoundTrips(b *testing.B, starts ...starter) [][]time.Duration {
+	d := make([][]time.Duration, len(starts))
+	for range benchRounds {
+		for j, part := range measureRound(b, benchRoundTrips/benchRounds, starts...) {
+			d[j] = append(d[j], part...)
+		}
+	}
+	return d
+}
+
+// measureRound starts the pairs, measures n round trips of each after
+// benchWarmup, and stops them.
+func measureRound(b *testing.B, n int, starts ...starter) [][]time.Duration {
 	pairs := make([]pair, len(starts))
 	for i, start := range starts {
 		pairs[i] = start(b)
 		defer pairs[i].stop()
 	}
 	d := make([][]time.Duration, len(pairs))
-	for i := 0; i < benchWarmup+benchRoundTrips; i++ {
+	for i := 0; i < benchWarmup+n; i++ {
 		for _, j := range rand.Perm(len(pairs)) {
 			p := pairs[j]
 			t0 := time.Now()
