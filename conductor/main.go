@@ -10,9 +10,9 @@ import (
 	"github.com/sigride/sigride/internal/ride"
 )
 
-// The conductor takes its signals on the main thread (ride.Intake): the kernel
-// gives a signal sent to a process to its main thread first, when that
-// thread waits for it. Locked in init, main runs on the main thread.
+// The conductor takes its signals on the main thread (ride.Intake): the
+// kernel gives a signal sent to a process to its main thread first, when
+// that thread waits for it. Locked in init, main runs on the main thread.
 func init() { runtime.LockOSThread() }
 
 func main() {
