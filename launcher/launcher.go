@@ -47,8 +47,6 @@ type launcher struct {
 	stdout *os.File        // the roles' stdout too
 	out    *lineout.Output // the launcher's own lines
 	stderr io.Writer
-	// roleEnv is the roles' environment (see roleEnv).
-	roleEnv []string
 
 	group     *supervise.Group
 	conductor *role
@@ -93,7 +91,6 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		conductor: &role{name: vocab.Conductor, path: cfg.conductor},
 		driver:    &role{name: vocab.Driver, path: cfg.driver},
 		events:    make(chan roleEvent, 64),
-		roleEnv:   roleEnv(os.Environ()),
 		runDir:    runDir{dir: cfg.runDir},
 	}
 	if cfg.recording() {
@@ -207,24 +204,6 @@ func (l *launcher) start() error {
 	return nil
 }
 
-// oneP is the roles' GOMAXPROCS when the user has not set one. A role runs
-// one goroutine at a time on a key's path, and a second P only makes its
-// runtime start more threads as it starts: about 40 page faults more for
-// each role, the dearest thing a process does on this VM (docs/ride.md,
-// "Start-up: where the time goes").
-const oneP = "GOMAXPROCS=1"
-
-// roleEnv is env, the launcher's environment, for the roles: with oneP
-// unless env sets GOMAXPROCS already.
-func roleEnv(env []string) []string {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "GOMAXPROCS=") {
-			return env
-		}
-	}
-	return append(env, oneP)
-}
-
 func (l *launcher) spawn(r *role) error {
 	conn, childEnd, err := ride.NewPair()
 	if err != nil {
@@ -238,7 +217,6 @@ func (l *launcher) spawn(r *role) error {
 		Name:  r.name,
 		Path:  r.path,
 		Args:  args,
-		Env:   l.roleEnv,
 		Files: []*os.File{os.Stdin, l.stdout, os.Stderr, childEnd}, // childEnd becomes ride.ControlFD
 		// Held pending from exec until the role takes them (ride.Intake).
 		Blocked: ride.Blocked,
