@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -55,10 +56,27 @@ func arrive(r *ride.Role, s ride.Signal, stderr io.Writer) error {
 	case err != nil:
 		fmt.Fprintf(stderr, "driver: %v\n", err)
 	}
-	select {
-	case <-r.PeerExited():
-		return nil
-	case <-r.Gone():
-		return errors.New("launcher gone while waiting for the conductor")
+	// A SIGUSR1 already pending at the conductor when ours comes is merged
+	// with it by the kernel, which keeps the first sender's siginfo: if
+	// that was a stranger's (kill -USR1 by hand), the conductor ignores it
+	// and never sees ours. So it is sent again until the conductor is gone.
+	again := time.NewTicker(resendArrived)
+	defer again.Stop()
+	for {
+		select {
+		case <-r.PeerExited():
+			return nil
+		case <-r.Gone():
+			return errors.New("launcher gone while waiting for the conductor")
+		case <-again.C:
+			if err := r.Resend(arrived); err != nil && !errors.Is(err, unix.ESRCH) {
+				fmt.Fprintf(stderr, "driver: %v\n", err)
+			}
+		}
 	}
 }
+
+// resendArrived is how long the driver waits for the conductor to get off
+// before it says again that we have arrived: far above the round trip (a
+// conductor gets off within a millisecond), short enough not to be noticed.
+const resendArrived = 100 * time.Millisecond

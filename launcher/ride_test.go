@@ -12,7 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/sigride/sigride/internal/proctest"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/trace"
 	"github.com/sigride/sigride/internal/vocab"
@@ -352,5 +354,51 @@ func TestFailedStarts(t *testing.T) {
 				t.Errorf("%d roles reaped, want %d\n%s", reaped, want, r.transcript())
 			}
 		})
+	}
+}
+
+// TestStrangerBeforeArrival: a stranger's SIGUSR1 still pending at the
+// conductor when the driver says we have arrived takes the driver's place
+// (the kernel merges a standard signal with the one pending, keeping the
+// first sender): the conductor ignores it, the driver says it again until
+// the conductor has got off, and the ride ends.
+func TestStrangerBeforeArrival(t *testing.T) {
+	r := startRide(t, nil, "-v", "--lang", "en")
+	r.kill(r.Conductor, syscall.SIGSTOP) // what it is sent stays pending
+	for deadline := time.Now().Add(lineTimeout); ; {
+		if _, state, _ := proctest.Stat(r.Conductor); state == 'T' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("conductor not stopped after %v", lineTimeout)
+		}
+		time.Sleep(time.Millisecond) // polls /proc until the stop has taken
+	}
+	r.kill(r.Conductor, syscall.SIGUSR1)
+	r.kill(r.Driver, syscall.SIGTSTP)
+	r.stderrHas(fmt.Sprintf("driver[%d] send SIGUSR1", r.Driver))
+	r.kill(r.Conductor, syscall.SIGCONT)
+	r.expect(fmt.Sprintf("conductor[%d]: We have arrived", r.Conductor))
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
+	}
+	r.stderrHas("conductor: SIGUSR1 from pid")
+}
+
+// stderrHas waits until the launcher's stderr holds want.
+func (r *rideProc) stderrHas(want string) {
+	r.t.Helper()
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		r.mu.Lock()
+		log := r.stderr.String()
+		r.mu.Unlock()
+		if strings.Contains(log, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("stderr lacks %q after %v:\n%s", want, lineTimeout, log)
+		}
+		time.Sleep(10 * time.Millisecond) // polls what the launcher wrote
 	}
 }

@@ -190,6 +190,17 @@ func (r *Role) Forward(s Signal, out syscall.Signal) error {
 	return err
 }
 
+// Resend sends out to the peer again, with no signal of its own that
+// caused it, and reports the send.
+func (r *Role) Resend(out syscall.Signal) error {
+	sent := Now()
+	err := r.SignalPeer(out)
+	if err == nil {
+		r.Report(Msg{Kind: KindSend, Mono: sent, Signal: "SIG" + vocab.SignalName(out), Pid: r.peerPid})
+	}
+	return err
+}
+
 // Report tells the launcher of events, after the fact, if it asked for
 // them. A launcher that has gone is not an error here: Gone reports it.
 func (r *Role) Report(events ...Msg) {
