@@ -1,12 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"syscall"
 
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/vocab"
 )
@@ -33,19 +33,24 @@ announce the arrival and get off (from anyone else: ignored).`
 
 func run(args []string, in *ride.Intake, stdout *os.File, stderr io.Writer) error {
 	policy := cli.Policy{Synopsis: synopsis, Stdout: stdout, Stderr: stderr}
+	// Its words on stderr go through lineout: a stderr nobody reads must
+	// not hold the main thread, which takes the keys, in a write (a flood
+	// of kill -USR1 by hand would have it say as many lines).
+	warn := lineout.NewLogger(stderr, vocab.Conductor+": ")
+	defer warn.Close()
 	return ride.Run(vocab.Conductor, args, in, stdout, stderr, policy, func(r *ride.Role, s ride.Signal) (bool, error) {
 		switch s.Sig {
 		case syscall.SIGINT:
-			forward(r, s, setOff, stderr)
+			forward(r, s, setOff, warn)
 		case syscall.SIGQUIT:
-			forward(r, s, speedUp, stderr)
+			forward(r, s, speedUp, warn)
 		case syscall.SIGUSR1:
 			if r.Stranger(s) {
 				// Only the driver says we have arrived: a SIGUSR1 from
 				// anyone else (kill by hand) would leave the driver
 				// riding alone, with no conductor for ^C and ^\.
 				r.Disregard(s)
-				fmt.Fprintf(stderr, "conductor: SIGUSR1 from pid %d ignored: only the driver (^Z) says we have arrived\n", s.From)
+				warn.Logf("SIGUSR1 from pid %d ignored: only the driver (^Z) says we have arrived", s.From)
 				return false, nil
 			}
 			return true, r.Print(s, r.Msgs.Arrived)
@@ -56,8 +61,8 @@ func run(args []string, in *ride.Intake, stdout *os.File, stderr io.Writer) erro
 
 // forward passes a key on to the driver. A driver that is gone is worth a
 // word on stderr, not the end of the ride: the launcher decides that.
-func forward(r *ride.Role, s ride.Signal, out syscall.Signal, stderr io.Writer) {
+func forward(r *ride.Role, s ride.Signal, out syscall.Signal, warn *lineout.Logger) {
 	if err := r.Forward(s, out); err != nil {
-		fmt.Fprintf(stderr, "conductor: %v\n", err)
+		warn.Logf("%v", err)
 	}
 }
