@@ -45,7 +45,7 @@ func run(args []string, in *ride.Intake, stdout *os.File, stderr io.Writer) erro
 		case syscall.SIGQUIT:
 			forward(r, s, speedUp, warn)
 		case syscall.SIGUSR1:
-			if r.Stranger(s) {
+			if !r.FromPeer(s) {
 				// Only the driver says we have arrived: a SIGUSR1 from
 				// anyone else (kill by hand) would leave the driver
 				// riding alone, with no conductor for ^C and ^\.

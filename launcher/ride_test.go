@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sigride/sigride/internal/proctest"
 	"github.com/sigride/sigride/internal/ride"
@@ -400,5 +402,29 @@ func (r *rideProc) stderrHas(want string) {
 			r.t.Fatalf("stderr lacks %q after %v:\n%s", want, lineTimeout, log)
 		}
 		time.Sleep(10 * time.Millisecond) // polls what the launcher wrote
+	}
+}
+
+// TestForgedArrival: a SIGUSR1 queued with a siginfo of the sender's
+// making (rt_sigqueueinfo), naming the driver's pid, is not the driver's:
+// the conductor ignores it, and the ride goes on.
+func TestForgedArrival(t *testing.T) {
+	r := startRide(t, nil, "--lang", "en")
+	// siginfo_t: si_signo, si_errno, si_code, a pad, si_pid, si_uid, the rest.
+	var info [128]byte
+	binary.NativeEndian.PutUint32(info[0:], uint32(syscall.SIGUSR1))
+	binary.NativeEndian.PutUint32(info[8:], uint32(0xffffffff)) // SI_QUEUE, -1: what a process may set
+	binary.NativeEndian.PutUint32(info[16:], uint32(r.Driver))
+	binary.NativeEndian.PutUint32(info[20:], uint32(os.Getuid()))
+	if _, _, e := syscall.Syscall(syscall.SYS_RT_SIGQUEUEINFO, uintptr(r.Conductor), uintptr(syscall.SIGUSR1), uintptr(unsafe.Pointer(&info[0]))); e != 0 {
+		t.Fatalf("rt_sigqueueinfo: %v", e)
+	}
+	r.stderrHas(fmt.Sprintf("conductor: SIGUSR1 from pid %d ignored", r.Driver))
+	r.kill(r.Conductor, syscall.SIGINT)
+	r.expect(fmt.Sprintf("driver[%d]: The old driver sets off", r.Driver))
+	r.kill(r.Driver, syscall.SIGTSTP)
+	r.expect(fmt.Sprintf("conductor[%d]: We have arrived", r.Conductor))
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
 	}
 }

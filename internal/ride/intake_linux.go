@@ -18,6 +18,11 @@ type Signal struct {
 	// sigqueue); 0 when the kernel sent it (a terminal's key) or when it
 	// came through os/signal, which does not say.
 	From int
+	// User is si_code SI_USER: sent by kill(2) or a pidfd with no siginfo
+	// of the sender's making, so From is the kernel's word. A process may
+	// queue a signal with a siginfo of its own (rt_sigqueueinfo), any pid
+	// in it, but only with a code below 0: never SI_USER.
+	User bool
 	T    int64 // when it was taken: CLOCK_MONOTONIC, as Now
 }
 
@@ -181,7 +186,7 @@ func (in *Intake) Next() Signal {
 				return Signal{T: t}
 			}
 		case slices.Contains(in.sigs, sig):
-			return Signal{Sig: sig, From: info.from(), T: t}
+			return Signal{Sig: sig, From: info.from(), User: info.Code == siUser, T: t}
 		}
 	}
 }
@@ -236,6 +241,9 @@ type siginfo struct {
 	UID                uint32
 	_                  [104]byte
 }
+
+// siUser is si_code's SI_USER, which only the kernel sets.
+const siUser = 0
 
 // from is the sender's pid when a process sent the signal: si_code is then
 // SI_USER, SI_QUEUE, SI_TKILL or another value at or below 0; above 0 the

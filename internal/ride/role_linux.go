@@ -151,6 +151,12 @@ func (r *Role) Say(text string) error {
 // kernel's, or one taken through os/signal) is no stranger's.
 func (r *Role) Stranger(s Signal) bool { return s.From != 0 && s.From != r.peerPid }
 
+// FromPeer says s was sent by the peer, on the kernel's word: SI_USER
+// (which no process can forge) from the peer's pid. A sender in a parent
+// pid namespace shows as pid 0, a forged siginfo as another code: neither
+// is the peer.
+func (r *Role) FromPeer(s Signal) bool { return s.User && s.From == r.peerPid }
+
 // Print is a role's answer to one of the signals its peer sends, s: one
 // line, then the report of both events. The receive names the sender if
 // it is not the peer.
