@@ -143,9 +143,20 @@ func (in *Intake) Wake() {
 	send := !in.woken
 	in.woken = true
 	in.mu.Unlock()
-	if send {
-		_ = unix.Tgkill(in.pid, in.tid, wakeSignal) // the thread lives as long as the process
+	if send && unix.Tgkill(in.pid, in.tid, wakeSignal) != nil {
+		// A real-time signal is refused (EAGAIN) once the user's queue of
+		// them is full (RLIMIT_SIGPENDING); a standard one never is. The
+		// runtime's own preemption signal ends the wait with EINTR, and
+		// wait then sees what was caught.
+		_ = unix.Tgkill(in.pid, in.tid, syscall.SIGURG) // the thread lives as long as the process
 	}
+}
+
+// wakePending says a Wake is waiting for the thread: wait ends on it.
+func (in *Intake) wakePending() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.woken
 }
 
 // Next waits until a signal of the role is there, or Wake was called,
@@ -225,7 +236,10 @@ func (in *Intake) wait(set *unix.Sigset_t, info *siginfo, block bool) syscall.Si
 		switch errno {
 		case 0:
 			return syscall.Signal(r)
-		case unix.EINTR: // the runtime's handler ran on this thread (preemption, profiling)
+		case unix.EINTR: // the runtime's handler ran on this thread (preemption, profiling, Wake's fallback)
+			if block && in.wakePending() {
+				return wakeSignal
+			}
 			continue
 		}
 		return 0 // EAGAIN: none pending

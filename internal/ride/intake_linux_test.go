@@ -237,6 +237,42 @@ func TestIntakeWake(t *testing.T) {
 	}
 }
 
+// TestIntakeWakeQueueFull: with the user's queue of real-time signals
+// full (RLIMIT_SIGPENDING 0 here), Wake's own signal is refused; a signal
+// os/signal delivers is taken all the same.
+func TestIntakeWakeQueueFull(t *testing.T) {
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_SIGPENDING, &old); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_SIGPENDING, &unix.Rlimit{Cur: 0, Max: old.Max}); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Setrlimit(unix.RLIMIT_SIGPENDING, &old)
+	var usr1 chan<- os.Signal
+	notify := func(c chan<- os.Signal, sig ...os.Signal) { usr1 = c }
+	results := make(chan Signal, 1)
+	ready := make(chan *Intake)
+	go func() {
+		in := NewIntake(notify, syscall.SIGUSR1)
+		ready <- in
+		results <- in.Next()
+	}()
+	in := <-ready
+	if len(in.Held()) != 0 {
+		t.Fatalf("a test process holds %v: the test cannot feed them", in.Held())
+	}
+	usr1 <- syscall.SIGUSR1
+	select {
+	case s := <-results:
+		if s.Sig != syscall.SIGUSR1 {
+			t.Errorf("took %v, want SIGUSR1", s.Sig)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGUSR1 not taken with the real-time queue full")
+	}
+}
+
 // procState reads a process's state from /proc/PID/stat.
 func procState(pid int) (ppid int, state byte, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
