@@ -186,11 +186,10 @@ func (r *Role) receipt(s Signal) Msg {
 // peer, then the report of both events. A peer already gone is reported
 // as an error wrapping unix.ESRCH.
 func (r *Role) Forward(s Signal, out syscall.Signal) error {
-	sent := Now() // stamped before the send, so it precedes the peer's receive
-	err := r.SignalPeer(out)
+	sent, err := r.signal(out)
 	events := []Msg{{Kind: KindReceive, Mono: s.T, Signal: "SIG" + vocab.SignalName(s.Sig)}}
 	if err == nil {
-		events = append(events, Msg{Kind: KindSend, Mono: sent, Signal: "SIG" + vocab.SignalName(out), Pid: r.peerPid})
+		events = append(events, sent)
 	}
 	r.Report(events...)
 	return err
@@ -199,12 +198,18 @@ func (r *Role) Forward(s Signal, out syscall.Signal) error {
 // Resend sends out to the peer again, with no signal of its own that
 // caused it, and reports the send.
 func (r *Role) Resend(out syscall.Signal) error {
-	sent := Now()
-	err := r.SignalPeer(out)
+	sent, err := r.signal(out)
 	if err == nil {
-		r.Report(Msg{Kind: KindSend, Mono: sent, Signal: "SIG" + vocab.SignalName(out), Pid: r.peerPid})
+		r.Report(sent)
 	}
 	return err
+}
+
+// signal sends out to the peer and returns the send's event, stamped
+// before the send, so that it precedes the peer's receive.
+func (r *Role) signal(out syscall.Signal) (Msg, error) {
+	m := Msg{Kind: KindSend, Mono: Now(), Signal: "SIG" + vocab.SignalName(out), Pid: r.peerPid}
+	return m, r.SignalPeer(out)
 }
 
 // Report tells the launcher of events, after the fact, if it asked for
