@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/lineout"
 	"github.com/sigride/sigride/internal/ride"
 )
 
@@ -21,7 +22,10 @@ func main() {
 	// blocked since exec, or asked of os/signal.
 	in := ride.NewIntake(signal.Notify, handled...)
 	signal.Ignore(ignored...)
-	os.Exit(cli.Main("conductor", func(args []string) error {
-		return run(args, in, os.Stdout, os.Stderr)
+	// stderr through lineout: a stderr nobody reads must not hold the
+	// main thread, which takes the signals, in a write.
+	stderr := lineout.New(os.Stderr)
+	os.Exit(cli.Main("conductor", stderr, func(args []string) error {
+		return run(args, in, os.Stdout, stderr)
 	}))
 }

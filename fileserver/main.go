@@ -20,7 +20,7 @@ func main() {
 			signal.Notify(sigs, workerSignals...)
 		}
 	}
-	os.Exit(cli.Main("fileserver", func(args []string) error {
+	os.Exit(cli.Main("fileserver", os.Stderr, func(args []string) error {
 		return run(args, sigs, os.Stdout, os.Stderr)
 	}))
 }

@@ -77,6 +77,13 @@ func startRide(t *testing.T, env []string, args ...string) *rideProc {
 // newRide starts bin/launcher with args, its stdout read line by line.
 func newRide(t *testing.T, env []string, args ...string) *rideProc {
 	t.Helper()
+	return newRideTo(t, nil, env, args...)
+}
+
+// newRideTo is newRide with the launcher's stderr on stderr, or kept in
+// the transcript when nil.
+func newRideTo(t *testing.T, stderr *os.File, env []string, args ...string) *rideProc {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "launcher"), args...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
@@ -85,6 +92,9 @@ func newRide(t *testing.T, env []string, args ...string) *rideProc {
 	}
 	r := &rideProc{t: t, cmd: cmd, lines: make(chan string, 1024), done: make(chan struct{})}
 	cmd.Stderr = &lockedWriter{mu: &r.mu, b: &r.stderr}
+	if stderr != nil {
+		cmd.Stderr = stderr
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

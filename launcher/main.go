@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/sigride/sigride/internal/cli"
+	"github.com/sigride/sigride/internal/lineout"
 )
 
 func main() {
@@ -17,7 +18,11 @@ func main() {
 	sigs := make(chan os.Signal, 64)
 	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGTERM, syscall.SIGHUP,
 		syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
-	os.Exit(cli.Main("launcher", func(args []string) error {
-		return run(args, sigs, os.Stdout, os.Stderr)
+	// stderr through lineout: a stderr nobody reads must not hold the
+	// supervisor in a write (-v says a line for every event), its children
+	// unreaped and the ride never ended.
+	stderr := lineout.New(os.Stderr)
+	os.Exit(cli.Main("launcher", stderr, func(args []string) error {
+		return run(args, sigs, os.Stdout, stderr)
 	}))
 }

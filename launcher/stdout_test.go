@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,4 +164,52 @@ func fill(t *testing.T, w *os.File) {
 		}
 	}
 	syscall.SetNonblock(fd, false)
+}
+
+// TestStderrNotRead: the ride's stderr is a pipe full from the start and
+// never read, and everything that writes there is made to: -v (a line for
+// every event), a stranger's SIGUSR1 (the conductor's word on it), the
+// launcher's own last words. No process may wait on it for ever: the keys
+// still work, the ride ends, and a SIGTERM still stops it with its code.
+func TestStderrNotRead(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		end  func(r *rideProc)
+		code int
+	}{
+		{"^Z", []string{"-v"}, func(r *rideProc) {
+			r.kill(r.Driver, syscall.SIGTSTP)
+			r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
+		}, 0},
+		{"SIGTERM", []string{"-v"}, func(r *rideProc) {
+			r.kill(r.cmd.Process.Pid, syscall.SIGTERM)
+		}, 143},
+		// Without -v, the launcher's first word on stderr is its last:
+		// "launcher: ride stopped by SIGTERM".
+		{"SIGTERM quiet", nil, func(r *rideProc) {
+			r.kill(r.cmd.Process.Pid, syscall.SIGTERM)
+		}, 143},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			er, ew, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer er.Close() // open, never read: writes wait, never EPIPE
+			fill(t, ew)
+			r := newRideTo(t, ew, nil, append(tc.args, "--lang", "en")...)
+			ew.Close()
+			r.ready()
+			r.kill(r.Conductor, syscall.SIGUSR1) // a stranger's: the conductor says so on stderr
+			for range 20 {
+				r.kill(r.Conductor, syscall.SIGINT)
+				r.expect("sets off")
+			}
+			tc.end(r)
+			if code := r.wait(); code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.code, r.transcript())
+			}
+		})
+	}
 }

@@ -122,9 +122,10 @@ func Report(prog string, err error, stderr io.Writer) {
 	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 }
 
-// Main runs a binary's run function and returns the exit code for os.Exit.
-func Main(prog string, run func(args []string) error) int {
+// Main runs a binary's run function and returns the exit code for os.Exit;
+// an error run returned is reported on stderr.
+func Main(prog string, stderr io.Writer, run func(args []string) error) int {
 	err := run(os.Args[1:])
-	Report(prog, err, os.Stderr)
+	Report(prog, err, stderr)
 	return Code(err)
 }

@@ -18,17 +18,22 @@ type Logger struct {
 	prefix string
 	w      io.Writer
 	out    *Output // nil: w is no file
+	own    bool    // out was opened here: Close closes it
 
 	mu       sync.Mutex
 	reported int // drops already said
 }
 
-// NewLogger writes lines starting with prefix ("fileserver[PID]: ") to w.
+// NewLogger writes lines starting with prefix ("fileserver[PID]: ") to w:
+// a file through an Output of its own, an Output as it is.
 func NewLogger(w io.Writer, prefix string) *Logger {
 	l := &Logger{prefix: prefix, w: w}
-	if f, ok := w.(*os.File); ok {
-		l.out = New(f)
+	switch w := w.(type) {
+	case *os.File:
+		l.out, l.own = New(w), true
 		l.w = l.out
+	case *Output:
+		l.out = w
 	}
 	return l
 }
@@ -54,9 +59,9 @@ func (l *Logger) Logf(format string, a ...any) {
 	_, _ = l.out.Write(line)
 }
 
-// Close releases the Output's descriptor.
+// Close releases the Output's descriptor, if NewLogger opened it.
 func (l *Logger) Close() {
-	if l.out != nil {
+	if l.own {
 		_ = l.out.Close() // its own descriptor on the pipe: nothing left to flush
 	}
 }
