@@ -36,11 +36,15 @@ var Blocked = []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTSTP
 
 // wakeSignal is what the Intake's own goroutines send its thread, and its
 // thread alone (tgkill), to end a wait that no signal of the role ends: a
-// signal that came through os/signal, the launcher gone. The last
-// real-time signal: no sender of the ride uses it, the runtime reserves
-// 32 to 34 and glibc 32 and 33, and one queued at the thread is taken by
-// that thread only.
-const wakeSignal = syscall.Signal(64)
+// signal that came through os/signal, the launcher gone. A standard
+// signal, so that it is never refused: the kernel queues a real-time one
+// only while the user's queue of them (RLIMIT_SIGPENDING) has room, and
+// any process of the same user can fill it. SIGPWR: nothing of the ride
+// sends it, nobody but an UPS daemon to init does, and Go's runtime
+// ignores one it is not asked for (a stranger's, sent to the process,
+// does nothing; one the thread takes while waiting is a wake for
+// nothing). One queued at the thread is taken by that thread only.
+const wakeSignal = syscall.SIGPWR
 
 // sigsetSize is the size of the kernel's sigset_t, _NSIG/8: the size
 // rt_sigtimedwait wants, not that of unix.Sigset_t.
@@ -143,20 +147,11 @@ func (in *Intake) Wake() {
 	send := !in.woken
 	in.woken = true
 	in.mu.Unlock()
-	if send && unix.Tgkill(in.pid, in.tid, wakeSignal) != nil {
-		// A real-time signal is refused (EAGAIN) once the user's queue of
-		// them is full (RLIMIT_SIGPENDING); a standard one never is. The
-		// runtime's own preemption signal ends the wait with EINTR, and
-		// wait then sees what was caught.
-		_ = unix.Tgkill(in.pid, in.tid, syscall.SIGURG) // the thread lives as long as the process
+	if send {
+		// A standard signal to a live thread: never refused. The thread
+		// lives as long as the process.
+		_ = unix.Tgkill(in.pid, in.tid, wakeSignal)
 	}
-}
-
-// wakePending says a Wake is waiting for the thread: wait ends on it.
-func (in *Intake) wakePending() bool {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.woken
 }
 
 // Next waits until a signal of the role is there, or Wake was called,
@@ -236,10 +231,7 @@ func (in *Intake) wait(set *unix.Sigset_t, info *siginfo, block bool) syscall.Si
 		switch errno {
 		case 0:
 			return syscall.Signal(r)
-		case unix.EINTR: // the runtime's handler ran on this thread (preemption, profiling, Wake's fallback)
-			if block && in.wakePending() {
-				return wakeSignal
-			}
+		case unix.EINTR: // the runtime's handler ran on this thread (preemption, profiling)
 			continue
 		}
 		return 0 // EAGAIN: none pending

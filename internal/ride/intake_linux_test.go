@@ -238,8 +238,9 @@ func TestIntakeWake(t *testing.T) {
 }
 
 // TestIntakeWakeQueueFull: with the user's queue of real-time signals
-// full (RLIMIT_SIGPENDING 0 here), Wake's own signal is refused; a signal
-// os/signal delivers is taken all the same.
+// full (RLIMIT_SIGPENDING 0 here), a signal os/signal delivers is taken
+// all the same. Its wake is sent before the thread waits, the harder case:
+// the wake has to wait for the thread, not end a wait under way.
 func TestIntakeWakeQueueFull(t *testing.T) {
 	var old unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_SIGPENDING, &old); err != nil {
@@ -253,9 +254,11 @@ func TestIntakeWakeQueueFull(t *testing.T) {
 	notify := func(c chan<- os.Signal, sig ...os.Signal) { usr1 = c }
 	results := make(chan Signal, 1)
 	ready := make(chan *Intake)
+	woken := make(chan struct{})
 	go func() {
 		in := NewIntake(notify, syscall.SIGUSR1)
 		ready <- in
+		<-woken // parked off the wait, on its locked thread
 		results <- in.Next()
 	}()
 	in := <-ready
@@ -263,6 +266,19 @@ func TestIntakeWakeQueueFull(t *testing.T) {
 		t.Fatalf("a test process holds %v: the test cannot feed them", in.Held())
 	}
 	usr1 <- syscall.SIGUSR1
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		in.mu.Lock()
+		sent := in.woken
+		in.mu.Unlock()
+		if sent {
+			break // the pump has taken it and woken the thread
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pump never woke the thread")
+		}
+		time.Sleep(time.Millisecond) // polling a flag the pump sets, bounded
+	}
+	close(woken)
 	select {
 	case s := <-results:
 		if s.Sig != syscall.SIGUSR1 {
