@@ -243,7 +243,7 @@ func TestUnreadStderr(t *testing.T) {
 	// (each request below logs one, once the pipe has room again).
 	logged := proctest.NewLines()
 	go logged.Follow(errR)
-	dropped := regexp.MustCompile(`^fileserver worker\[\d+\]: \d+ lines dropped: the output was not read$`)
+	dropped := regexp.MustCompile(`^fileserver worker\[\d+\]: \d+ lines dropped: the output is not read$`)
 	for i := 0; len(logged.Matching(dropped)) == 0; i++ {
 		c.Write(wire.AppendRequest(nil, wire.Request{Op: wire.OpGet, Name: fmt.Sprintf("../again-%d", i)}))
 		if _, err := wire.ReadResponse(br); err != nil {

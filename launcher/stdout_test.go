@@ -25,6 +25,7 @@ func TestStdoutNotRead(t *testing.T) {
 	}{
 		{"full pipe", "stdout is not read"},
 		{"closed pipe", "stdout is not read"},
+		{"closed fifo", "stdout is not read"}, // not to be opened again: ENXIO
 		{"/dev/full", "stdout: no space left on device"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,6 +136,22 @@ func stdoutFor(t *testing.T, kind string) *os.File {
 			t.Skipf("no /dev/full: %v", err)
 		}
 		return f
+	}
+	if kind == "closed fifo" {
+		path := filepath.Join(t.TempDir(), "fifo")
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := os.OpenFile(path, os.O_WRONLY, 0)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
 	}
 	r, w, err := os.Pipe()
 	if err != nil {

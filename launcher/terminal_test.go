@@ -107,3 +107,34 @@ func TestRideScript(t *testing.T) {
 		t.Errorf("the trace is not in the caller's directory: %v", err)
 	}
 }
+
+// TestTerminalStopped: the ride's terminal stops taking output (^S, XOFF)
+// and is never started again. Its lines wait at most a second, then are
+// dropped: the keys still work, ^Z (sent with kill: a key typed at the
+// terminal would start its output again) still ends the ride, SIGTERM
+// still stops it, and nothing is left behind.
+func TestTerminalStopped(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(r *rideProc)
+		code int
+	}{
+		{"^Z", func(r *rideProc) { r.kill(r.Driver, unix.SIGTSTP) }, 0},
+		{"SIGTERM", func(r *rideProc) { r.kill(r.cmd.Process.Pid, unix.SIGTERM) }, 143},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, tty := startInTerminal(t, "-v", "--lang", "en")
+			if _, err := tty.Write([]byte{0x13}); err != nil { // ^S
+				t.Fatal(err)
+			}
+			for range 50 { // more lines than the terminal holds
+				r.kill(r.Conductor, unix.SIGINT)
+				r.kill(r.Conductor, unix.SIGQUIT)
+			}
+			tc.end(r)
+			if code := r.wait(); code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.code, r.transcript())
+			}
+		})
+	}
+}

@@ -15,47 +15,115 @@ import (
 // waiting until the reader catches up.
 const Stall = time.Second
 
+// errStalled is a line that found no room within Stall, or none at once
+// after a line was dropped.
+var errStalled = errors.New("output not read")
+
+// How an Output reaches its output, by what the output is.
+type mode int
+
+const (
+	// A regular file, /dev/null, /dev/full, any device but a terminal:
+	// nothing there waits for a reader, a write(2) ends by itself.
+	direct mode = iota
+	// A pipe or a terminal: through a descriptor of our own, opened
+	// non-blocking on the same pipe or terminal (/proc/self/fd/N: a new
+	// open file description, so the flag is never forced on whoever
+	// shares the original), each line waited for with poll(2).
+	nonblocking
+	// A socket: send(2) with MSG_DONTWAIT on the descriptor itself, the
+	// flag a property of the call, not of the descriptor.
+	socket
+	// A pipe or a terminal we could not open again (not ours to open:
+	// another user's pipe; no /proc; a FIFO with no reader): the write
+	// blocks, so a goroutine of the Output makes it, and the caller waits
+	// for it at most Stall.
+	guarded
+)
+
 // Output writes lines, each in one write(2), to an output (stdout, stderr)
-// that may stop being read or taking lines at all: a full pipe must not
-// stop the program, a closed one kill it, nor a full disk end it. On a pipe
-// it writes through a descriptor of its own, opened non-blocking on the
-// same pipe (/proc/self/fd/N: a new open file description, so the flag is
-// not forced on whoever shares the original), with a deadline per line.
-// Elsewhere (a terminal, a file) it writes as the file does. A line that
-// cannot go, for whatever reason, is dropped and counted.
+// that may stop being read or taking lines at all: a full pipe or a
+// stopped terminal (^S) must not stop the program, a closed pipe kill it,
+// nor a full disk end it. A line that cannot go, for whatever reason, is
+// dropped and counted. Writes are system calls of its own, never
+// os.File's: a write to a closed pipe on fd 1 or 2 through os.File
+// raises SIGPIPE, which kills.
 type Output struct {
 	mu      sync.Mutex
-	f       *os.File
-	own     bool // f is our non-blocking descriptor
+	f       *os.File // the output as given: kept, so that its descriptor stays open
+	fd      int      // where lines go
+	mode    mode
+	own     bool // fd was opened here: Close closes it
 	stuck   bool // the last line was dropped for want of a reader
 	dropped int
 	failed  error // the last error that was not a reader missing: ENOSPC, EIO ...
+
+	// guarded: the writer goroutine takes lines on lines and answers on
+	// done; busy while a line it took has not been answered.
+	lines chan []byte
+	done  chan error
+	busy  bool
 }
 
 // New returns an Output for f (os.Stdout, os.Stderr).
 func New(f *os.File) *Output {
+	o := &Output{f: f, fd: -1}
 	// The descriptor through SyscallConn: f.Fd would switch a non-blocking
 	// output to blocking mode, for every process that shares it.
-	fd := -1
 	if rc, err := f.SyscallConn(); err == nil {
-		_ = rc.Control(func(d uintptr) { fd = int(d) }) // fd stays -1 on error
+		_ = rc.Control(func(d uintptr) { o.fd = int(d) }) // fd stays -1 on error
 	}
 	var st unix.Stat_t
-	if fd < 0 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return &Output{f: f}
+	if o.fd < 0 || unix.Fstat(o.fd, &st) != nil {
+		return o // writes fail, counted, with the reason
 	}
-	own, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fd), os.O_WRONLY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return &Output{f: f}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFSOCK:
+		o.mode = socket
+	case unix.S_IFIFO:
+		o.reopen()
+	case unix.S_IFCHR:
+		if _, err := unix.IoctlGetTermios(o.fd, unix.TCGETS); err == nil {
+			o.reopen()
+		}
 	}
-	return &Output{f: own, own: true}
+	return o
+}
+
+// reopen opens o's pipe or terminal again, non-blocking; where it cannot,
+// lines go through a goroutine of o's own.
+func (o *Output) reopen() {
+	// O_NOCTTY: opening a terminal must never make it the process's
+	// controlling terminal.
+	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", o.fd), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		o.fd, o.mode, o.own = fd, nonblocking, true
+		return
+	}
+	o.guard()
+}
+
+// guard makes o write through a goroutine of its own.
+func (o *Output) guard() {
+	o.mode = guarded
+	o.lines = make(chan []byte, 1)
+	o.done = make(chan error, 1)
+	go o.writer(o.fd)
+}
+
+// writer writes the lines it is given, each whole or until an error, and
+// answers each; it may block for as long as the output is not read.
+func (o *Output) writer(fd int) {
+	for line := range o.lines {
+		o.done <- writeAll(fd, line)
+	}
 }
 
 // Write writes one line. It never fails: a line that cannot be written,
-// for want of a reader (a full or closed pipe) or for any other error
-// (ENOSPC, EIO), is dropped, and Dropped counts it. A line that goes out
-// is whole, but on a file that fails mid-write (a disk filling up), which
-// may keep the part it took.
+// for want of a reader (a full or closed pipe, a stopped terminal) or for
+// any other error (ENOSPC, EIO), is dropped, and Dropped counts it. A line
+// that goes out is whole, but on a file that fails mid-write (a disk
+// filling up), which may keep the part it took.
 func (o *Output) Write(line []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -63,7 +131,7 @@ func (o *Output) Write(line []byte) (int, error) {
 	switch {
 	case err == nil:
 		o.stuck = false
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EPIPE):
+	case errors.Is(err, errStalled), errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EPIPE):
 		o.stuck = true
 		o.dropped++
 	default:
@@ -73,42 +141,118 @@ func (o *Output) Write(line []byte) (int, error) {
 	return len(line), nil
 }
 
-// write makes one attempt at line: at once, then, on a pipe that is full
-// and was read until now, for up to Stall.
 func (o *Output) write(line []byte) error {
-	if !o.own {
-		_, err := o.f.Write(line)
-		return err
+	switch o.mode {
+	case nonblocking, socket:
+		n, err := o.try(line)
+		switch {
+		case err == nil && n == len(line):
+			return nil
+		case err != nil && !errors.Is(err, unix.EAGAIN):
+			return err
+		case n == 0 && o.stuck:
+			return errStalled // dropped at once until the reader catches up
+		}
+		return o.finish(line[n:], time.Now().Add(Stall))
+	case guarded:
+		return o.hand(line)
 	}
-	// One try without a deadline first: a pipe with room takes the line at
-	// once, and the deadline (a timer set, then cleared) is paid only by a
-	// line that has to wait. Not through a deadline already past after a
-	// drop either: the poller fails such a write before it tries it, and
-	// the reader that caught up would never be written to again.
-	n, err := o.tryWrite(line)
-	switch {
-	case err == nil && n == len(line):
-		return nil
-	case err == nil: // a line over PIPE_BUF, in part: the rest may wait
-		_, err = o.writeWithin(line[n:], Stall)
-		return err
-	case errors.Is(err, unix.EAGAIN) && !o.stuck:
-		_, err = o.writeWithin(line, Stall)
-		return err
-	}
-	return err
+	return writeAll(o.fd, line)
 }
 
-// Dropped is how many lines could not be written.
+// try writes b without waiting, as much of it as there is room for.
+func (o *Output) try(b []byte) (int, error) {
+	for {
+		var n int
+		var err error
+		if o.mode == socket {
+			// MSG_NOSIGNAL: a peer gone is EPIPE, never SIGPIPE.
+			n, err = unix.SendmsgN(o.fd, b, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		} else {
+			n, err = unix.Write(o.fd, b)
+		}
+		if n < 0 {
+			n = 0
+		}
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// finish writes the rest of a line as room comes, until deadline.
+func (o *Output) finish(rest []byte, deadline time.Time) error {
+	for len(rest) > 0 {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return errStalled
+		}
+		fds := []unix.PollFd{{Fd: int32(o.fd), Events: unix.POLLOUT}}
+		ms := int(wait.Milliseconds()) + 1
+		if _, err := unix.Poll(fds, ms); err != nil && err != unix.EINTR {
+			return fmt.Errorf("poll: %w", err)
+		}
+		n, err := o.try(rest)
+		if err != nil && !errors.Is(err, unix.EAGAIN) {
+			return err
+		}
+		rest = rest[n:]
+	}
+	return nil
+}
+
+// hand gives a line to the writer goroutine and waits for it at most
+// Stall; while a line it took is still not written, the next are dropped.
+func (o *Output) hand(line []byte) error {
+	if o.busy {
+		select {
+		case err := <-o.done: // the stalled line went at last, or failed
+			o.busy = false
+			if err == nil && o.dropped > 0 {
+				o.dropped-- // it was counted as dropped when it stalled
+			}
+		default:
+			return errStalled
+		}
+	}
+	o.lines <- append([]byte(nil), line...) // the caller may reuse line
+	t := time.NewTimer(Stall)
+	defer t.Stop()
+	select {
+	case err := <-o.done:
+		return err
+	case <-t.C:
+		o.busy = true
+		return errStalled
+	}
+}
+
+// writeAll writes b with as many write(2) as it takes.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return err
+		case n == 0:
+			return unix.EIO
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// Dropped is the number of lines not written so far.
 func (o *Output) Dropped() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.dropped
 }
 
-// Why says why lines were dropped, name being what the output is to the
-// reader ("stdout"): "stdout is not read" when every one lacked a reader,
-// else the last other error, "stdout: no space left on device".
+// Why says why lines were dropped, for a report: "stdout is not read",
+// or the last error, "stdout: no space left on device".
 func (o *Output) Why(name string) string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -122,37 +266,19 @@ func (o *Output) Why(name string) string {
 	return name + ": " + o.failed.Error()
 }
 
-// writeWithin writes b, waiting at most wait for the pipe to take it.
-func (o *Output) writeWithin(b []byte, wait time.Duration) (int, error) {
-	o.f.SetWriteDeadline(time.Now().Add(wait))
-	defer o.f.SetWriteDeadline(time.Time{})
-	return o.f.Write(b)
-}
-
-// tryWrite makes one write(2) of b, without waiting.
-func (o *Output) tryWrite(b []byte) (int, error) {
-	rc, err := o.f.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	var werr error
-	if err := rc.Write(func(fd uintptr) bool {
-		n, werr = unix.Write(int(fd), b)
-		return true // one try: EAGAIN is the answer, not a wait
-	}); err != nil {
-		return 0, err
-	}
-	if n < 0 {
-		n = 0
-	}
-	return n, werr
-}
-
-// Close closes our own descriptor, if any (never the file given).
+// Close closes the descriptor the Output opened, if it opened one, and
+// ends its writer goroutine unless a write holds it.
 func (o *Output) Close() error {
-	if o.own {
-		return o.f.Close()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var err error
+	switch {
+	case o.own:
+		err = unix.Close(o.fd)
+	case o.mode == guarded && !o.busy:
+		close(o.lines)
 	}
-	return nil
+	// A line after Close fails (EBADF), counted.
+	o.fd, o.mode, o.own = -1, direct, false
+	return err
 }

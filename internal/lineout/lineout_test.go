@@ -2,10 +2,14 @@ package lineout
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 )
 
 // TestPipeNobodyReads: lines to a full pipe are dropped after Stall for
@@ -93,5 +97,157 @@ func TestWriteErrors(t *testing.T) {
 			t.Errorf("%s: dropped %d (%s), want 3 (%s)", tc.name, o.Dropped(), o.Why("stdout"), tc.why)
 		}
 		o.Close()
+	}
+}
+
+// stalls writes lines to o until one is dropped, and checks that it took
+// about Stall, no more, and that the next line is dropped at once.
+func stalls(t *testing.T, o *Output) {
+	t.Helper()
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	deadline := time.Now().Add(20 * time.Second)
+	for o.Dropped() == 0 {
+		t0 := time.Now()
+		o.Write(line)
+		if d := time.Since(t0); d > Stall+Stall/2 {
+			t.Fatalf("a line waited %v", d)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the output never filled")
+		}
+	}
+	t0 := time.Now()
+	o.Write(line)
+	if d := time.Since(t0); d > Stall/2 || o.Dropped() != 2 {
+		t.Errorf("the line after a drop took %v, dropped %d (want at once, 2)", d, o.Dropped())
+	}
+}
+
+// TestTerminal: a terminal stopped by ^S (XOFF), and one nobody reads,
+// hold no writer longer than Stall; once it goes again, so do lines.
+func TestTerminal(t *testing.T) {
+	for _, stop := range []bool{true, false} {
+		t.Run(map[bool]string{true: "stopped", false: "not read"}[stop], func(t *testing.T) {
+			ptmx, tty, err := pty.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ptmx.Close()
+			defer tty.Close()
+			o := New(tty)
+			defer o.Close()
+			if o.mode != nonblocking {
+				t.Fatalf("a terminal written in mode %d", o.mode)
+			}
+			if stop {
+				if _, err := ptmx.Write([]byte{0x13}); err != nil { // ^S
+					t.Fatal(err)
+				}
+				// The line discipline acts on ^S when it reads it: a
+				// line written before that would go through.
+				waitStopped(t, o)
+			}
+			stalls(t, o)
+			if stop {
+				ptmx.Write([]byte{0x11}) // ^Q
+			}
+			got := make(chan struct{})
+			go func() {
+				// Read until the marker: the terminal holds the lines
+				// written before the stop.
+				var all []byte
+				buf := make([]byte, 1<<16)
+				for !strings.Contains(string(all), "after") { // ONLCR: "after\r\n"
+					n, err := ptmx.Read(buf)
+					if err != nil {
+						return
+					}
+					all = append(all, buf[:n]...)
+				}
+				close(got)
+			}()
+			// Dropped at once while the terminal is still full: written
+			// again until it goes.
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				o.Write([]byte("after\n"))
+				select {
+				case <-got:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the line after the stop never came")
+				}
+			}
+		})
+	}
+}
+
+// waitStopped writes single bytes until the terminal stops taking them.
+func waitStopped(t *testing.T, o *Output) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := unix.Write(o.fd, []byte{'.'}); err == unix.EAGAIN {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the terminal never stopped on ^S")
+		}
+		time.Sleep(time.Millisecond) // the line discipline reads ^S on its own time, bounded
+	}
+}
+
+// TestSocket: a socket whose peer does not read holds no writer longer
+// than Stall; one whose peer is gone drops lines (EPIPE) and never kills.
+func TestSocket(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, peer := os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "peer")
+	defer ours.Close()
+	o := New(ours)
+	if o.mode != socket {
+		t.Fatalf("a socket written in mode %d", o.mode)
+	}
+	stalls(t, o)
+	peer.Close()
+	o.Write([]byte("gone\n"))
+	if o.Dropped() != 3 || o.Why("stdout") != "stdout is not read" {
+		t.Errorf("to a closed peer: dropped %d (%s), want 3, not read", o.Dropped(), o.Why("stdout"))
+	}
+}
+
+// TestGuarded: an output that cannot be opened again is written by a
+// goroutine; a pipe nobody reads costs the writer Stall once, the line
+// that stalled goes when the pipe is read, and is not counted dropped.
+func TestGuarded(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	o := &Output{f: w, fd: int(w.Fd())}
+	o.guard()
+	defer o.Close()
+	stalls(t, o)
+	go io.Copy(io.Discard, r)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		before := o.Dropped()
+		o.Write([]byte("again\n"))
+		if after := o.Dropped(); after < before {
+			// This line went, and the one that stalled went before it:
+			// no longer counted.
+			if after != before-1 {
+				t.Errorf("dropped %d, then %d", before, after)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped %d once the pipe was read", o.Dropped())
+		}
+		time.Sleep(time.Millisecond) // the writer goroutine's late answer, bounded
 	}
 }

@@ -50,7 +50,7 @@ func (l *Logger) Logf(format string, a ...any) {
 		return
 	}
 	if n := l.out.Dropped(); n > l.reported {
-		note := fmt.Appendf([]byte(l.prefix), "%s dropped: the output was not read\n", vocab.Count(n-l.reported, "line"))
+		note := fmt.Appendf([]byte(l.prefix), "%s dropped: %s\n", vocab.Count(n-l.reported, "line"), l.out.Why("the output"))
 		_, _ = l.out.Write(note) // lineout drops, and counts, what it cannot write
 		if l.out.Dropped() == n {
 			l.reported = n
