@@ -428,3 +428,28 @@ func TestForgedArrival(t *testing.T) {
 		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
 	}
 }
+
+// TestLauncherStoppedVerbose: with -v each role reports its events to the
+// launcher, which is stopped (SIGSTOP) and reads none. The reports fill
+// the sockets; the roles must not wait on them: every key still makes its
+// line. Once the launcher goes on, ^Z ends the ride, exit 0, and each role
+// says how many events it could not report.
+func TestLauncherStoppedVerbose(t *testing.T) {
+	r := startRide(t, nil, "-v", "--lang", "en")
+	r.kill(r.cmd.Process.Pid, syscall.SIGSTOP)
+	for range 500 { // far more reports than a socket holds
+		r.kill(r.Conductor, syscall.SIGINT)
+		r.expect("sets off")
+	}
+	r.kill(r.cmd.Process.Pid, syscall.SIGCONT)
+	r.kill(r.Driver, syscall.SIGTSTP)
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
+	}
+	r.mu.Lock()
+	log := r.stderr.String()
+	r.mu.Unlock()
+	if !regexp.MustCompile(`(?m)^(driver|conductor): \d+ events? not reported: the launcher did not take them$`).MatchString(log) {
+		t.Errorf("no role says what it could not report:\n%s", log)
+	}
+}

@@ -3,6 +3,7 @@ package ride
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/sigride/sigride/internal/supervise"
 )
@@ -38,6 +39,15 @@ func FromFD(fd int) (*Conn, error) {
 // Send sends one message, with fds attached when given.
 func (c *Conn) Send(m Msg, fds ...int) error {
 	if err := c.c.Send(m.Marshal(), fds...); err != nil {
+		return fmt.Errorf("send %s: %w", m.Kind, err)
+	}
+	return nil
+}
+
+// SendWithin is Send that waits at most d for room in the socket: see
+// supervise.Conn.SendWithin.
+func (c *Conn) SendWithin(d time.Duration, m Msg, fds ...int) error {
+	if err := c.c.SendWithin(d, m.Marshal(), fds...); err != nil {
 		return fmt.Errorf("send %s: %w", m.Kind, err)
 	}
 	return nil

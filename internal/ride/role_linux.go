@@ -32,7 +32,17 @@ type Role struct {
 	peerExit chan struct{}
 	waitPeer sync.Once
 	report   bool
+
+	// Reports the launcher did not take within reportStall, and whether
+	// the last one was such: the next are then tried without waiting.
+	unreported  int
+	reportStuck bool
 }
+
+// reportStall is how long a report waits for a launcher that does not
+// read its socket (stopped, or itself held) before it is dropped: a role
+// must go on taking keys whatever the launcher does.
+const reportStall = time.Second
 
 // Join takes the control socket at ControlFD and waits for the launcher to
 // name the peer. Call it after the signal handlers are installed; then call
@@ -214,16 +224,32 @@ func (r *Role) signal(out syscall.Signal) (Msg, error) {
 
 // Report tells the launcher of events, after the fact, if it asked for
 // them. A launcher that has gone is not an error here: Gone reports it.
+// One that does not read gets reportStall, once; what it did not take is
+// dropped, and counted (Unreported).
 func (r *Role) Report(events ...Msg) {
 	if !r.report {
 		return
 	}
 	for _, m := range events {
-		if err := r.conn.Send(m); err != nil {
+		wait := reportStall
+		if r.reportStuck {
+			wait = 0
+		}
+		err := r.conn.SendWithin(wait, m)
+		switch {
+		case err == nil:
+			r.reportStuck = false
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			r.reportStuck = true
+			r.unreported++
+		default:
 			return
 		}
 	}
 }
+
+// Unreported is how many events the launcher did not take.
+func (r *Role) Unreported() int { return r.unreported }
 
 // Close releases the control socket, the peer's pidfd and the output.
 func (r *Role) Close() error {

@@ -47,6 +47,9 @@ func Run(role string, args []string, in *Intake, stdout *os.File, stderr io.Writ
 		if n, why := r.Dropped(); n > 0 {
 			fmt.Fprintf(stderr, "%s: %s not written: %s\n", role, vocab.Count(n, "line"), why)
 		}
+		if n := r.Unreported(); n > 0 {
+			fmt.Fprintf(stderr, "%s: %s not reported: the launcher did not take them\n", role, vocab.Count(n, "event"))
+		}
 	}()
 	err = r.Loop(in, func(s Signal) (bool, error) { return handle(r, s) })
 	// The launcher learns the code this process exits with, as its main

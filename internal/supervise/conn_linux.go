@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -68,6 +69,35 @@ func (c *Conn) Send(msg []byte, fds ...int) error {
 		return err
 	}
 	return serr
+}
+
+// SendWithin is Send that waits at most d for room in the socket, and
+// reports an error wrapping os.ErrDeadlineExceeded if none came. A packet
+// there is room for costs one sendmsg(2), no deadline set.
+func (c *Conn) SendWithin(d time.Duration, msg []byte, fds ...int) error {
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	raw, err := c.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), msg, oob, nil, unix.MSG_DONTWAIT)
+		return true // one try
+	}); err != nil {
+		return err
+	}
+	if !errors.Is(serr, unix.EAGAIN) {
+		return serr
+	}
+	if err := c.f.SetWriteDeadline(time.Now().Add(d)); err != nil {
+		return err
+	}
+	defer c.f.SetWriteDeadline(time.Time{})
+	return c.Send(msg, fds...)
 }
 
 // Recv receives one packet into buf (a longer one is cut, and reported as
