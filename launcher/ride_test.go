@@ -407,25 +407,58 @@ func (r *rideProc) stderrHas(want string) {
 
 // TestForgedArrival: a SIGUSR1 queued with a siginfo of the sender's
 // making (rt_sigqueueinfo), naming the driver's pid, is not the driver's:
-// the conductor ignores it, and the ride goes on.
+// the conductor ignores it, and the ride goes on. Its receive names the
+// pid the siginfo gives, the driver's, under -v and in the trace, as the
+// conductor's word on stderr does: the driver did not send it. One whose
+// siginfo names no pid a process can have (-1) is reported with no
+// sender, not as a message the launcher cannot read.
 func TestForgedArrival(t *testing.T) {
-	r := startRide(t, nil, "--lang", "en")
-	// siginfo_t: si_signo, si_errno, si_code, a pad, si_pid, si_uid, the rest.
-	var info [128]byte
-	binary.NativeEndian.PutUint32(info[0:], uint32(syscall.SIGUSR1))
-	binary.NativeEndian.PutUint32(info[8:], uint32(0xffffffff)) // SI_QUEUE, -1: what a process may set
-	binary.NativeEndian.PutUint32(info[16:], uint32(r.Driver))
-	binary.NativeEndian.PutUint32(info[20:], uint32(os.Getuid()))
-	if _, _, e := syscall.Syscall(syscall.SYS_RT_SIGQUEUEINFO, uintptr(r.Conductor), uintptr(syscall.SIGUSR1), uintptr(unsafe.Pointer(&info[0]))); e != 0 {
-		t.Fatalf("rt_sigqueueinfo: %v", e)
+	path := filepath.Join(t.TempDir(), "ride.jsonl")
+	r := startRide(t, nil, "-v", "--lang", "en", "--trace", path)
+	forge := func(pid int32) {
+		t.Helper()
+		// siginfo_t: si_signo, si_errno, si_code, a pad, si_pid, si_uid, the rest.
+		var info [128]byte
+		binary.NativeEndian.PutUint32(info[0:], uint32(syscall.SIGUSR1))
+		binary.NativeEndian.PutUint32(info[8:], uint32(0xffffffff)) // SI_QUEUE, -1: what a process may set
+		binary.NativeEndian.PutUint32(info[16:], uint32(pid))
+		binary.NativeEndian.PutUint32(info[20:], uint32(os.Getuid()))
+		if _, _, e := syscall.Syscall(syscall.SYS_RT_SIGQUEUEINFO, uintptr(r.Conductor), uintptr(syscall.SIGUSR1), uintptr(unsafe.Pointer(&info[0]))); e != 0 {
+			t.Fatalf("rt_sigqueueinfo: %v", e)
+		}
 	}
+	forge(int32(r.Driver))
 	r.stderrHas(fmt.Sprintf("conductor: SIGUSR1 from pid %d ignored", r.Driver))
+	forge(-1) // once the first is taken: a standard signal pending is not queued twice
+	r.stderrHas("conductor: SIGUSR1 from pid -1 ignored")
 	r.kill(r.Conductor, syscall.SIGINT)
 	r.expect(fmt.Sprintf("driver[%d]: The old driver sets off", r.Driver))
 	r.kill(r.Driver, syscall.SIGTSTP)
 	r.expect(fmt.Sprintf("conductor[%d]: We have arrived", r.Conductor))
 	if code := r.wait(); code != 0 {
 		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
+	}
+	r.mu.Lock()
+	log := r.stderr.String()
+	r.mu.Unlock()
+	if want := fmt.Sprintf("conductor[%d] receive SIGUSR1 from %d\n", r.Conductor, r.Driver); strings.Count(log, want) != 1 {
+		t.Errorf("stderr lacks %q once:\n%s", want, log)
+	}
+	// The one naming -1, and the driver's on ^Z.
+	if want := fmt.Sprintf("conductor[%d] receive SIGUSR1\n", r.Conductor); strings.Count(log, want) != 2 {
+		t.Errorf("stderr lacks %q twice:\n%s", want, log)
+	}
+	if strings.Contains(log, "bad pid") {
+		t.Errorf("a receive the launcher could not read:\n%s", log)
+	}
+	var from []int
+	for _, e := range readTrace(t, path) {
+		if e.Event == trace.Receive && e.Role == vocab.Conductor && e.Signal == "SIGUSR1" {
+			from = append(from, e.From)
+		}
+	}
+	if want := []int{r.Driver, 0, 0}; !slices.Equal(from, want) {
+		t.Errorf("the conductor's receives of SIGUSR1 in the trace, from: %v, want %v", from, want)
 	}
 }
 

@@ -19,7 +19,7 @@ type Kind string
 const (
 	KindPeer    Kind = "peer"    // launcher → role: "peer ROLE PID", the peer's pidfd attached
 	KindReady   Kind = "ready"   // role → launcher: "ready MONO", handlers installed, peer held
-	KindReceive Kind = "receive" // role → launcher: "receive MONO SIGNAME [from PID]", a signal arrived (from PID: a stranger sent the peer's kind)
+	KindReceive Kind = "receive" // role → launcher: "receive MONO SIGNAME [from PID]", a signal arrived (from PID: the peer's kind, a stranger's: Role.Stranger)
 	KindSend    Kind = "send"    // role → launcher: "send MONO SIGNAME PID", a signal sent to PID
 	KindPrint   Kind = "print"   // role → launcher: "print MONO TEXT", a line printed
 	KindExit    Kind = "exit"    // role → launcher: "exit MONO CODE", about to exit with CODE
@@ -35,7 +35,7 @@ type Msg struct {
 	Kind   Kind
 	Mono   int64
 	Role   string // peer
-	Pid    int    // peer: the peer's pid; send: the receiver's pid; receive: a sender not the peer, or 0
+	Pid    int    // peer: the peer's pid; send: the receiver's pid; receive: a stranger (Role.Stranger), or 0
 	Signal string // receive, send: "SIGUSR1"
 	Text   string // print
 	Code   int    // exit: 0 to 255
@@ -164,9 +164,13 @@ func parseRole(s string) (string, error) {
 	return s, nil
 }
 
+// maxPid is the highest pid a process can have: PID_MAX_LIMIT on 64-bit
+// Linux.
+const maxPid = 1 << 22
+
 func parsePid(s string) (int, error) {
 	pid, err := strconv.Atoi(s)
-	if err != nil || pid <= 0 || pid > 1<<22 { // PID_MAX_LIMIT on 64-bit Linux
+	if err != nil || pid <= 0 || pid > maxPid {
 		return 0, fmt.Errorf("bad pid %q", s)
 	}
 	return pid, nil

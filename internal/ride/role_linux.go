@@ -156,10 +156,23 @@ func (r *Role) Say(text string) error {
 	return nil
 }
 
-// Stranger reports whether s is known to come from a process other than
-// the peer: kill(1) by hand, say. A signal whose sender is not known (the
-// kernel's, or one taken through os/signal) is no stranger's.
-func (r *Role) Stranger(s Signal) bool { return s.From != 0 && s.From != r.peerPid }
+// Stranger is the sender the receive of s names, or 0 for none. A signal
+// of the kind a peer sends (SIGUSR1, SIGUSR2) that is not the peer's on
+// the kernel's word (FromPeer) is a stranger's, and the sender named is
+// the pid its siginfo gives: kill(1) by hand, say, or a siginfo queued by
+// hand (rt_sigqueueinfo), which may give any pid, the peer's own too,
+// named all the same: the peer did not send it, and the conductor's word
+// on stderr names that pid too. None is named when the siginfo gives no
+// pid a process can have: 0 (a sender in a parent pid namespace; a signal
+// taken through os/signal, which does not say) or, forged, one out of
+// range, which a receive message could not carry. A key (SIGINT, SIGQUIT,
+// SIGTSTP) is anyone's, never a stranger's.
+func (r *Role) Stranger(s Signal) int {
+	if s.Sig != syscall.SIGUSR1 && s.Sig != syscall.SIGUSR2 || r.FromPeer(s) || s.From <= 0 || s.From > maxPid {
+		return 0
+	}
+	return s.From
+}
 
 // FromPeer says s was sent by the peer, on the kernel's word: SI_USER
 // (which no process can forge) from the peer's pid. A sender in a parent
@@ -169,7 +182,7 @@ func (r *Role) FromPeer(s Signal) bool { return s.User && s.From == r.peerPid }
 
 // Print is a role's answer to one of the signals its peer sends, s: one
 // line, then the report of both events. The receive names the sender if
-// it is not the peer.
+// it is a stranger (Stranger).
 func (r *Role) Print(s Signal, text string) error {
 	printed := Now() // stamped before the write, so it precedes what the line causes
 	err := r.Say(text)
@@ -182,14 +195,10 @@ func (r *Role) Print(s Signal, text string) error {
 // the sender.
 func (r *Role) Disregard(s Signal) { r.Report(r.receipt(s)) }
 
-// receipt is the report of a peer's kind of signal: with its sender when
-// that is a stranger. A key's sender (Forward's) is anyone, and not told.
+// receipt is the report of s's receive: with its sender when that is a
+// stranger (Stranger). A key's sender (Forward's) is anyone, and not told.
 func (r *Role) receipt(s Signal) Msg {
-	m := Msg{Kind: KindReceive, Mono: s.T, Signal: "SIG" + vocab.SignalName(s.Sig)}
-	if r.Stranger(s) {
-		m.Pid = s.From
-	}
-	return m
+	return Msg{Kind: KindReceive, Mono: s.T, Signal: "SIG" + vocab.SignalName(s.Sig), Pid: r.Stranger(s)}
 }
 
 // Forward is a role's answer to a key, s, whoever pressed it: out to the
