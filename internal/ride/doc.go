@@ -33,7 +33,9 @@
 //     while one of its kind is pending is merged into it, by the kernel
 //     or by the intake, as the kernel does; the last one is always taken.
 //     A signal the intake took is not taken again while another is
-//     pending: a flood of one cannot hold back another.
+//     pending: a flood of one cannot hold back another. A role waiting
+//     for its peer to get off first takes its signals meanwhile, and what
+//     is pending once the peer is gone (Role.Await).
 //   - When the control socket reaches EOF the launcher is gone, and the role
 //     ends (the backstop to the parent-death signal).
 //   - The runtime holds no policy of the binaries: how a command line is

@@ -197,6 +197,38 @@ func (in *Intake) Next() Signal {
 	}
 }
 
+// Pending takes the role's signals pending now, without waiting, and
+// returns them: those Next had yet to return, then those pending in the
+// kernel, lowest number first, then those os/signal delivered that no wake
+// has handed over yet. It takes each signal at most once, so a flood of
+// one cannot keep it going: one sent again meanwhile is left pending. For
+// a role's last look before it exits, when a wake may have been taken
+// before a signal sent earlier (the kernel hands out the thread's own
+// signals first). Call it from the goroutine that made the Intake.
+func (in *Intake) Pending() []Signal {
+	got := in.queue
+	in.queue = nil
+	set := in.set
+	for {
+		var info siginfo
+		sig := in.wait(&set, &info, false)
+		if sig == 0 {
+			break
+		}
+		set.Val[0] &^= sigBit(sig)
+		t := Now()
+		switch {
+		case sig == wakeSignal:
+			got = in.takeCaught(got, t)
+		case slices.Contains(in.sigs, sig):
+			got = append(got, Signal{Sig: sig, From: info.from(), User: info.Code == siUser, T: t})
+		}
+	}
+	// A wake still on its way finds nothing caught: Next returns it as a
+	// wake for nothing.
+	return in.takeCaught(got, Now())
+}
+
 // takeCaught appends what the pump handed over since the last wake, lowest
 // number first.
 func (in *Intake) takeCaught(queue []Signal, t int64) []Signal {

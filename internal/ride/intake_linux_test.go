@@ -39,7 +39,9 @@ func TestMain(m *testing.M) {
 // intakeHelper takes SIGUSR1, SIGUSR2, SIGTSTP and SIGINT as a role does,
 // says which it holds, then, for each byte N on stdin, takes N signals and
 // prints them on one line, "USR1:PID USR2:PID", PID the sender as the
-// intake knows it. It ends at EOF on stdin.
+// intake knows it. For a byte 0 it prints instead what Pending takes; for
+// a byte 255, first "wake" if Next, right after a Wake, returns nothing,
+// then what Pending takes. It ends at EOF on stdin.
 func intakeHelper() int {
 	in := NewIntake(signal.Notify, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTSTP, syscall.SIGINT)
 	var held []string
@@ -53,6 +55,20 @@ func intakeHelper() int {
 			return 0
 		}
 		var out []string
+		switch b[0] {
+		case 255:
+			in.Wake()
+			if s := in.Next(); s.Sig == 0 {
+				out = append(out, "wake")
+			}
+			fallthrough
+		case 0:
+			for _, s := range in.Pending() {
+				out = append(out, fmt.Sprintf("%s:%d", vocab.SignalName(s.Sig), s.From))
+			}
+			fmt.Println(strings.Join(out, " "))
+			continue
+		}
 		for len(out) < int(b[0]) {
 			if s := in.Next(); s.Sig != 0 {
 				out = append(out, fmt.Sprintf("%s:%d", vocab.SignalName(s.Sig), s.From))
@@ -148,6 +164,53 @@ func TestIntakeHeld(t *testing.T) {
 	<-flooded
 	if !strings.Contains(got, fmt.Sprintf("TSTP:%d", me)) {
 		t.Errorf("took %q in a flood of SIGUSR1: SIGTSTP held back", got)
+	}
+}
+
+// TestIntakePending: Pending takes what is pending without waiting, each
+// signal once, lowest number first, with its sender: after a wake too,
+// which the kernel hands out before the signals sent earlier to the
+// process, as a role's last look after the wake that says its peer is
+// gone. It takes a signal at most once, so a flood cannot hold it, and
+// returns nothing when nothing is pending.
+func TestIntakePending(t *testing.T) {
+	c, in, out := startIntake(t)
+	readLine(t, out)
+	me := os.Getpid()
+	for range 100 {
+		c.Signal(syscall.SIGUSR1)
+	}
+	c.Signal(syscall.SIGTSTP)
+	c.Signal(syscall.SIGUSR2)
+	waitPending(t, c.Pid, syscall.SIGUSR2)
+	in.Write([]byte{255})
+	if got, want := readLine(t, out), fmt.Sprintf("wake USR1:%d USR2:%d TSTP:%d", me, me, me); got != want {
+		t.Errorf("took %q, want %q", got, want)
+	}
+	in.Write([]byte{0})
+	if got := readLine(t, out); got != "" {
+		t.Errorf("took %q with nothing pending, want nothing", got)
+	}
+	stop, flooded := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(flooded)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				c.Signal(syscall.SIGUSR1)
+			}
+		}
+	}()
+	c.Signal(syscall.SIGUSR2)
+	waitPending(t, c.Pid, syscall.SIGUSR2)
+	in.Write([]byte{0})
+	got := readLine(t, out)
+	close(stop)
+	<-flooded
+	if n := strings.Count(got, "USR1:"); n > 1 || !strings.Contains(got, fmt.Sprintf("USR2:%d", me)) {
+		t.Errorf("took %q in a flood of SIGUSR1: want SIGUSR2, and SIGUSR1 at most once", got)
 	}
 }
 

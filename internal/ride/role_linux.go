@@ -113,6 +113,74 @@ func (r *Role) Loop(in *Intake, handle func(s Signal) (done bool, err error)) er
 	}
 }
 
+// Await hands each signal the intake takes to handle until until is
+// closed, and calls tick every every meanwhile, on this goroutine: for a
+// role that has said it is leaving and waits for its peer to go first,
+// still answering its signals. Once until is closed it hands over those
+// still pending (Intake.Pending: a signal sent before until closed may
+// come after the wake that says so) and returns the first error handle
+// returned, if any: an error does not end the wait. The launcher gone
+// ends it at once with ErrLauncherGone. every must be above 0. Call it
+// from the goroutine that made the intake.
+func (r *Role) Await(in *Intake, until <-chan struct{}, every time.Duration, tick func(), handle func(s Signal) error) error {
+	stop := make(chan struct{})
+	defer close(stop)
+	due := make(chan struct{}, 1) // a tick to make, merged with one not yet made
+	go func() {
+		// Each wake follows what it is for, so the thread, woken, sees it.
+		// One made after Await returned is a wake for nothing.
+		again := time.NewTicker(every)
+		defer again.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-r.gone:
+				in.Wake()
+				return
+			case <-until:
+				in.Wake()
+				return
+			case <-again.C:
+				select {
+				case due <- struct{}{}:
+				default:
+				}
+				in.Wake()
+			}
+		}
+	}()
+	var first error
+	keep := func(err error) {
+		if first == nil {
+			first = err
+		}
+	}
+	for {
+		select {
+		case <-r.gone:
+			return ErrLauncherGone
+		default:
+		}
+		select {
+		case <-until:
+			for _, s := range in.Pending() {
+				keep(handle(s))
+			}
+			return first
+		default:
+		}
+		select {
+		case <-due:
+			tick()
+		default:
+		}
+		if s := in.Next(); s.Sig != 0 {
+			keep(handle(s))
+		}
+	}
+}
+
 // ReportExit tells the launcher the code this role is about to exit with.
 func (r *Role) ReportExit(code int) {
 	r.Report(Msg{Kind: KindExit, Mono: Now(), Code: code})
