@@ -366,16 +366,7 @@ func TestFailedStarts(t *testing.T) {
 // the conductor has got off, and the ride ends.
 func TestStrangerBeforeArrival(t *testing.T) {
 	r := startRide(t, nil, "-v", "--lang", "en")
-	r.kill(r.Conductor, syscall.SIGSTOP) // what it is sent stays pending
-	for deadline := time.Now().Add(lineTimeout); ; {
-		if _, state, _ := proctest.Stat(r.Conductor); state == 'T' {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("conductor not stopped after %v", lineTimeout)
-		}
-		time.Sleep(time.Millisecond) // polls /proc until the stop has taken
-	}
+	r.stop(r.Conductor) // what it is sent stays pending
 	r.kill(r.Conductor, syscall.SIGUSR1)
 	r.kill(r.Driver, syscall.SIGTSTP)
 	r.stderrHas(fmt.Sprintf("driver[%d] send SIGUSR1", r.Driver))
@@ -387,21 +378,76 @@ func TestStrangerBeforeArrival(t *testing.T) {
 	r.stderrHas("conductor: SIGUSR1 from pid")
 }
 
+// stop sends SIGSTOP to pid and waits until it has stopped.
+func (r *rideProc) stop(pid int) {
+	r.t.Helper()
+	r.kill(pid, syscall.SIGSTOP)
+	for deadline := time.Now().Add(lineTimeout); ; {
+		if _, state, _ := proctest.Stat(pid); state == 'T' {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("pid %d not stopped after %v", pid, lineTimeout)
+		}
+		time.Sleep(time.Millisecond) // polls /proc until the stop has taken
+	}
+}
+
 // stderrHas waits until the launcher's stderr holds want.
-func (r *rideProc) stderrHas(want string) {
+func (r *rideProc) stderrHas(want string) { r.t.Helper(); r.stderrHasN(want, 1) }
+
+// stderrHasN waits until the launcher's stderr holds want n times.
+func (r *rideProc) stderrHasN(want string, n int) {
 	r.t.Helper()
 	deadline := time.Now().Add(lineTimeout)
 	for {
 		r.mu.Lock()
 		log := r.stderr.String()
 		r.mu.Unlock()
-		if strings.Contains(log, want) {
+		if strings.Count(log, want) >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("stderr lacks %q after %v:\n%s", want, lineTimeout, log)
+			r.t.Fatalf("stderr lacks %d of %q after %v:\n%s", n, want, lineTimeout, log)
 		}
 		time.Sleep(10 * time.Millisecond) // polls what the launcher wrote
+	}
+}
+
+// TestSignalsWhileArriving: while the driver waits for the conductor to
+// get off (held stopped here, so the wait lasts), it still answers
+// SIGUSR1 and SIGUSR2, and takes a second ^Z and does nothing with it
+// but report its receive, which names no sender: a key is anyone's.
+// Once the conductor goes on, the ride ends as ever.
+func TestSignalsWhileArriving(t *testing.T) {
+	r := startRide(t, nil, "-v", "--lang", "en")
+	r.stop(r.Conductor)
+	r.kill(r.Driver, syscall.SIGTSTP)
+	r.stderrHas(fmt.Sprintf("driver[%d] send SIGUSR1 %d\n", r.Driver, r.Conductor))
+	r.kill(r.Driver, syscall.SIGUSR2)
+	r.expect(fmt.Sprintf("driver[%d]: Fasten", r.Driver))
+	r.kill(r.Driver, syscall.SIGUSR1)
+	r.expect(fmt.Sprintf("driver[%d]: The old driver sets off", r.Driver))
+	r.kill(r.Driver, syscall.SIGTSTP)
+	r.stderrHasN(fmt.Sprintf("driver[%d] receive SIGTSTP\n", r.Driver), 2)
+	r.kill(r.Conductor, syscall.SIGCONT)
+	r.expect(fmt.Sprintf("conductor[%d]: We have arrived", r.Conductor))
+	r.expect(fmt.Sprintf("reaped conductor pid=%d exit=0", r.Conductor))
+	r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
+	}
+	me := os.Getpid()
+	r.mu.Lock()
+	log := r.stderr.String()
+	r.mu.Unlock()
+	for _, want := range []string{
+		fmt.Sprintf("driver[%d] receive SIGUSR2 from %d\n", r.Driver, me),
+		fmt.Sprintf("driver[%d] receive SIGUSR1 from %d\n", r.Driver, me),
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, log)
+		}
 	}
 }
 
@@ -484,5 +530,65 @@ func TestLauncherStoppedVerbose(t *testing.T) {
 	r.mu.Unlock()
 	if !regexp.MustCompile(`(?m)^(driver|conductor): \d+ events? not reported: the launcher did not take them$`).MatchString(log) {
 		t.Errorf("no role says what it could not report:\n%s", log)
+	}
+}
+
+// TestSetOffBeforeArrival: ^C to the conductor and ^Z to the driver back
+// to back, in a fresh ride each time. The driver may take its SIGTSTP
+// before the conductor's SIGUSR1 reaches it, or find that SIGUSR1 still
+// pending once the conductor has got off: either way, once the conductor
+// has sent it (-v says), the set-off line comes, once, before the driver
+// gets off, and the ride exits 0.
+//
+// The conductor itself may get off first and never send it: a ^C that
+// reached it while its main thread was not waiting went through
+// os/signal, and the driver's SIGUSR1, held for it in the kernel, can be
+// taken before that ^C is handed over. So a ^\ goes first, and the test
+// waits for the conductor's last report on it: the conductor is then
+// back at its wait, or about to be (1 ride in 200 still raced here, 15
+// with the driver's line alone awaited). Such a ride is logged, not
+// failed, but most must have the ^C forwarded, or the test proves
+// nothing.
+func TestSetOffBeforeArrival(t *testing.T) {
+	const rides = 20
+	forwarded := 0
+	for i := range rides {
+		r := startRide(t, nil, "-v", "--lang", "en")
+		r.kill(r.Conductor, syscall.SIGQUIT)
+		r.expect(fmt.Sprintf("driver[%d]: Fasten", r.Driver))
+		r.stderrHas(fmt.Sprintf("conductor[%d] send SIGUSR2 %d\n", r.Conductor, r.Driver)) // its last word on the ^\
+		r.kill(r.Conductor, syscall.SIGINT)
+		r.kill(r.Driver, syscall.SIGTSTP)
+		if code := r.wait(); code != 0 {
+			t.Errorf("ride %d: exit %d, want 0\n%s", i, code, r.transcript())
+			continue
+		}
+		r.mu.Lock()
+		log := r.stderr.String()
+		r.mu.Unlock()
+		if !strings.Contains(log, fmt.Sprintf("conductor[%d] send SIGUSR1 %d\n", r.Conductor, r.Driver)) {
+			t.Logf("ride %d: the conductor got off before its ^C came through os/signal\n%s", i, r.transcript())
+			continue
+		}
+		forwarded++
+		lines := r.output()
+		count := func(want string) (n int) {
+			for _, l := range lines {
+				if strings.HasSuffix(l, want) {
+					n++
+				}
+			}
+			return n
+		}
+		setOff := fmt.Sprintf("driver[%d]: The old driver sets off", r.Driver)
+		reaped := slices.IndexFunc(lines, func(l string) bool {
+			return strings.HasSuffix(l, fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
+		})
+		if count(setOff) != 1 || count("We have arrived, please get off") != 1 || reaped < 0 || slices.Index(lines[reaped:], setOff) >= 0 {
+			t.Errorf("ride %d: want one set-off line and one arrival line, both before the driver is reaped\n%s", i, r.transcript())
+		}
+	}
+	if forwarded < rides/2 {
+		t.Errorf("the conductor forwarded ^C in %d rides of %d: too few to tell", forwarded, rides)
 	}
 }

@@ -258,9 +258,10 @@ func (r *Role) Print(s Signal, text string) error {
 	return err
 }
 
-// Disregard is a role's answer to a signal it takes from its peer only,
-// sent by a stranger: nothing but the report of its receive, which names
-// the sender.
+// Disregard is a role's answer to a signal it does not act on: one it
+// takes from its peer only, sent by a stranger, or a key it already
+// acted on. Nothing but the report of its receive, which names the
+// sender if it is a stranger (Stranger).
 func (r *Role) Disregard(s Signal) { r.Report(r.receipt(s)) }
 
 // receipt is the report of s's receive: with its sender when that is a
