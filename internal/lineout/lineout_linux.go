@@ -77,30 +77,50 @@ func New(f *os.File) *Output {
 	if o.fd < 0 || unix.Fstat(o.fd, &st) != nil {
 		return o // writes fail, counted, with the reason
 	}
+	if fl, err := unix.FcntlInt(uintptr(o.fd), unix.F_GETFL, 0); err != nil || fl&unix.O_ACCMODE == unix.O_RDONLY {
+		return o // not open for writing: every write fails (EBADF), counted
+	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFSOCK:
 		o.mode = socket
 	case unix.S_IFIFO:
-		o.reopen()
+		o.reopen(&st)
 	case unix.S_IFCHR:
-		if _, err := unix.IoctlGetTermios(o.fd, unix.TCGETS); err == nil {
-			o.reopen()
+		if _, err := unix.IoctlGetTermios(o.fd, unix.TCGETS); err != nil {
+			break // no terminal: a device, written as it is
 		}
+		if _, err := unix.IoctlGetInt(o.fd, unix.TIOCGPTN); err == nil {
+			// A pty's master: opened again it would be a new terminal,
+			// not this one (same device, same inode: same cannot tell).
+			o.guard()
+			break
+		}
+		o.reopen(&st)
 	}
 	return o
 }
 
-// reopen opens o's pipe or terminal again, non-blocking; where it cannot,
-// lines go through a goroutine of o's own.
-func (o *Output) reopen() {
+// reopen opens o's pipe or terminal (st) again, non-blocking; where it
+// cannot, lines go through a goroutine of o's own.
+func (o *Output) reopen(st *unix.Stat_t) {
 	// O_NOCTTY: opening a terminal must never make it the process's
 	// controlling terminal.
 	fd, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", o.fd), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err == nil {
+	if err == nil && same(fd, st) {
 		o.fd, o.mode, o.own = fd, nonblocking, true
 		return
 	}
+	if err == nil {
+		unix.Close(fd)
+	}
 	o.guard()
+}
+
+// same says fd is the file st describes: /proc/self/fd/N opens the file
+// the descriptor names, which may not be where its writes go.
+func same(fd int, st *unix.Stat_t) bool {
+	var now unix.Stat_t
+	return unix.Fstat(fd, &now) == nil && now.Dev == st.Dev && now.Ino == st.Ino && now.Rdev == st.Rdev
 }
 
 // guard makes o write through a goroutine of its own.
@@ -112,11 +132,36 @@ func (o *Output) guard() {
 }
 
 // writer writes the lines it is given, each whole or until an error, and
-// answers each; it may block for as long as the output is not read.
+// answers each; it may block for as long as the output is not read. A
+// descriptor someone made non-blocking is waited on with poll(2): a slow
+// reader must cost the line no more than a blocking write would.
 func (o *Output) writer(fd int) {
 	for line := range o.lines {
-		o.done <- writeAll(fd, line)
+		o.done <- writeWaiting(fd, line)
 	}
+}
+
+// writeWaiting writes b whole, waiting for room as long as it takes.
+func writeWaiting(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if n > 0 {
+			b = b[n:]
+		}
+		switch {
+		case err == unix.EAGAIN:
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+				return fmt.Errorf("poll: %w", err)
+			}
+		case err == unix.EINTR:
+		case err != nil:
+			return err
+		case n == 0:
+			return unix.EIO
+		}
+	}
+	return nil
 }
 
 // Write writes one line. It never fails: a line that cannot be written,
@@ -204,16 +249,8 @@ func (o *Output) finish(rest []byte, deadline time.Time) error {
 // hand gives a line to the writer goroutine and waits for it at most
 // Stall; while a line it took is still not written, the next are dropped.
 func (o *Output) hand(line []byte) error {
-	if o.busy {
-		select {
-		case err := <-o.done: // the stalled line went at last, or failed
-			o.busy = false
-			if err == nil && o.dropped > 0 {
-				o.dropped-- // it was counted as dropped when it stalled
-			}
-		default:
-			return errStalled
-		}
+	if o.settle(); o.busy {
+		return errStalled
 	}
 	o.lines <- append([]byte(nil), line...) // the caller may reuse line
 	t := time.NewTimer(Stall)
@@ -224,6 +261,26 @@ func (o *Output) hand(line []byte) error {
 	case <-t.C:
 		o.busy = true
 		return errStalled
+	}
+}
+
+// settle takes the writer goroutine's answer on a line that stalled, if
+// it has come: a line that went at last is no longer counted dropped.
+// Call it with o.mu held.
+func (o *Output) settle() {
+	if !o.busy {
+		return
+	}
+	select {
+	case err := <-o.done:
+		o.busy = false
+		switch {
+		case err == nil:
+			o.dropped-- // counted when it stalled
+		case !errors.Is(err, unix.EPIPE):
+			o.failed = err
+		}
+	default:
 	}
 }
 
@@ -248,6 +305,7 @@ func writeAll(fd int, b []byte) error {
 func (o *Output) Dropped() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.settle()
 	return o.dropped
 }
 
@@ -271,6 +329,7 @@ func (o *Output) Why(name string) string {
 func (o *Output) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.settle()
 	var err error
 	switch {
 	case o.own:

@@ -234,20 +234,94 @@ func TestGuarded(t *testing.T) {
 	defer o.Close()
 	stalls(t, o)
 	go io.Copy(io.Discard, r)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		before := o.Dropped()
-		o.Write([]byte("again\n"))
-		if after := o.Dropped(); after < before {
-			// This line went, and the one that stalled went before it:
-			// no longer counted.
-			if after != before-1 {
-				t.Errorf("dropped %d, then %d", before, after)
-			}
-			return
-		}
+	// The line that stalled goes once the pipe is read: no longer counted,
+	// even with no line after it (the last line of a process).
+	for deadline := time.Now().Add(10 * time.Second); o.Dropped() != 1; {
 		if time.Now().After(deadline) {
-			t.Fatalf("dropped %d once the pipe was read", o.Dropped())
+			t.Fatalf("dropped %d once the pipe was read, want 1", o.Dropped())
 		}
 		time.Sleep(time.Millisecond) // the writer goroutine's late answer, bounded
 	}
+	o.Write([]byte("again\n"))
+	if o.Dropped() != 1 {
+		t.Errorf("dropped %d after a line to a pipe that is read, want 1", o.Dropped())
+	}
+}
+
+// TestGuardedNonblocking: an output someone made non-blocking, written by
+// the goroutine, waits for a slow reader as a blocking one would: no line
+// is dropped for an EAGAIN.
+func TestGuardedNonblocking(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	fill(t, w)
+	if err := unix.SetNonblock(int(w.Fd()), true); err != nil {
+		t.Fatal(err)
+	}
+	o := &Output{f: w, fd: int(w.Fd())}
+	o.guard()
+	defer o.Close()
+	go func() {
+		time.Sleep(Stall / 4) // a slow reader, well within Stall
+		io.Copy(io.Discard, r)
+	}()
+	o.Write([]byte("slow\n"))
+	if o.Dropped() != 0 {
+		t.Errorf("dropped %d: %s", o.Dropped(), o.Why("stdout"))
+	}
+}
+
+// fill writes into w until the pipe is full.
+func fill(t *testing.T, w *os.File) {
+	t.Helper()
+	fd := int(w.Fd())
+	unix.SetNonblock(fd, true)
+	defer unix.SetNonblock(fd, false)
+	junk := make([]byte, 4096)
+	for {
+		if _, err := unix.Write(fd, junk); err != nil {
+			if err == unix.EAGAIN {
+				return
+			}
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestNotTheSame: outputs /proc would open as something else. A pty's
+// master opened again is a new terminal: lines written to the master must
+// reach its slave. A read-only descriptor is no output: lines fail,
+// counted, and never go to the file it reads.
+func TestNotTheSame(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	o := New(ptmx)
+	defer o.Close()
+	o.Write([]byte("through the master\n"))
+	buf := make([]byte, 100)
+	tty.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := tty.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "through the master") {
+		t.Errorf("the slave read %q, %v; dropped %d", buf[:n], err, o.Dropped())
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	ro := New(r)
+	ro.Write([]byte("into a read end\n"))
+	if ro.Dropped() != 1 || ro.Why("stdout") != "stdout: bad file descriptor" {
+		t.Errorf("a read end: dropped %d (%s), want 1, bad file descriptor", ro.Dropped(), ro.Why("stdout"))
+	}
+	ro.Close()
 }
