@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"syscall"
@@ -50,7 +51,11 @@ func run(args []string, in *ride.Intake, stdout *os.File, stderr io.Writer) erro
 				// anyone else (kill by hand) would leave the driver
 				// riding alone, with no conductor for ^C and ^\.
 				r.Disregard(s)
-				warn.Logf("SIGUSR1 from pid %d ignored: only the driver (^Z) says we have arrived", s.From)
+				from := "an unknown sender" // a parent pid namespace, or a forged pid out of range
+				if pid := r.Stranger(s); pid != 0 {
+					from = fmt.Sprintf("pid %d", pid)
+				}
+				warn.Logf("SIGUSR1 from %s ignored: only the driver (^Z) says we have arrived", from)
 				return false, nil
 			}
 			return true, r.Print(s, r.Msgs.Arrived)

@@ -476,7 +476,7 @@ func TestForgedArrival(t *testing.T) {
 	forge(int32(r.Driver))
 	r.stderrHas(fmt.Sprintf("conductor: SIGUSR1 from pid %d ignored", r.Driver))
 	forge(-1) // once the first is taken: a standard signal pending is not queued twice
-	r.stderrHas("conductor: SIGUSR1 from pid -1 ignored")
+	r.stderrHas("conductor: SIGUSR1 from an unknown sender ignored") // no pid a process can have
 	r.kill(r.Conductor, syscall.SIGINT)
 	r.expect(fmt.Sprintf("driver[%d]: The old driver sets off", r.Driver))
 	r.kill(r.Driver, syscall.SIGTSTP)
