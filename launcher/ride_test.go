@@ -475,8 +475,10 @@ func TestForgedArrival(t *testing.T) {
 	}
 	forge(int32(r.Driver))
 	r.stderrHas(fmt.Sprintf("conductor: SIGUSR1 from pid %d ignored", r.Driver))
-	forge(-1) // once the first is taken: a standard signal pending is not queued twice
-	r.stderrHas("conductor: SIGUSR1 from an unknown sender ignored") // no pid a process can have
+	// Once the first is taken (a standard signal pending is not queued
+	// twice): a pid no process can have.
+	forge(-1)
+	r.stderrHas("conductor: SIGUSR1 from an unknown sender ignored")
 	r.kill(r.Conductor, syscall.SIGINT)
 	r.expect(fmt.Sprintf("driver[%d]: The old driver sets off", r.Driver))
 	r.kill(r.Driver, syscall.SIGTSTP)
