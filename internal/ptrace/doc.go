@@ -1,0 +1,29 @@
+// Package ptrace watches a program and every process it makes with
+// ptrace(2), and says what each did: who it made, what it ran, which
+// signals it took from whom and what became of them, how it ended. It is
+// the only package of sigride that calls ptrace; the launcher stands on it
+// to run a program it did not write as the ride ("launcher -- CMD").
+//
+// Invariants:
+//   - One thread does it all: a goroutine locked to its OS thread for the
+//     life of the Tracer seizes the program, makes every ptrace request
+//     (the kernel takes them from the tracer thread only) and is the only
+//     waiter while it runs: wait4 by anyone else would take the tracees'
+//     stops, and the exits of the supervisor's own children, from under
+//     it. The supervisor's children that end (the program, orphans it
+//     adopted as a subreaper) come out of the Tracer as Reaped events.
+//     So a process runs one Tracer at a time, and nothing else of it
+//     waits for a child meanwhile (supervise.Reap neither).
+//   - PTRACE_SEIZE, never PTRACE_ATTACH or PTRACE_TRACEME: a tracee is
+//     never stopped by the tracing itself, and a job-control stop (^Z, a
+//     SIGSTOP) is a stop as without a tracer (PTRACE_LISTEN), reported.
+//   - Every signal a tracee was about to take is given back to it as it
+//     was (re-injected): the program runs as it would untraced, only
+//     slower.
+//   - The program is seized before it runs its first instruction: it is
+//     started held (a shell that waits for a byte, then execs it), and
+//     let go once seized, so its first fork is watched too. Every process
+//     it makes is seized with it by the kernel (fork, vfork, clone).
+//   - PTRACE_O_EXITKILL: if the supervisor dies, the kernel kills every
+//     tracee; nothing runs on untraced, half-watched.
+package ptrace

@@ -1,0 +1,240 @@
+package ptrace
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sigride/sigride/internal/supervise"
+)
+
+// program is a traced run of a shell script: started held, seized, let go.
+type program struct {
+	t      *testing.T
+	tr     *Tracer
+	pid    int
+	events []Event
+}
+
+// trace starts script under sh, held, seizes it and lets it go.
+func trace(t *testing.T, script string) *program {
+	t.Helper()
+	c, tr := held(t, []string{"/bin/sh", "-c", script})
+	return &program{t: t, tr: tr, pid: c.Pid}
+}
+
+// held starts cmd held, waits for its shell and seizes it; the Hold is
+// released unless keep is given, then returned in it.
+func held(t *testing.T, cmd []string, keep ...**Hold) (*supervise.Child, *Tracer) {
+	t.Helper()
+	h, err := NewHold()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := supervise.Start(supervise.Spec{
+		Name:  "program",
+		Path:  Shell,
+		Args:  HoldArgs(3, cmd),
+		Files: []*os.File{nil, os.Stderr, os.Stderr, h.Child()},
+	})
+	h.Child().Close()
+	if err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := h.Held(10 * time.Second); err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	tr, err := Seize(c.Pid)
+	if err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	if len(keep) > 0 {
+		*keep[0] = h
+		return c, tr
+	}
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	return c, tr
+}
+
+// next waits for the next event that satisfies want, keeping them all.
+func (p *program) next(what string, want func(Event) bool) Event {
+	p.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e, ok := <-p.tr.Events():
+			if !ok {
+				p.t.Fatalf("events ended before %s:\n%s", what, p.dump())
+			}
+			p.events = append(p.events, e)
+			if want(e) {
+				return e
+			}
+		case <-timeout:
+			p.t.Fatalf("no %s within 10s:\n%s", what, p.dump())
+		}
+	}
+}
+
+// drain reads every event left, until the channel closes.
+func (p *program) drain() {
+	p.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e, ok := <-p.tr.Events():
+			if !ok {
+				if err := p.tr.Err(); err != nil {
+					p.t.Errorf("tracer: %v", err)
+				}
+				return
+			}
+			p.events = append(p.events, e)
+		case <-timeout:
+			p.t.Fatalf("events never ended:\n%s", p.dump())
+		}
+	}
+}
+
+func (p *program) dump() string {
+	var b strings.Builder
+	for _, e := range p.events {
+		fmt.Fprintf(&b, "  %s pid=%d parent=%d path=%s sig=%v from=%d code=%d fate=%v status=%#x\n",
+			e.Kind, e.Pid, e.Parent, e.Path, e.Sig, e.From, e.Code, e.Fate, uint32(e.Status))
+	}
+	return b.String()
+}
+
+// TestSignalsAndChildren: a program that signals itself (a handler runs),
+// forks a child that exits 4, and exits 5. The tracer sees the program's
+// exec, the signal with its sender and fate, the child's spawn, exec and
+// exit (reaped by its parent, not by us), and the program's end, which
+// is ours to reap.
+func TestSignalsAndChildren(t *testing.T) {
+	p := trace(t, `trap 'echo usr1 >&2' USR1; kill -USR1 $$; /bin/sh -c 'exit 4'; exit 5`)
+	root := p.pid
+	p.next("exec of the program", func(e Event) bool { return e.Kind == Exec && e.Pid == root })
+	sig := p.next("SIGUSR1", func(e Event) bool { return e.Kind == Signal && e.Sig == syscall.SIGUSR1 })
+	if sig.Pid != root || sig.From != root || sig.Code != CodeUser || sig.Fate != Handled {
+		t.Errorf("SIGUSR1: %+v, want to and from %d, SI_USER, handled", sig, root)
+	}
+	spawn := p.next("spawn", func(e Event) bool { return e.Kind == Spawn })
+	if spawn.Parent != root {
+		t.Errorf("spawn by %d, want %d", spawn.Parent, root)
+	}
+	child := spawn.Pid
+	exit := p.next("the child's exit", func(e Event) bool { return e.Kind == Exit && e.Pid == child })
+	if !exit.Status.Exited() || exit.Status.ExitStatus() != 4 {
+		t.Errorf("child's status %#x, want exit 4", uint32(exit.Status))
+	}
+	p.drain()
+	var reaped []Event
+	for _, e := range p.events {
+		if e.Kind == Reaped {
+			reaped = append(reaped, e)
+		}
+	}
+	if len(reaped) != 1 || reaped[0].Pid != root || reaped[0].Status.ExitStatus() != 5 {
+		t.Errorf("reaped %v, want the program alone, exit 5:\n%s", reaped, p.dump())
+	}
+}
+
+// TestDefaultAction: a signal nobody handles ends the program: its fate
+// is said before it happens, and the end is by that signal.
+func TestDefaultAction(t *testing.T) {
+	p := trace(t, `kill -USR2 $$; exit 0`)
+	sig := p.next("SIGUSR2", func(e Event) bool { return e.Kind == Signal && e.Sig == syscall.SIGUSR2 })
+	if sig.Fate != Terminated {
+		t.Errorf("SIGUSR2's fate %v, want terminated", sig.Fate)
+	}
+	end := p.next("reaped", func(e Event) bool { return e.Kind == Reaped })
+	if !end.Status.Signaled() || end.Status.Signal() != syscall.SIGUSR2 {
+		t.Errorf("status %#x, want killed by SIGUSR2", uint32(end.Status))
+	}
+	p.drain()
+}
+
+// TestJobControlStop: a stop is a stop, traced as untraced: the program
+// stays stopped until SIGCONT, and the tracer says so.
+func TestJobControlStop(t *testing.T) {
+	p := trace(t, `kill -TSTP $$; exit 7`)
+	sig := p.next("SIGTSTP", func(e Event) bool { return e.Kind == Signal && e.Sig == syscall.SIGTSTP })
+	if sig.Fate != Stopped {
+		t.Errorf("SIGTSTP's fate %v, want stopped", sig.Fate)
+	}
+	p.next("stop", func(e Event) bool { return e.Kind == Stop && e.Sig == syscall.SIGTSTP })
+	if state := procState(t, p.pid); state != 't' && state != 'T' {
+		t.Errorf("state %q after the stop, want stopped", state)
+	}
+	if err := syscall.Kill(p.pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	cont := p.next("SIGCONT", func(e Event) bool { return e.Kind == Signal && e.Sig == syscall.SIGCONT })
+	if cont.Fate != Continued || cont.From != os.Getpid() {
+		t.Errorf("SIGCONT: %+v, want continued, from %d", cont, os.Getpid())
+	}
+	end := p.next("reaped", func(e Event) bool { return e.Kind == Reaped })
+	if end.Status.ExitStatus() != 7 {
+		t.Errorf("status %#x, want exit 7", uint32(end.Status))
+	}
+	p.drain()
+}
+
+// procState is a process's state letter from /proc/PID/stat.
+func procState(t *testing.T, pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	return s[strings.LastIndexByte(s, ')')+2]
+}
+
+// TestHoldNeverLetGo: a held program whose supervisor closes the pipe
+// without the line never runs: the shell exits 127, no exec.
+func TestHoldNeverLetGo(t *testing.T) {
+	var h *Hold
+	c, tr := held(t, []string{"/bin/echo", "ran"}, &h)
+	h.Close()
+	p := &program{t: t, tr: tr, pid: c.Pid}
+	p.drain()
+	for _, e := range p.events {
+		if e.Kind == Exec {
+			t.Errorf("the program ran:\n%s", p.dump())
+		}
+	}
+	if last := p.events[len(p.events)-1]; last.Kind != Reaped || last.Status.ExitStatus() != 127 {
+		t.Errorf("last event %v %#x, want reaped, exit 127", last.Kind, uint32(last.Status))
+	}
+}
+
+// TestFirstExecIsTheProgram: the shell is seized past its own exec: the
+// first exec the Tracer sees is the program's, every time.
+func TestFirstExecIsTheProgram(t *testing.T) {
+	for range 20 {
+		p := trace(t, "exit 0")
+		first := p.next("an exec", func(e Event) bool { return e.Kind == Exec })
+		if first.Pid != p.pid {
+			t.Fatalf("first exec by %d, want %d", first.Pid, p.pid)
+		}
+		p.drain()
+		n := 0
+		for _, e := range p.events {
+			if e.Kind == Exec {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d execs for one program:\n%s", n, p.dump())
+		}
+	}
+}
