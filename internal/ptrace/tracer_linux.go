@@ -18,15 +18,20 @@ import (
 type Kind int
 
 const (
-	Spawn  Kind = iota + 1 // Pid was made by Parent: a fork, a vfork, a clone that is a process
-	Exec                   // Pid runs a new program, Path
-	Signal                 // Pid is about to take Sig, sent by From (Code says how); Fate is what it does with it
-	Stop                   // Pid stopped on Sig: a job-control stop
-	Exit                   // Pid ended: Status
-	Reaped                 // Pid, a child of the supervisor, ended and was reaped: Status
+	Spawn        Kind = iota + 1 // Pid was made by Parent: a fork, a vfork, a clone that is a process
+	Exec                         // Pid runs a new program, Path
+	Signal                       // Pid is about to take Sig, sent by From (Code says how); Fate is what it does with it
+	Stop                         // Pid stopped on Sig: a job-control stop
+	Exit                         // Pid ended: Status
+	Reaped                       // Pid, a child of the supervisor, ended and was reaped by the Tracer: Status
+	Send                         // Pid sent Sig to Target (kill, tkill, tgkill, sigqueue, a pidfd): Err is the call's answer
+	Print                        // Pid wrote Data to Fd, its stdout (1) or stderr (2)
+	Reap                         // Parent reaped Pid (wait4, waitid)
+	Dispositions                 // Pid's signal dispositions or mask changed: Caught, Ignored, Blocked
 )
 
-var kindNames = [...]string{Spawn: "spawn", Exec: "exec", Signal: "signal", Stop: "stop", Exit: "exit", Reaped: "reaped"}
+var kindNames = [...]string{Spawn: "spawn", Exec: "exec", Signal: "signal", Stop: "stop", Exit: "exit", Reaped: "reaped",
+	Send: "send", Print: "print", Reap: "reap", Dispositions: "dispositions"}
 
 func (k Kind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -69,14 +74,21 @@ const (
 type Event struct {
 	Kind   Kind
 	Pid    int
-	Parent int             // Spawn: the process that made Pid
-	Path   string          // Exec: the program it runs now
-	Sig    syscall.Signal  // Signal, Stop
-	From   int             // Signal: the sender's pid as its siginfo says; 0 for the kernel
-	Code   int32           // Signal: si_code: how it was sent (CodeUser ...)
-	Fate   Fate            // Signal
-	Status unix.WaitStatus // Exit, Reaped
-	T      int64           // when the Tracer saw it: CLOCK_MONOTONIC, in nanoseconds
+	Parent int            // Spawn: the process that made Pid; Reap: the one that reaped it
+	Path   string         // Exec: the program it runs now
+	Sig    syscall.Signal // Signal, Stop
+	From   int            // Signal: the sender's pid as its siginfo says; 0 for the kernel
+	Code   int32          // Signal: si_code: how it was sent (CodeUser ...)
+	Fate   Fate           // Signal
+	Waited bool           // Signal: taken with sigwaitinfo/sigtimedwait, not by a handler
+	Target int            // Send: the pid (a thread's, for tkill and tgkill; -PGID for a process group)
+	Err    error          // Send: nil, or the errno the call returned
+	Fd     int            // Print
+	Data   []byte         // Print
+
+	Caught, Ignored, Blocked uint64          // Dispositions: a bit per signal, 1 << (signo-1)
+	Status                   unix.WaitStatus // Exit, Reaped
+	T                        int64           // when the Tracer saw it: CLOCK_MONOTONIC, in nanoseconds
 }
 
 // options are the tracees' ptrace options, set atomically with the seize.
@@ -97,9 +109,10 @@ type Tracer struct {
 
 // tracee is what the Tracer keeps of a task it traces.
 type tracee struct {
-	tgid    int  // the process it is a thread of (itself for a process)
-	ppid    int  // its parent, read as it was about to exit
-	stopped bool // in a job-control stop already reported
+	tgid    int   // the process it is a thread of (itself for a process)
+	ppid    int   // its parent, read as it was about to exit
+	stopped bool  // in a job-control stop already reported
+	call    *call // the watched system call it is in, if any
 }
 
 // Seize starts tracing pid, a process that has not yet run the program
@@ -212,6 +225,8 @@ func (t *Tracer) stopped(tasks map[int]*tracee, pid int, ws unix.WaitStatus, now
 			}
 		}
 	case unix.PTRACE_EVENT_EXEC:
+		task.call = nil // execve returns into the new program: not a call of ours
+		t.dispositions(pid, now)
 		// A thread that execs takes over its process's pid; the one it
 		// was is gone without an exit of its own.
 		if msg, err := unix.PtraceGetEventMsg(pid); err == nil && int(msg) != pid {
@@ -223,7 +238,8 @@ func (t *Tracer) stopped(tasks map[int]*tracee, pid int, ws unix.WaitStatus, now
 		task.ppid = ppidOf(pid)
 	case 0:
 		if sig == unix.SIGTRAP|0x80 {
-			break // a system call's stop: none asked for yet
+			t.syscallStop(task, pid, now)
+			break
 		}
 		// About to take sig: say so, and give it back.
 		task.stopped = false
@@ -237,9 +253,11 @@ func (t *Tracer) stopped(tasks map[int]*tracee, pid int, ws unix.WaitStatus, now
 
 // resume lets pid go on, giving it sig (0: none).
 func (t *Tracer) resume(pid int, sig syscall.Signal) {
-	// ESRCH: it was killed meanwhile (SIGKILL does not wait for the
-	// tracer); its end comes through wait4 all the same.
-	_ = ptrace(unix.PTRACE_CONT, pid, 0, uintptr(sig))
+	// Up to its next system call's entry or return, where the Tracer
+	// reads what it is about. ESRCH: it was killed meanwhile (SIGKILL
+	// does not wait for the tracer); its end comes through wait4 all the
+	// same.
+	_ = ptrace(unix.PTRACE_SYSCALL, pid, 0, uintptr(sig))
 }
 
 // listen leaves pid in its job-control stop, watched.

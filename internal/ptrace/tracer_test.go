@@ -238,3 +238,53 @@ func TestFirstExecIsTheProgram(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemCalls: what a program asks of the kernel that the ride is
+// about: a handler installed (dispositions), a signal sent (to whom, at
+// the call), a line written to stdout (the bytes), a child reaped (by
+// whom).
+func TestSystemCalls(t *testing.T) {
+	p := trace(t, `trap 'true' USR1; kill -USR1 $$; echo hello; /bin/sh -c 'exit 4'; exit 0`)
+	root := p.pid
+	p.next("USR1 caught", func(e Event) bool {
+		return e.Kind == Dispositions && e.Pid == root && e.Caught&(1<<(syscall.SIGUSR1-1)) != 0
+	})
+	send := p.next("the send", func(e Event) bool { return e.Kind == Send })
+	if send.Pid != root || send.Target != root || send.Sig != syscall.SIGUSR1 || send.Err != nil {
+		t.Errorf("send: %+v, want %d to itself, SIGUSR1, ok", send, root)
+	}
+	sig := p.next("its receive", func(e Event) bool { return e.Kind == Signal && e.Sig == syscall.SIGUSR1 })
+	if sig.T < send.T {
+		t.Errorf("received at %d before it was sent at %d", sig.T, send.T)
+	}
+	line := p.next("the line", func(e Event) bool { return e.Kind == Print })
+	if line.Pid != root || line.Fd != 1 || string(line.Data) != "hello\n" {
+		t.Errorf("print: %+v, want %q on 1 by %d", line, "hello\n", root)
+	}
+	spawn := p.next("the child", func(e Event) bool { return e.Kind == Spawn })
+	reap := p.next("its reap", func(e Event) bool { return e.Kind == Reap })
+	if reap.Pid != spawn.Pid || reap.Parent != root {
+		t.Errorf("reap of %d by %d, want %d by %d", reap.Pid, reap.Parent, spawn.Pid, root)
+	}
+	p.drain()
+}
+
+// TestSigwait: a signal taken with sigwaitinfo, no handler, is a receive
+// too, with its sender.
+func TestSigwait(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Fatalf("python3: %v (the tests need it: .ci/run installs it)", err)
+	}
+	c, tr := held(t, []string{"/usr/bin/python3", "-c", `
+import os, signal
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+os.kill(os.getpid(), signal.SIGUSR2)
+signal.sigwaitinfo({signal.SIGUSR2})
+`})
+	p := &program{t: t, tr: tr, pid: c.Pid}
+	sig := p.next("SIGUSR2 taken", func(e Event) bool { return e.Kind == Signal && e.Sig == syscall.SIGUSR2 })
+	if !sig.Waited || sig.Fate != Handled || sig.From != c.Pid || sig.Code != CodeUser {
+		t.Errorf("SIGUSR2: %+v, want waited, handled, from %d by kill", sig, c.Pid)
+	}
+	p.drain()
+}

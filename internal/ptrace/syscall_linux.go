@@ -1,0 +1,221 @@
+package ptrace
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// syscallInfo is the kernel's struct ptrace_syscall_info
+// (PTRACE_GET_SYSCALL_INFO, Linux 5.3): the same layout on every
+// architecture, which the kernel fills as far as the stop says.
+type syscallInfo struct {
+	Op   uint8 // syscallEntry, syscallExit
+	_    uint8
+	_    uint16
+	Arch uint32 // AUDIT_ARCH_*
+	_    uint64 // instruction pointer
+	_    uint64 // stack pointer
+	Nr   uint64 // entry: the call's number; exit: its return value (rval)
+	Args [6]uint64
+	_    uint32
+	_    uint32
+}
+
+// What a syscallInfo is about (PTRACE_SYSCALL_INFO_*).
+const (
+	syscallEntry = 1
+	syscallExit  = 2
+)
+
+// nativeArch is the AUDIT_ARCH of the tracer's own system calls: a tracee
+// calling in another (a 32-bit program on a 64-bit kernel) numbers them
+// otherwise, and is not read.
+var nativeArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}[runtime.GOARCH]
+
+// call is a system call a tracee entered, kept until it returns.
+type call struct {
+	nr   uint64
+	args [6]uint64
+	t    int64
+}
+
+// watched are the system calls the Tracer reads, entered and returned.
+var watched = map[uint64]bool{
+	unix.SYS_KILL: true, unix.SYS_TKILL: true, unix.SYS_TGKILL: true,
+	unix.SYS_RT_SIGQUEUEINFO: true, unix.SYS_RT_TGSIGQUEUEINFO: true, unix.SYS_PIDFD_SEND_SIGNAL: true,
+	unix.SYS_WRITE: true, unix.SYS_WRITEV: true,
+	unix.SYS_WAIT4: true, unix.SYS_WAITID: true,
+	unix.SYS_RT_SIGTIMEDWAIT: true,
+	unix.SYS_RT_SIGACTION:    true, unix.SYS_RT_SIGPROCMASK: true,
+}
+
+// si_code of a SIGCHLD siginfo (and waitid's) for a child that ended.
+const (
+	cldExited = 1 // CLD_EXITED
+	cldKilled = 2 // CLD_KILLED
+	cldDumped = 3 // CLD_DUMPED
+)
+
+// maxPrint is the most of one write a Print event carries.
+const maxPrint = 4096
+
+// syscallStop reads a system call's stop of pid: at its entry, what it
+// was asked; at its return, what came of it, as events.
+func (t *Tracer) syscallStop(task *tracee, pid int, now int64) {
+	var info syscallInfo
+	size := unsafe.Sizeof(info)
+	if ptrace(unix.PTRACE_GET_SYSCALL_INFO, pid, size, uintptr(unsafe.Pointer(&info))) != nil || info.Arch != nativeArch {
+		task.call = nil
+		return
+	}
+	switch info.Op {
+	case syscallEntry:
+		task.call = nil
+		if watched[info.Nr] {
+			task.call = &call{nr: info.Nr, args: info.Args, t: now}
+		}
+	case syscallExit:
+		c := task.call
+		task.call = nil
+		if c != nil {
+			t.returned(pid, c, int64(info.Nr), now)
+		}
+	}
+}
+
+// returned makes the events of a watched call pid made, now returned
+// with rval (a negative errno on failure).
+func (t *Tracer) returned(pid int, c *call, rval int64, now int64) {
+	var err error
+	if rval < 0 && rval > -4096 {
+		err = syscall.Errno(-rval)
+	}
+	a := c.args
+	switch c.nr {
+	case unix.SYS_KILL, unix.SYS_TKILL, unix.SYS_RT_SIGQUEUEINFO:
+		// kill(pid, sig): pid 0 is the caller's group, -1 everyone it may
+		// signal, below -1 a group; stamped at the entry, which precedes
+		// what it causes.
+		target := int(int32(a[0]))
+		if c.nr == unix.SYS_KILL && target == 0 {
+			if pgid, err := unix.Getpgid(pid); err == nil {
+				target = -pgid
+			}
+		}
+		t.sent(pid, target, a[1], err, c.t)
+	case unix.SYS_TGKILL, unix.SYS_RT_TGSIGQUEUEINFO:
+		t.sent(pid, int(int32(a[1])), a[2], err, c.t)
+	case unix.SYS_PIDFD_SEND_SIGNAL:
+		t.sent(pid, pidOfPidfd(pid, int(int32(a[0]))), a[1], err, c.t)
+	case unix.SYS_WRITE:
+		if fd := int(int32(a[0])); (fd == 1 || fd == 2) && rval > 0 {
+			t.send(Event{Kind: Print, Pid: pid, Fd: fd, Data: readMem(pid, uintptr(a[1]), int(min(rval, maxPrint))), T: c.t})
+		}
+	case unix.SYS_WRITEV:
+		if fd := int(int32(a[0])); (fd == 1 || fd == 2) && rval > 0 {
+			t.send(Event{Kind: Print, Pid: pid, Fd: fd, Data: readIovec(pid, uintptr(a[1]), int(a[2]), int(min(rval, maxPrint))), T: c.t})
+		}
+	case unix.SYS_WAIT4:
+		if rval > 0 {
+			t.send(Event{Kind: Reap, Pid: int(rval), Parent: pid, T: now})
+		}
+	case unix.SYS_WAITID:
+		// waitid(idtype, id, infop, options): the pid is in infop; WNOWAIT
+		// leaves the child waitable.
+		if rval == 0 && a[2] != 0 && a[3]&unix.WNOWAIT == 0 && a[3]&unix.WEXITED != 0 {
+			if b := readMem(pid, uintptr(a[2]), 24); len(b) == 24 {
+				if code := int32(binary.NativeEndian.Uint32(b[8:])); code == cldExited || code == cldKilled || code == cldDumped {
+					if child := int(int32(binary.NativeEndian.Uint32(b[16:]))); child > 0 {
+						t.send(Event{Kind: Reap, Pid: child, Parent: pid, T: now})
+					}
+				}
+			}
+		}
+	case unix.SYS_RT_SIGTIMEDWAIT:
+		// A signal taken without a handler: the siginfo, if asked for, is
+		// in the second argument.
+		if rval > 0 {
+			e := Event{Kind: Signal, Pid: pid, Sig: syscall.Signal(rval), Fate: Handled, Waited: true, T: now}
+			if a[1] != 0 {
+				if b := readMem(pid, uintptr(a[1]), 24); len(b) == 24 {
+					e.Code = int32(binary.NativeEndian.Uint32(b[8:]))
+					if e.Code != CodeKernel {
+						e.From = int(int32(binary.NativeEndian.Uint32(b[16:])))
+					}
+				}
+			}
+			t.send(e)
+		}
+	case unix.SYS_RT_SIGACTION, unix.SYS_RT_SIGPROCMASK:
+		if err == nil {
+			t.dispositions(pid, now)
+		}
+	}
+}
+
+// sent makes the Send event of a signal pid sent to target.
+func (t *Tracer) sent(pid, target int, sig uint64, err error, at int64) {
+	if sig == 0 {
+		return // a probe (kill -0): no signal
+	}
+	t.send(Event{Kind: Send, Pid: pid, Target: target, Sig: syscall.Signal(sig), Err: err, T: at})
+}
+
+// dispositions makes the Dispositions event of pid as /proc says now.
+func (t *Tracer) dispositions(pid int, now int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return
+	}
+	t.send(Event{Kind: Dispositions, Pid: pid, Caught: statusHex(b, "SigCgt:"), Ignored: statusHex(b, "SigIgn:"),
+		Blocked: statusHex(b, "SigBlk:"), T: now})
+}
+
+// readMem reads n bytes of pid's memory at addr; what it could.
+func readMem(pid int, addr uintptr, n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	buf := make([]byte, n)
+	got, err := unix.ProcessVMReadv(pid, []unix.Iovec{{Base: &buf[0], Len: uint64(n)}}, []unix.RemoteIovec{{Base: addr, Len: n}}, 0)
+	if err != nil || got < 0 {
+		return nil
+	}
+	return buf[:got]
+}
+
+// readIovec reads at most n bytes of the cnt iovecs at addr in pid.
+func readIovec(pid int, addr uintptr, cnt, n int) []byte {
+	const iovecSize = 16 // two 64-bit words: base, length
+	raw := readMem(pid, addr, min(cnt, 1024)*iovecSize)
+	var out []byte
+	for i := 0; i+iovecSize <= len(raw) && len(out) < n; i += iovecSize {
+		base := uintptr(binary.NativeEndian.Uint64(raw[i:]))
+		l := int(binary.NativeEndian.Uint64(raw[i+8:]))
+		out = append(out, readMem(pid, base, min(l, n-len(out)))...)
+	}
+	return out
+}
+
+// pidOfPidfd is the pid a pidfd of pid's names, from /proc; 0 if unknown.
+func pidOfPidfd(pid, fd int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%d", pid, fd))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
