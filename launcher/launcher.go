@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -83,6 +84,9 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		return err
 	}
 	if err := supervise.BecomeSubreaper(); err != nil {
+		return err
+	}
+	if err := leadGroup(cfg.steps); err != nil {
 		return err
 	}
 	l := &launcher{
@@ -318,6 +322,14 @@ func (l *launcher) overdue(due []supervise.Overdue) {
 
 // act carries out a scenario's send or kill.
 func (l *launcher) act(s scenario.Step) error {
+	if s.Kind == scenario.Press {
+		// As a terminal does: the key's signal to the whole group, the
+		// launcher's own (leadGroup), which drops it like any key.
+		if err := unix.Kill(-l.pid, s.Signal); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+		return nil
+	}
 	r := l.roleNamed(s.Role) // nil: the launcher itself
 	pid := l.pid
 	if r != nil {
@@ -339,6 +351,25 @@ func (l *launcher) act(s scenario.Step) error {
 		if err != nil {
 			return fmt.Errorf("send SIG%s to %s: %w", vocab.SignalName(s.Signal), s.Role, err)
 		}
+	}
+	return nil
+}
+
+// leadGroup makes the launcher the leader of a process group of its own
+// when a scenario presses keys and it is not one already: a key goes to
+// the launcher's whole group, which must hold the ride and nothing else
+// (under make, or a test, the launcher shares its caller's group). A
+// launcher a shell started as a job leads its group already, and keeps it,
+// so the terminal's own keys still reach the ride.
+func leadGroup(steps []scenario.Step) error {
+	if !slices.ContainsFunc(steps, func(s scenario.Step) bool { return s.Kind == scenario.Press }) {
+		return nil
+	}
+	if unix.Getpgrp() == os.Getpid() {
+		return nil
+	}
+	if err := unix.Setpgid(0, 0); err != nil {
+		return fmt.Errorf("a process group for the keys: %w", err)
 	}
 	return nil
 }

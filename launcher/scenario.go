@@ -84,7 +84,7 @@ func (r *runner) run() error {
 
 func (r *runner) do(s scenario.Step) error {
 	switch s.Kind {
-	case scenario.Send, scenario.Kill:
+	case scenario.Send, scenario.Kill, scenario.Press:
 		reply := make(chan error, 1)
 		r.acts <- action{step: s, reply: reply}
 		return <-reply

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sigride/sigride/internal/ride"
@@ -81,7 +83,7 @@ func TestScenarioFails(t *testing.T) {
 // FILE:LINE: the problem, and no ride starts.
 func TestScenarioUnreadable(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
-		{"testdata/bad.scenario", `testdata/bad.scenario:3: unknown step "fly" (want send, kill, sleep or expect)` + "\n"},
+		{"testdata/bad.scenario", `testdata/bad.scenario:3: unknown step "fly" (want send, press, kill, sleep or expect)` + "\n"},
 		{"testdata/missing.scenario", "testdata/missing.scenario: no such file or directory\n"},
 	} {
 		stdout, stderr, code := runLauncher(t, "--scenario", tc.file)
@@ -342,5 +344,24 @@ func TestSummaryLauncherSignalled(t *testing.T) {
 	}
 	if want := fmt.Sprintf("launcher[%d]: summary: SIGTERM to launcher[%d]: sent 1, received 1\n", pid, pid); !strings.Contains(stdout, want) {
 		t.Errorf("summary lacks %q:\n%s", want, stdout)
+	}
+}
+
+// TestPressOwnGroup: press sends a key to the ride's whole process group,
+// as a terminal does, and to nothing else. Started in this test's group,
+// the launcher makes one of its own first: this process, which would die
+// of the ^C or stop on the ^Z, hears none of the keys.
+func TestPressOwnGroup(t *testing.T) {
+	keys := make(chan os.Signal, 8)
+	signal.Notify(keys, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
+	defer signal.Stop(keys)
+	stdout, stderr, code := runLauncher(t, "--lang", "en", "--scenario", "../scripts/scenarios/keys.en.scenario")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	select {
+	case s := <-keys:
+		t.Errorf("the test's own process got %v", s)
+	default:
 	}
 }

@@ -22,12 +22,20 @@ type Kind string
 // The steps.
 const (
 	Send         Kind = "send"          // send ROLE SIGNAL [times N]
+	Press        Kind = "press"         // press KEY: ^C, ^\ or ^Z, to the ride's whole process group
 	Kill         Kind = "kill"          // kill ROLE: SIGKILL
 	Sleep        Kind = "sleep"         // sleep DUR
 	ExpectLine   Kind = "expect"        // expect ROLE "TEXT" [within DUR]
 	ExpectExit   Kind = "expect exit"   // expect exit ROLE CODE [within DUR]
 	ExpectReaped Kind = "expect reaped" // expect reaped ROLE signal=NAME|exit=N [within DUR]
 )
+
+// keys are the keys press knows, and the signal a terminal sends for each
+// to its foreground process group (termios' VINTR, VQUIT, VSUSP).
+var keys = map[string]syscall.Signal{`^C`: syscall.SIGINT, `^\`: syscall.SIGQUIT, `^Z`: syscall.SIGTSTP}
+
+// keyOf is the key of each of keys' signals.
+var keyOf = map[syscall.Signal]string{syscall.SIGINT: `^C`, syscall.SIGQUIT: `^\`, syscall.SIGTSTP: `^Z`}
 
 // DefaultWithin is how long an expect step waits when it says nothing.
 const DefaultWithin = 2 * time.Second
@@ -67,6 +75,8 @@ func (s Step) String() string {
 			return fmt.Sprintf("send %s SIG%s times %d", s.Role, vocab.SignalName(s.Signal), s.Times)
 		}
 		return fmt.Sprintf("send %s SIG%s", s.Role, vocab.SignalName(s.Signal))
+	case Press:
+		return "press " + keyOf[s.Signal]
 	case Kill:
 		return "kill " + s.Role
 	case Sleep:
@@ -153,6 +163,12 @@ func parseLine(line string) (Step, bool, error) {
 	switch w.s {
 	case "send":
 		s, err = parseSend(words[1:])
+	case "press":
+		s = Step{Kind: Press}
+		if len(words) != 2 || words[1].quoted || keys[words[1].s] == 0 {
+			return s, false, errors.New(`press takes one key: press ^C, press ^\ or press ^Z`)
+		}
+		s.Signal = keys[words[1].s]
 	case "kill":
 		s = Step{Kind: Kill, Signal: syscall.SIGKILL}
 		if len(words) != 2 {
@@ -168,7 +184,7 @@ func parseLine(line string) (Step, bool, error) {
 	case "expect":
 		s, err = parseExpect(words[1:])
 	default:
-		return s, false, fmt.Errorf("unknown step %q (want send, kill, sleep or expect)", w.s)
+		return s, false, fmt.Errorf("unknown step %q (want send, press, kill, sleep or expect)", w.s)
 	}
 	return s, err == nil, err
 }

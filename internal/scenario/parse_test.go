@@ -25,6 +25,9 @@ expect reaped driver signal=KILL
 expect reaped conductor exit=0
 expect launcher "ready driver=" # launcher lines too
 expect driver "say \"hi\" \\ bye"
+press ^C
+press ^\ # a backslash needs no quotes
+press ^Z
 `
 	steps, err := Parse("a.scenario", strings.NewReader(src))
 	if err != nil {
@@ -43,6 +46,9 @@ expect driver "say \"hi\" \\ bye"
 		{Line: 12, Kind: ExpectReaped, Role: vocab.Conductor, Code: 0, Dur: DefaultWithin},
 		{Line: 13, Kind: ExpectLine, Role: vocab.Launcher, Text: "ready driver=", Dur: DefaultWithin},
 		{Line: 14, Kind: ExpectLine, Role: vocab.Driver, Text: `say "hi" \ bye`, Dur: DefaultWithin},
+		{Line: 15, Kind: Press, Signal: syscall.SIGINT},
+		{Line: 16, Kind: Press, Signal: syscall.SIGQUIT},
+		{Line: 17, Kind: Press, Signal: syscall.SIGTSTP},
 	}
 	if len(steps) != len(want) {
 		t.Fatalf("%d steps, want %d: %+v", len(steps), len(want), steps)
@@ -67,7 +73,11 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"", "f: no steps"},
 		{"# only a comment\n\n", "f: no steps"},
-		{"fly driver", `f:1: unknown step "fly" (want send, kill, sleep or expect)`},
+		{"fly driver", `f:1: unknown step "fly" (want send, press, kill, sleep or expect)`},
+		{"press", `f:1: press takes one key: press ^C, press ^\ or press ^Z`},
+		{"press ^X", `f:1: press takes one key: press ^C, press ^\ or press ^Z`},
+		{`press "^C"`, `f:1: press takes one key: press ^C, press ^\ or press ^Z`},
+		{"press ^C ^C", `f:1: press takes one key: press ^C, press ^\ or press ^Z`},
 		{"\nsend pilot INT", `f:2: unknown role "pilot" (want driver, conductor or launcher)`},
 		{"send driver", "f:1: send takes a role and a signal: send ROLE SIGNAL [times N]"},
 		{"send driver FOO", `f:1: unknown signal "FOO"`},
