@@ -3,7 +3,6 @@ package ptrace
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -273,11 +272,7 @@ func TestSystemCalls(t *testing.T) {
 // TestSigwait: a signal taken with sigwaitinfo, no handler, is a receive
 // too, with its sender.
 func TestSigwait(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatalf("python3: %v (the tests need it: .ci/run installs it)", err)
-	}
-	c, tr := held(t, []string{python, "-c", `
+	c, tr := held(t, []string{pythonBinary(t), "-c", `
 import os, signal
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
 os.kill(os.getpid(), signal.SIGUSR2)
