@@ -52,29 +52,26 @@ func FromFD(fd int) (*Conn, error) {
 }
 
 // Send sends one packet, with fds attached when given.
-func (c *Conn) Send(msg []byte, fds ...int) error {
-	var oob []byte
-	if len(fds) > 0 {
-		oob = unix.UnixRights(fds...)
-	}
-	raw, err := c.f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := raw.Write(func(fd uintptr) bool {
-		serr = unix.Sendmsg(int(fd), msg, oob, nil, 0)
-		return !errors.Is(serr, unix.EAGAIN)
-	}); err != nil {
-		return err
-	}
-	return serr
-}
+func (c *Conn) Send(msg []byte, fds ...int) error { return c.send(msg, fds, true) }
 
 // SendWithin is Send that waits at most d for room in the socket, and
 // reports an error wrapping os.ErrDeadlineExceeded if none came. A packet
 // there is room for costs one sendmsg(2), no deadline set.
 func (c *Conn) SendWithin(d time.Duration, msg []byte, fds ...int) error {
+	if err := c.send(msg, fds, false); !errors.Is(err, unix.EAGAIN) {
+		return err
+	}
+	if err := c.f.SetWriteDeadline(time.Now().Add(d)); err != nil {
+		return err
+	}
+	defer c.f.SetWriteDeadline(time.Time{})
+	return c.send(msg, fds, true)
+}
+
+// send sends one packet; on a full socket it waits for room (the socket
+// is non-blocking: the poller waits, up to a deadline if one is set), or
+// returns EAGAIN when wait is false.
+func (c *Conn) send(msg []byte, fds []int, wait bool) error {
 	var oob []byte
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
@@ -83,21 +80,18 @@ func (c *Conn) SendWithin(d time.Duration, msg []byte, fds ...int) error {
 	if err != nil {
 		return err
 	}
+	flags := 0
+	if !wait {
+		flags = unix.MSG_DONTWAIT // a try, whatever mode the socket is in
+	}
 	var serr error
 	if err := raw.Write(func(fd uintptr) bool {
-		serr = unix.Sendmsg(int(fd), msg, oob, nil, unix.MSG_DONTWAIT)
-		return true // one try
+		serr = unix.Sendmsg(int(fd), msg, oob, nil, flags)
+		return !wait || !errors.Is(serr, unix.EAGAIN)
 	}); err != nil {
 		return err
 	}
-	if !errors.Is(serr, unix.EAGAIN) {
-		return serr
-	}
-	if err := c.f.SetWriteDeadline(time.Now().Add(d)); err != nil {
-		return err
-	}
-	defer c.f.SetWriteDeadline(time.Time{})
-	return c.Send(msg, fds...)
+	return serr
 }
 
 // Recv receives one packet into buf (a longer one is cut, and reported as
