@@ -190,6 +190,23 @@ func (r *rideProc) wait() int {
 	}
 }
 
+// finished waits for the launcher to exit with code, failing the test
+// otherwise, and returns all it wrote on stderr.
+func (r *rideProc) finished(code int) string {
+	r.t.Helper()
+	if got := r.wait(); got != code {
+		r.t.Fatalf("exit %d, want %d\n%s", got, code, r.transcript())
+	}
+	return r.errText()
+}
+
+// errText is what the launcher has written on stderr so far.
+func (r *rideProc) errText() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stderr.String()
+}
+
 // output returns every line printed so far, once the launcher has ended.
 func (r *rideProc) output() []string {
 	r.mu.Lock()

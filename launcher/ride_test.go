@@ -219,12 +219,7 @@ func TestStranger(t *testing.T) {
 	r.expect(fmt.Sprintf("conductor[%d]: We have arrived", r.Conductor))
 	r.expect(fmt.Sprintf("reaped conductor pid=%d exit=0", r.Conductor))
 	r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
-	if code := r.wait(); code != 0 {
-		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
-	}
-	r.mu.Lock()
-	log := r.stderr.String()
-	r.mu.Unlock()
+	log := r.finished(0)
 	for _, want := range []string{
 		fmt.Sprintf("conductor: SIGUSR1 from pid %d ignored: only the driver (^Z) says we have arrived", me),
 		fmt.Sprintf("conductor[%d] receive SIGUSR1 from %d\n", r.Conductor, me),
@@ -258,12 +253,7 @@ func TestVerboseEvents(t *testing.T) {
 	r.kill(r.Conductor, syscall.SIGINT)
 	r.expect("sets off")
 	r.kill(r.Driver, syscall.SIGTSTP)
-	if code := r.wait(); code != 0 {
-		t.Fatalf("exit %d\n%s", code, r.transcript())
-	}
-	r.mu.Lock()
-	log := r.stderr.String()
-	r.mu.Unlock()
+	log := r.finished(0)
 	type event struct {
 		ms   float64
 		what string // "ROLE EVENT"
@@ -331,12 +321,7 @@ func TestFailedStarts(t *testing.T) {
 				}
 				r.expect(l)
 			}
-			if code := r.wait(); code != 1 {
-				t.Fatalf("exit %d, want 1\n%s", code, r.transcript())
-			}
-			r.mu.Lock()
-			stderr := r.stderr.String()
-			r.mu.Unlock()
+			stderr := r.finished(1)
 			if !strings.Contains(stderr, tc.stderr) {
 				t.Errorf("stderr %q lacks %q", stderr, tc.stderr)
 			}
@@ -401,9 +386,7 @@ func (r *rideProc) stderrHasN(want string, n int) {
 	r.t.Helper()
 	deadline := time.Now().Add(lineTimeout)
 	for {
-		r.mu.Lock()
-		log := r.stderr.String()
-		r.mu.Unlock()
+		log := r.errText()
 		if strings.Count(log, want) >= n {
 			return
 		}
@@ -434,13 +417,8 @@ func TestSignalsWhileArriving(t *testing.T) {
 	r.expect(fmt.Sprintf("conductor[%d]: We have arrived", r.Conductor))
 	r.expect(fmt.Sprintf("reaped conductor pid=%d exit=0", r.Conductor))
 	r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
-	if code := r.wait(); code != 0 {
-		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
-	}
 	me := os.Getpid()
-	r.mu.Lock()
-	log := r.stderr.String()
-	r.mu.Unlock()
+	log := r.finished(0)
 	for _, want := range []string{
 		fmt.Sprintf("driver[%d] receive SIGUSR2 from %d\n", r.Driver, me),
 		fmt.Sprintf("driver[%d] receive SIGUSR1 from %d\n", r.Driver, me),
@@ -483,12 +461,7 @@ func TestForgedArrival(t *testing.T) {
 	r.expect(fmt.Sprintf("driver[%d]: The old driver sets off", r.Driver))
 	r.kill(r.Driver, syscall.SIGTSTP)
 	r.expect(fmt.Sprintf("conductor[%d]: We have arrived", r.Conductor))
-	if code := r.wait(); code != 0 {
-		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
-	}
-	r.mu.Lock()
-	log := r.stderr.String()
-	r.mu.Unlock()
+	log := r.finished(0)
 	if want := fmt.Sprintf("conductor[%d] receive SIGUSR1 from %d\n", r.Conductor, r.Driver); strings.Count(log, want) != 1 {
 		t.Errorf("stderr lacks %q once:\n%s", want, log)
 	}
@@ -524,12 +497,7 @@ func TestLauncherStoppedVerbose(t *testing.T) {
 	}
 	r.kill(r.cmd.Process.Pid, syscall.SIGCONT)
 	r.kill(r.Driver, syscall.SIGTSTP)
-	if code := r.wait(); code != 0 {
-		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
-	}
-	r.mu.Lock()
-	log := r.stderr.String()
-	r.mu.Unlock()
+	log := r.finished(0)
 	if !regexp.MustCompile(`(?m)^(driver|conductor): \d+ events? not reported: the launcher did not take them$`).MatchString(log) {
 		t.Errorf("no role says what it could not report:\n%s", log)
 	}
@@ -565,9 +533,7 @@ func TestSetOffBeforeArrival(t *testing.T) {
 			t.Errorf("ride %d: exit %d, want 0\n%s", i, code, r.transcript())
 			continue
 		}
-		r.mu.Lock()
-		log := r.stderr.String()
-		r.mu.Unlock()
+		log := r.errText()
 		if !strings.Contains(log, fmt.Sprintf("conductor[%d] send SIGUSR1 %d\n", r.Conductor, r.Driver)) {
 			t.Logf("ride %d: the conductor got off before its ^C came through os/signal\n%s", i, r.transcript())
 			continue

@@ -68,39 +68,39 @@ func held(t *testing.T, cmd []string, keep ...**Hold) (*supervise.Child, *Tracer
 // next waits for the next event that satisfies want, keeping them all.
 func (p *program) next(what string, want func(Event) bool) Event {
 	p.t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case e, ok := <-p.tr.Events():
-			if !ok {
-				p.t.Fatalf("events ended before %s:\n%s", what, p.dump())
-			}
-			p.events = append(p.events, e)
-			if want(e) {
-				return e
-			}
-		case <-timeout:
-			p.t.Fatalf("no %s within 10s:\n%s", what, p.dump())
-		}
+	e, ok := p.until(what, want)
+	if !ok {
+		p.t.Fatalf("events ended before %s:\n%s", what, p.dump())
 	}
+	return e
 }
 
 // drain reads every event left, until the channel closes.
 func (p *program) drain() {
+	p.t.Helper()
+	p.until("the end", func(Event) bool { return false })
+	if err := p.tr.Err(); err != nil {
+		p.t.Errorf("tracer: %v", err)
+	}
+}
+
+// until reads events, keeping them all, until one satisfies want (true)
+// or the channel closes (false); 10s at most.
+func (p *program) until(what string, want func(Event) bool) (Event, bool) {
 	p.t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case e, ok := <-p.tr.Events():
 			if !ok {
-				if err := p.tr.Err(); err != nil {
-					p.t.Errorf("tracer: %v", err)
-				}
-				return
+				return Event{}, false
 			}
 			p.events = append(p.events, e)
+			if want(e) {
+				return e, true
+			}
 		case <-timeout:
-			p.t.Fatalf("events never ended:\n%s", p.dump())
+			p.t.Fatalf("no %s within 10s:\n%s", what, p.dump())
 		}
 	}
 }

@@ -145,23 +145,11 @@ func TestIntakeHeld(t *testing.T) {
 	}
 	// A flood of SIGUSR1, going on while the helper takes, does not hold
 	// back a SIGTSTP: of the next two signals taken, one is SIGTSTP.
-	stop, flooded := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(flooded)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				c.Signal(syscall.SIGUSR1)
-			}
-		}
-	}()
+	stopFlood := flood(c, syscall.SIGUSR1)
 	c.Signal(syscall.SIGTSTP)
 	in.Write([]byte{2})
 	got := readLine(t, out)
-	close(stop)
-	<-flooded
+	stopFlood()
 	if !strings.Contains(got, fmt.Sprintf("TSTP:%d", me)) {
 		t.Errorf("took %q in a flood of SIGUSR1: SIGTSTP held back", got)
 	}
@@ -191,24 +179,12 @@ func TestIntakePending(t *testing.T) {
 	if got := readLine(t, out); got != "" {
 		t.Errorf("took %q with nothing pending, want nothing", got)
 	}
-	stop, flooded := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(flooded)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				c.Signal(syscall.SIGUSR1)
-			}
-		}
-	}()
+	stopFlood := flood(c, syscall.SIGUSR1)
 	c.Signal(syscall.SIGUSR2)
 	waitPending(t, c.Pid, syscall.SIGUSR2)
 	in.Write([]byte{0})
 	got := readLine(t, out)
-	close(stop)
-	<-flooded
+	stopFlood()
 	if n := strings.Count(got, "USR1:"); n > 1 || !strings.Contains(got, fmt.Sprintf("USR2:%d", me)) {
 		t.Errorf("took %q in a flood of SIGUSR1: want SIGUSR2, and SIGUSR1 at most once", got)
 	}
@@ -377,4 +353,25 @@ func waitPending(t *testing.T, pid int, s syscall.Signal) {
 		}
 	}
 	t.Fatalf("SIG%s not pending at %d", vocab.SignalName(s), pid)
+}
+
+// flood sends sig to c as fast as it can until the returned func is
+// called, which returns once the flood has stopped.
+func flood(c *supervise.Child, sig syscall.Signal) (stop func()) {
+	done, flooded := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(flooded)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				c.Signal(sig)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-flooded
+	}
 }
