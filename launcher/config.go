@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -32,7 +33,7 @@ func readScenario(path string) ([]scenario.Step, error) {
 	return scenario.Parse(path, f)
 }
 
-const synopsis = `usage: launcher [flags]
+const synopsis = `usage: launcher [flags] [-- CMD [ARGS...]]
        launcher diagram TRACE -o FILE.svg|FILE.mmd
 
 Starts the ride: a driver and a conductor, each its own process, in this
@@ -42,7 +43,11 @@ SIGHUP to it stops the ride (exit 128+signal).
 
 With --scenario FILE it runs the file's steps instead of waiting for keys and
 exits 0 if every step held, 1 at the first that did not, 2 if FILE cannot be
-read or parsed. "launcher diagram" renders a saved trace.`
+read or parsed. "launcher diagram" renders a saved trace.
+
+With -- CMD it runs CMD (found in PATH), a program of yours, as the ride:
+its processes are watched (ptrace), the conductor is the one that handles
+SIGINT and SIGQUIT, the driver the one that handles SIGTSTP.`
 
 // Defaults of the launcher's flags.
 const (
@@ -63,6 +68,7 @@ type config struct {
 	trace        string // write the trace here, JSON Lines
 	diagram      string // write a sequence diagram here: .svg or .mmd
 	steps        []scenario.Step
+	program      []string // -- CMD ARGS...: a program of the user's as the ride
 }
 
 // recording reports whether the launcher keeps the ride's events: for a
@@ -90,8 +96,16 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 		return cfg, err
 	}
 	fail := func(err error) (config, error) { return cfg, cli.BadUsage(fs, synopsis, stderr, err) }
-	if fs.NArg() > 0 {
-		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	switch dash := fs.ArgsLenAtDash(); {
+	case dash > 0 || (dash < 0 && fs.NArg() > 0):
+		return fail(fmt.Errorf("unexpected argument %q (a program of yours goes after --)", fs.Arg(0)))
+	case dash == 0 && fs.NArg() == 0:
+		return fail(errors.New("-- takes a command: -- CMD [ARGS...]"))
+	case dash == 0:
+		if cfg.driver != "" || cfg.conductor != "" {
+			return fail(errors.New("--driver and --conductor are our own roles: not with -- CMD"))
+		}
+		cfg.program = fs.Args()
 	}
 	msgs, err := ride.MessagesFor(cfg.lang)
 	if err != nil {
@@ -112,6 +126,14 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 			return cfg, &cli.UsageError{Err: err}
 		}
 		cfg.steps = steps
+	}
+	if cfg.program != nil {
+		path, err := exec.LookPath(cfg.program[0])
+		if err != nil {
+			return cfg, fmt.Errorf("start %s: %w", cfg.program[0], err)
+		}
+		cfg.program[0] = path
+		return cfg, nil
 	}
 	if cfg.driver == "" || cfg.conductor == "" {
 		self, err := os.Executable()

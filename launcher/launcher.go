@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sigride/sigride/internal/lineout"
+	"github.com/sigride/sigride/internal/ptrace"
 	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/scenario"
 	"github.com/sigride/sigride/internal/supervise"
@@ -62,6 +63,11 @@ type launcher struct {
 
 	rec  *recorder    // nil: no trace, diagram or scenario
 	scen *scenarioRun // nil: no scenario, or not started
+	prog *program     // nil: our own roles (no -- CMD)
+	// Once a program's ride is stopping: its processes were sent SIGTERM,
+	// and this fires when its grace is over.
+	progStopping bool
+	progKill     <-chan time.Time
 }
 
 // scenarioRun is a scenario under way: its runner's goroutine talks to the
@@ -102,7 +108,11 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 		l.rec.add(start, l.pid, vocab.Launcher, trace.Spawn)
 	}
 	defer l.close()
-	if err := l.start(); err != nil {
+	begin := l.start
+	if cfg.program != nil {
+		begin = l.startProgram
+	}
+	if err := begin(); err != nil {
 		l.endWith(err)
 	}
 	l.loop(sigs)
@@ -254,13 +264,28 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 			l.recordSends(syscall.SIGTERM)
 			l.group.Stop(syscall.SIGTERM, l.cfg.grace)
 		}
+		tracing := l.prog != nil && l.prog.events != nil
+		if l.ending && tracing && !l.progStopping {
+			// Every process of the program, not the one started alone.
+			l.progStopping = true
+			l.prog.signalAll(syscall.SIGTERM)
+			l.progKill = time.After(l.cfg.grace)
+		}
 		if l.group.Len() == 0 {
-			if l.adoptOrphans() {
+			switch {
+			case tracing:
+				if len(l.prog.live()) > 0 {
+					l.endWith(nil) // what the program left running is stopped
+				}
+			case l.prog == nil && l.adoptOrphans():
 				continue
-			}
-			if l.scen == nil || l.scen.done {
+			case l.scen == nil || l.scen.done:
 				return
 			}
+		}
+		var progEvents <-chan ptrace.Event
+		if tracing {
+			progEvents = l.prog.events
 		}
 		if l.scen != nil && !l.scen.done {
 			acts, scenarioDone = l.scen.acts, l.scen.result
@@ -280,6 +305,18 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 			l.endWith(nil) // the ride ends with its scenario
 		case <-l.group.Deadline():
 			l.overdue(l.group.Expired())
+		case e, ok := <-progEvents:
+			if !ok {
+				l.prog.events = nil // nothing left to trace: every process reaped
+				if err := l.prog.tracer.Err(); err != nil {
+					fmt.Fprintf(l.stderr, "launcher: %v\n", err)
+				}
+				continue
+			}
+			l.traced(e)
+		case <-l.progKill:
+			l.progKill = nil
+			l.prog.signalAll(syscall.SIGKILL)
 		}
 	}
 }
@@ -289,6 +326,9 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 // launcher" is counted as arrived; a child's end is recorded as its reaping.
 func (l *launcher) signalled(sig syscall.Signal) {
 	if sig == syscall.SIGCHLD {
+		if l.prog != nil && l.prog.tracer != nil {
+			return // the tracer is the one waiter: its events say who ended
+		}
 		l.reap()
 		return
 	}
@@ -311,6 +351,10 @@ func (l *launcher) overdue(due []supervise.Overdue) {
 	for _, o := range due {
 		switch o.Phase {
 		case supervise.Starting:
+			if l.prog != nil {
+				l.endWith(l.notRecognised(o.After))
+				continue
+			}
 			l.endWith(fmt.Errorf("roles not ready after %v", o.After))
 		case supervise.Stopping:
 			if l.rec != nil {
@@ -333,7 +377,13 @@ func (l *launcher) act(s scenario.Step) error {
 	r := l.roleNamed(s.Role) // nil: the launcher itself
 	pid := l.pid
 	if r != nil {
-		if _, live := l.group.Get(r.child.Pid); !live {
+		live := false
+		if l.prog != nil {
+			live = !l.prog.procs[r.child.Pid].ended
+		} else {
+			_, live = l.group.Get(r.child.Pid)
+		}
+		if !live {
 			return fmt.Errorf("cannot signal %s: it has been reaped", r.name)
 		}
 		pid = r.child.Pid

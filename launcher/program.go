@@ -1,0 +1,304 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/ptrace"
+	"github.com/sigride/sigride/internal/supervise"
+	"github.com/sigride/sigride/internal/vocab"
+)
+
+// program is a program of the user's run as the ride (launcher -- CMD):
+// started held, traced from its first instruction with every process it
+// makes (internal/ptrace), its roles recognised by what they handle.
+type program struct {
+	root   *supervise.Child
+	tracer *ptrace.Tracer      // nil until seized: until then the loop reaps as for our roles
+	events <-chan ptrace.Event // nil once closed: nothing is left to trace
+	procs  map[int]*proc
+	order  []int // the pids in the order they came, for a diagnosis
+}
+
+// proc is one process of the program.
+type proc struct {
+	dispositions
+	parent int
+	ended  bool
+	status unix.WaitStatus
+}
+
+// startProgram starts cfg.program held, seizes it and lets it go.
+func (l *launcher) startProgram() error {
+	h, err := ptrace.NewHold()
+	if err != nil {
+		return err
+	}
+	child, err := supervise.Start(supervise.Spec{
+		Name:  "program",
+		Path:  ptrace.Shell,
+		Args:  ptrace.HoldArgs(3, l.cfg.program),
+		Files: []*os.File{os.Stdin, l.stdout, os.Stderr, h.Child()},
+	})
+	h.Child().Close()
+	if err != nil {
+		h.Close()
+		return err
+	}
+	l.prog = &program{root: child, procs: map[int]*proc{}}
+	l.group.Add(child)
+	l.group.Arm(child.Pid, supervise.Starting, l.cfg.readyTimeout)
+	if err := h.Held(l.cfg.readyTimeout); err != nil {
+		h.Close() // the shell, if it lives, exits 127: reaped as any child
+		return err
+	}
+	tr, err := ptrace.Seize(child.Pid)
+	if err != nil {
+		h.Close()
+		return fmt.Errorf("trace %s: %w (ptrace refused here)", l.cfg.program[0], err)
+	}
+	l.prog.tracer, l.prog.events = tr, tr.Events()
+	l.prog.add(child.Pid, 0, commandOf(child.Pid))
+	return h.Release()
+}
+
+// add keeps a new process of the program, with its parent's dispositions
+// until it says its own.
+func (p *program) add(pid, parent int, command string) *proc {
+	pr := &proc{dispositions: dispositions{pid: pid, command: command}, parent: parent}
+	if pp := p.procs[parent]; pp != nil {
+		pr.caught, pr.ignored, pr.blocked = pp.caught, pp.ignored, pp.blocked
+		if command == "" {
+			pr.command = pp.command
+		}
+	}
+	p.procs[pid] = pr
+	p.order = append(p.order, pid)
+	return pr
+}
+
+// live are the program's processes that have not ended, in order.
+func (p *program) live() []dispositions {
+	var ds []dispositions
+	for _, pid := range p.order {
+		if pr := p.procs[pid]; !pr.ended {
+			ds = append(ds, pr.dispositions)
+		}
+	}
+	return ds
+}
+
+// traced takes in one event of the program.
+func (l *launcher) traced(e ptrace.Event) {
+	p := l.prog
+	if l.cfg.verbose {
+		fmt.Fprintf(l.stderr, "launcher: %+.3fms %s[%d] %s\n", float64(e.T-l.t0)/1e6, l.nameOf(e.Pid), e.Pid, describeEvent(e))
+	}
+	pr := p.procs[e.Pid]
+	switch e.Kind {
+	case ptrace.Spawn:
+		p.add(e.Pid, e.Parent, "")
+	case ptrace.Exec:
+		if pr != nil {
+			pr.command = commandOf(e.Pid)
+		}
+	case ptrace.Dispositions:
+		if pr != nil {
+			pr.caught, pr.ignored, pr.blocked = e.Caught, e.Ignored, e.Blocked
+			l.recognise()
+		}
+	case ptrace.Stop:
+		if l.isRole(e.Pid) && !l.ending {
+			fmt.Fprintf(l.stderr, "launcher: %s[%d] stopped by SIG%s\n", l.nameOf(e.Pid), e.Pid, vocab.SignalName(e.Sig))
+			l.endWith(fmt.Errorf("%s stopped by SIG%s: stopping the ride", l.nameOf(e.Pid), vocab.SignalName(e.Sig)))
+		}
+	case ptrace.Print:
+		if l.scen != nil && l.isRole(e.Pid) {
+			for _, line := range strings.Split(strings.TrimRight(string(e.Data), "\n"), "\n") {
+				l.scen.obs.push(observation{role: l.nameOf(e.Pid), text: line})
+			}
+		}
+	case ptrace.Exit:
+		if pr != nil {
+			pr.ended, pr.status = true, e.Status
+			if l.scen != nil && l.isRole(e.Pid) {
+				// A role is its parent's to reap, not always the
+				// launcher's: for a scenario, its end is its exit.
+				ex := supervise.Exit{Pid: e.Pid, Status: e.Status}
+				l.scen.obs.push(observation{role: l.nameOf(e.Pid), reaped: &ex})
+			}
+			l.programEnded(pr)
+		}
+	case ptrace.Reaped:
+		ex := supervise.Exit{Pid: e.Pid, Status: e.Status}
+		l.group.Reaped(ex)
+		name := l.nameOf(e.Pid)
+		if l.scen != nil && !l.isRole(e.Pid) {
+			l.scen.obs.push(observation{role: name, reaped: &ex})
+		}
+		if l.rec != nil {
+			l.rec.reaped(name, ex)
+		}
+		l.say(fmt.Sprintf("reaped %s pid=%d %s", name, e.Pid, ex))
+	}
+}
+
+// recognise looks for the roles among the live processes, once.
+func (l *launcher) recognise() {
+	if l.allReady() || l.ending {
+		return
+	}
+	d, c, problem := recognise(l.prog.live())
+	if problem != "" {
+		return // the program is on its way: judged when time is up
+	}
+	for _, r := range []struct {
+		role *role
+		pid  int
+	}{{l.driver, d}, {l.conductor, c}} {
+		fd, err := unix.PidfdOpen(r.pid, 0)
+		if err != nil {
+			l.endWith(fmt.Errorf("hold %s %d: %w", r.role.name, r.pid, err))
+			return
+		}
+		r.role.child = supervise.FromPidfd(r.role.name, r.pid, fd)
+		r.role.ready = true
+	}
+	l.group.Disarm(l.prog.root.Pid)
+	l.announce()
+}
+
+// notRecognised is the ride's end when the roles are not there in time:
+// every process described, and what is missing.
+func (l *launcher) notRecognised(after time.Duration) error {
+	_, _, problem := recognise(l.prog.live())
+	for _, pid := range l.prog.order {
+		pr := l.prog.procs[pid]
+		state := describe(pr.dispositions)
+		if pr.ended {
+			state += fmt.Sprintf(" (ended: %s)", supervise.Exit{Pid: pid, Status: pr.status})
+		}
+		fmt.Fprintf(l.stderr, "launcher:   %s\n", state)
+	}
+	return fmt.Errorf("the ride's roles not recognised after %v: %s", after, problem)
+}
+
+// programEnded applies the ride's rules to the end of one of the
+// program's processes: the conductor gets off first (exit 0), then the
+// driver (exit 0); any other end of a role stops the ride.
+func (l *launcher) programEnded(pr *proc) {
+	if l.ending {
+		return // we asked for it, or the ride was over
+	}
+	ex := supervise.Exit{Pid: pr.pid, Status: pr.status}
+	switch {
+	case !l.allReady():
+		if pr.pid == l.prog.root.Pid {
+			l.endWith(fmt.Errorf("the program ended (%s) before its roles were recognised", ex))
+		}
+	case pr.pid == l.conductor.child.Pid:
+		if !ex.Success() {
+			l.endWith(fmt.Errorf("conductor ended on its own (%s): stopping the ride", ex))
+		}
+	case pr.pid == l.driver.child.Pid:
+		switch {
+		case !ex.Success():
+			l.endWith(fmt.Errorf("driver ended on its own (%s): stopping the ride", ex))
+		case !l.prog.procs[l.conductor.child.Pid].ended:
+			l.endWith(errors.New("driver got off with the conductor still aboard: stopping the ride"))
+		}
+	}
+}
+
+// signalAll sends sig to every live process of the program; a stopped
+// one is continued too, to take it.
+func (p *program) signalAll(sig syscall.Signal) {
+	for _, pid := range p.order {
+		if pr := p.procs[pid]; !pr.ended {
+			_ = unix.Kill(pid, sig) // ESRCH: it ended meanwhile
+			if sig != syscall.SIGKILL {
+				_ = unix.Kill(pid, syscall.SIGCONT)
+			}
+		}
+	}
+}
+
+// isRole says pid is one of the recognised roles.
+func (l *launcher) isRole(pid int) bool {
+	return l.allReady() && (pid == l.driver.child.Pid || pid == l.conductor.child.Pid)
+}
+
+// nameOf is what the launcher calls a process of the program: its role,
+// "program" for the one it started, "orphan" for one it reaped that is
+// neither, else "process".
+func (l *launcher) nameOf(pid int) string {
+	switch {
+	case l.isRole(pid) && pid == l.driver.child.Pid:
+		return vocab.Driver
+	case l.isRole(pid):
+		return vocab.Conductor
+	case pid == l.prog.root.Pid:
+		return "program"
+	}
+	if pr := l.prog.procs[pid]; pr != nil && !pr.ended {
+		return "process"
+	}
+	return "orphan"
+}
+
+// commandOf is a process's command line, from /proc, for people.
+func commandOf(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(b) == 0 {
+		return "?"
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	if len(args) > 4 {
+		args = append(slices.Clip(args[:4]), "…")
+	}
+	return strings.Join(args, " ")
+}
+
+// describeEvent is one traced event for -v.
+func describeEvent(e ptrace.Event) string {
+	switch e.Kind {
+	case ptrace.Spawn:
+		return fmt.Sprintf("spawned by %d", e.Parent)
+	case ptrace.Exec:
+		return "exec " + e.Path
+	case ptrace.Signal:
+		how := e.Fate.String()
+		if e.Waited {
+			how = "taken by sigwait"
+		}
+		from := "the kernel"
+		if e.Code != ptrace.CodeKernel {
+			from = fmt.Sprint(e.From)
+		}
+		return fmt.Sprintf("receive SIG%s from %s: %s", vocab.SignalName(e.Sig), from, how)
+	case ptrace.Send:
+		s := fmt.Sprintf("send SIG%s %d", vocab.SignalName(e.Sig), e.Target)
+		if e.Err != nil {
+			s += ": " + e.Err.Error()
+		}
+		return s
+	case ptrace.Print:
+		return fmt.Sprintf("print %q", strings.TrimRight(string(e.Data), "\n"))
+	case ptrace.Reap:
+		return fmt.Sprintf("reaped by %d", e.Parent)
+	case ptrace.Dispositions:
+		return fmt.Sprintf("dispositions caught=%#x ignored=%#x blocked=%#x", e.Caught, e.Ignored, e.Blocked)
+	case ptrace.Stop:
+		return "stopped by SIG" + vocab.SignalName(e.Sig)
+	case ptrace.Exit, ptrace.Reaped:
+		return fmt.Sprintf("%s %s", e.Kind, supervise.Exit{Pid: e.Pid, Status: e.Status})
+	}
+	return e.Kind.String()
+}

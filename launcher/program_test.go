@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// homework builds and names the shipped reference programs: one program
+// that forks, the parent the driver (scripts/homework).
+func homework(t *testing.T) map[string][]string {
+	t.Helper()
+	cc := filepath.Join(t.TempDir(), "ride")
+	if out, err := exec.Command("gcc", "-Wall", "-Werror", "-o", cc, "../scripts/homework/ride.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	return map[string][]string{
+		"ride.py": {"python3", "../scripts/homework/ride.py"},
+		"ride.c":  {cc},
+	}
+}
+
+// TestOwnProgram: a program of the user's as the ride (launcher -- CMD):
+// its roles recognised by what they handle, the ready line naming them,
+// and the keys pressed by a scenario reaching it as from a terminal; its
+// lines, the conductor's exit first, the driver reaped by the launcher.
+func TestOwnProgram(t *testing.T) {
+	for name, cmd := range homework(t) {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"--lang", "en", "--scenario", "../scripts/scenarios/keys.en.scenario", "--"}, cmd...)
+			stdout, stderr, code := runLauncher(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			m := regexp.MustCompile(`launcher\[\d+\]: ready driver=(\d+) conductor=(\d+)`).FindStringSubmatch(stdout)
+			if m == nil {
+				t.Fatalf("no ready line:\n%s", stdout)
+			}
+			for _, want := range []string{
+				"\nThe old driver sets off\n",
+				"\nWe have arrived, please get off\n",
+				fmt.Sprintf("reaped driver pid=%s exit=0", m[1]),
+			} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
+				}
+			}
+			if strings.Contains(stdout, "reaped conductor") {
+				t.Errorf("the conductor is its parent's to reap, not the launcher's:\n%s", stdout)
+			}
+		})
+	}
+}
+
+// TestOwnProgramStopped: SIGTERM to the launcher stops every process of
+// the program, not only the one it started, and exits 143.
+func TestOwnProgramStopped(t *testing.T) {
+	r := startRide(t, nil, "--lang", "en", "--", "python3", "../scripts/homework/ride.py")
+	r.kill(r.cmd.Process.Pid, syscall.SIGTERM)
+	r.expect(fmt.Sprintf("reaped driver pid=%d signal=TERM", r.Driver))
+	if code := r.wait(); code != 143 {
+		t.Fatalf("exit %d, want 143\n%s", code, r.transcript())
+	}
+	if processAlive(r.Conductor) {
+		t.Errorf("the conductor %d outlived the ride", r.Conductor)
+	}
+}
+
+// TestOwnProgramWrong: programs that are no ride say why, exit 1, and
+// leave nothing behind. Not recognised in time: every process described,
+// signal by signal, and what is missing.
+func TestOwnProgramWrong(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"exits at once", []string{"--", "true"}, []string{
+			"launcher: the program ended (exit=0) before its roles were recognised",
+		}},
+		{"handles nothing", []string{"--ready-timeout", "300ms", "--", "sleep", "10"}, []string{
+			"launcher:   pid ", "/sleep 10: INT default, QUIT default, TSTP default, USR1 default, USR2 default",
+			"launcher: the ride's roles not recognised after 300ms: no conductor (a process that handles SIGINT and SIGQUIT: caught or blocked); no driver (a process that handles SIGTSTP: caught or blocked)",
+		}},
+		{"one process, both roles", []string{"--ready-timeout", "300ms", "--", "sh", "-c", "trap : INT QUIT TSTP; sleep 10 & wait"}, []string{
+			"handles both roles' keys (SIGINT and SIGQUIT, and SIGTSTP)",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, code := runLauncher(t, tc.args...)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestOwnProgramUsage: -- with no command is a usage error (2); a command
+// not in PATH cannot be started (1).
+func TestOwnProgramUsage(t *testing.T) {
+	if _, stderr, code := runLauncher(t, "--"); code != 2 || !strings.Contains(stderr, "-- takes a command") {
+		t.Errorf("launcher --: exit %d, %q", code, stderr)
+	}
+	if _, stderr, code := runLauncher(t, "--", "no-such-program-here"); code != 1 || !strings.Contains(stderr, "start no-such-program-here") {
+		t.Errorf("launcher -- no-such-program-here: exit %d, %q", code, stderr)
+	}
+	if _, stderr, code := runLauncher(t, "--driver", "x", "--", "true"); code != 2 || !strings.Contains(stderr, "not with -- CMD") {
+		t.Errorf("launcher --driver x -- true: exit %d, %q", code, stderr)
+	}
+}
