@@ -284,11 +284,9 @@ func describeEvent(e ptrace.Event) string {
 		}
 		return fmt.Sprintf("receive SIG%s from %s: %s", vocab.SignalName(e.Sig), from, how)
 	case ptrace.Send:
-		s := fmt.Sprintf("send SIG%s %d", vocab.SignalName(e.Sig), e.Target)
-		if e.Err != nil {
-			s += ": " + e.Err.Error()
-		}
-		return s
+		return fmt.Sprintf("send SIG%s %d", vocab.SignalName(e.Sig), e.Target)
+	case ptrace.SendFailed:
+		return fmt.Sprintf("send SIG%s %d failed: %v", vocab.SignalName(e.Sig), e.Target, e.Err)
 	case ptrace.Print:
 		return fmt.Sprintf("print %q", strings.TrimRight(string(e.Data), "\n"))
 	case ptrace.Reap:

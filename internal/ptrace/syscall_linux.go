@@ -45,6 +45,7 @@ type call struct {
 	nr   uint64
 	args [6]uint64
 	t    int64
+	sent *Event // the Send it made at its entry, if it sends a signal
 }
 
 // watched are the system calls the Tracer reads, entered and returned.
@@ -81,6 +82,7 @@ func (t *Tracer) syscallStop(task *tracee, pid int, now int64) {
 		task.call = nil
 		if watched[info.Nr] {
 			task.call = &call{nr: info.Nr, args: info.Args, t: now}
+			task.call.sent = t.sending(pid, task.call)
 		}
 	case syscallExit:
 		c := task.call
@@ -99,22 +101,13 @@ func (t *Tracer) returned(pid int, c *call, rval int64, now int64) {
 		err = syscall.Errno(-rval)
 	}
 	a := c.args
-	switch c.nr {
-	case unix.SYS_KILL, unix.SYS_TKILL, unix.SYS_RT_SIGQUEUEINFO:
-		// kill(pid, sig): pid 0 is the caller's group, -1 everyone it may
-		// signal, below -1 a group; stamped at the entry, which precedes
-		// what it causes.
-		target := int(int32(a[0]))
-		if c.nr == unix.SYS_KILL && target == 0 {
-			if pgid, err := unix.Getpgid(pid); err == nil {
-				target = -pgid
-			}
+	if c.sent != nil {
+		if err != nil {
+			t.send(Event{Kind: SendFailed, Pid: pid, Target: c.sent.Target, Sig: c.sent.Sig, Err: err, T: now})
 		}
-		t.sent(pid, target, a[1], err, c.t)
-	case unix.SYS_TGKILL, unix.SYS_RT_TGSIGQUEUEINFO:
-		t.sent(pid, int(int32(a[1])), a[2], err, c.t)
-	case unix.SYS_PIDFD_SEND_SIGNAL:
-		t.sent(pid, pidOfPidfd(pid, int(int32(a[0]))), a[1], err, c.t)
+		return
+	}
+	switch c.nr {
 	case unix.SYS_WRITE:
 		if fd := int(int32(a[0])); (fd == 1 || fd == 2) && rval > 0 {
 			t.send(Event{Kind: Print, Pid: pid, Fd: fd, Data: readMem(pid, uintptr(a[1]), int(min(rval, maxPrint))), T: c.t})
@@ -161,12 +154,36 @@ func (t *Tracer) returned(pid int, c *call, rval int64, now int64) {
 	}
 }
 
-// sent makes the Send event of a signal pid sent to target.
-func (t *Tracer) sent(pid, target int, sig uint64, err error, at int64) {
-	if sig == 0 {
-		return // a probe (kill -0): no signal
+// sending makes the Send event of a call that sends a signal, as it is
+// entered: before the signal can arrive, so the Send comes before the
+// receive it causes. Nil for any other call, and a probe (signal 0).
+func (t *Tracer) sending(pid int, c *call) *Event {
+	a := c.args
+	var target int
+	var sig uint64
+	switch c.nr {
+	case unix.SYS_KILL, unix.SYS_TKILL, unix.SYS_RT_SIGQUEUEINFO:
+		// kill(pid, sig): pid 0 is the caller's group, -1 everyone it may
+		// signal, below -1 a group.
+		target, sig = int(int32(a[0])), a[1]
+		if c.nr == unix.SYS_KILL && target == 0 {
+			if pgid, err := unix.Getpgid(pid); err == nil {
+				target = -pgid
+			}
+		}
+	case unix.SYS_TGKILL, unix.SYS_RT_TGSIGQUEUEINFO:
+		target, sig = int(int32(a[1])), a[2]
+	case unix.SYS_PIDFD_SEND_SIGNAL:
+		target, sig = pidOfPidfd(pid, int(int32(a[0]))), a[1]
+	default:
+		return nil
 	}
-	t.send(Event{Kind: Send, Pid: pid, Target: target, Sig: syscall.Signal(sig), Err: err, T: at})
+	if sig == 0 {
+		return nil
+	}
+	e := Event{Kind: Send, Pid: pid, Target: target, Sig: syscall.Signal(sig), T: c.t}
+	t.send(e)
+	return &e
 }
 
 // dispositions makes the Dispositions event of pid as /proc says now.

@@ -24,14 +24,15 @@ const (
 	Stop                         // Pid stopped on Sig: a job-control stop
 	Exit                         // Pid ended: Status
 	Reaped                       // Pid, a child of the supervisor, ended and was reaped by the Tracer: Status
-	Send                         // Pid sent Sig to Target (kill, tkill, tgkill, sigqueue, a pidfd): Err is the call's answer
+	Send                         // Pid sends Sig to Target (kill, tkill, tgkill, sigqueue, a pidfd): said as it calls, before the signal can arrive
+	SendFailed                   // the Send before it from Pid failed: Err
 	Print                        // Pid wrote Data to Fd, its stdout (1) or stderr (2)
 	Reap                         // Parent reaped Pid (wait4, waitid)
 	Dispositions                 // Pid's signal dispositions or mask changed: Caught, Ignored, Blocked
 )
 
 var kindNames = [...]string{Spawn: "spawn", Exec: "exec", Signal: "signal", Stop: "stop", Exit: "exit", Reaped: "reaped",
-	Send: "send", Print: "print", Reap: "reap", Dispositions: "dispositions"}
+	Send: "send", SendFailed: "send failed", Print: "print", Reap: "reap", Dispositions: "dispositions"}
 
 func (k Kind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -82,7 +83,7 @@ type Event struct {
 	Fate   Fate           // Signal
 	Waited bool           // Signal: taken with sigwaitinfo/sigtimedwait, not by a handler
 	Target int            // Send: the pid (a thread's, for tkill and tgkill; -PGID for a process group)
-	Err    error          // Send: nil, or the errno the call returned
+	Err    error          // SendFailed: the errno the call returned
 	Fd     int            // Print
 	Data   []byte         // Print
 

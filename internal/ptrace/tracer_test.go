@@ -164,14 +164,17 @@ func TestDefaultAction(t *testing.T) {
 }
 
 // TestJobControlStop: a stop is a stop, traced as untraced: the program
-// stays stopped until SIGCONT, and the tracer says so.
+// stays stopped until SIGCONT, and the tracer says so. SIGSTOP: the
+// kernel drops a SIGTSTP whose default would stop a process of an
+// orphaned process group, which the test's may be (run by a script with
+// no terminal), untraced as traced.
 func TestJobControlStop(t *testing.T) {
-	p := trace(t, `kill -TSTP $$; exit 7`)
-	sig := p.next("SIGTSTP", func(e Event) bool { return e.Kind == Signal && e.Sig == syscall.SIGTSTP })
+	p := trace(t, `kill -STOP $$; exit 7`)
+	sig := p.next("SIGSTOP", func(e Event) bool { return e.Kind == Signal && e.Sig == syscall.SIGSTOP })
 	if sig.Fate != Stopped {
-		t.Errorf("SIGTSTP's fate %v, want stopped", sig.Fate)
+		t.Errorf("SIGSTOP's fate %v, want stopped", sig.Fate)
 	}
-	p.next("stop", func(e Event) bool { return e.Kind == Stop && e.Sig == syscall.SIGTSTP })
+	p.next("stop", func(e Event) bool { return e.Kind == Stop && e.Sig == syscall.SIGSTOP })
 	if state := procState(t, p.pid); state != 't' && state != 'T' {
 		t.Errorf("state %q after the stop, want stopped", state)
 	}
@@ -244,7 +247,7 @@ func TestFirstExecIsTheProgram(t *testing.T) {
 // the call), a line written to stdout (the bytes), a child reaped (by
 // whom).
 func TestSystemCalls(t *testing.T) {
-	p := trace(t, `trap 'true' USR1; kill -USR1 $$; echo hello; /bin/sh -c 'exit 4'; exit 0`)
+	p := trace(t, `trap 'true' USR1; kill -USR1 $$; kill -USR2 2147483647 2>/dev/null; echo hello; /bin/sh -c 'exit 4'; exit 0`)
 	root := p.pid
 	p.next("USR1 caught", func(e Event) bool {
 		return e.Kind == Dispositions && e.Pid == root && e.Caught&(1<<(syscall.SIGUSR1-1)) != 0
@@ -257,7 +260,11 @@ func TestSystemCalls(t *testing.T) {
 	if sig.T < send.T {
 		t.Errorf("received at %d before it was sent at %d", sig.T, send.T)
 	}
-	line := p.next("the line", func(e Event) bool { return e.Kind == Print })
+	failed := p.next("a send that fails", func(e Event) bool { return e.Kind == SendFailed })
+	if failed.Target != 2147483647 || failed.Sig != syscall.SIGUSR2 || failed.Err != syscall.ESRCH {
+		t.Errorf("failed send: %+v, want SIGUSR2 to 2147483647, ESRCH", failed)
+	}
+	line := p.next("the line", func(e Event) bool { return e.Kind == Print && e.Fd == 1 })
 	if line.Pid != root || line.Fd != 1 || string(line.Data) != "hello\n" {
 		t.Errorf("print: %+v, want %q on 1 by %d", line, "hello\n", root)
 	}
