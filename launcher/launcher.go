@@ -68,6 +68,7 @@ type launcher struct {
 	// and this fires when its grace is over.
 	progStopping bool
 	progKill     <-chan time.Time
+	progKilling  bool // the grace is over: SIGKILL to every process, and to each new one
 }
 
 // scenarioRun is a scenario under way: its runner's goroutine talks to the
@@ -315,8 +316,11 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 			}
 			l.traced(e)
 		case <-l.progKill:
-			l.progKill = nil
+			// Again and again while any is left: one may have been made
+			// since, its spawn not yet taken in.
+			l.progKilling = true
 			l.prog.signalAll(syscall.SIGKILL)
+			l.progKill = time.After(progRekill)
 		}
 	}
 }
@@ -404,6 +408,10 @@ func (l *launcher) act(s scenario.Step) error {
 	}
 	return nil
 }
+
+// progRekill is how often a program's processes are sent SIGKILL again,
+// past the grace, while any is left.
+const progRekill = 100 * time.Millisecond
 
 // leadGroup makes the launcher the leader of a process group of its own
 // when a scenario presses keys and it is not one already: a key goes to

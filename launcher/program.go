@@ -105,6 +105,9 @@ func (l *launcher) traced(e ptrace.Event) {
 	switch e.Kind {
 	case ptrace.Spawn:
 		p.add(e.Pid, e.Parent, "")
+		if l.progKilling {
+			_ = unix.Kill(e.Pid, syscall.SIGKILL) // past the grace, anything new goes at once
+		}
 	case ptrace.Exec:
 		if pr != nil {
 			pr.command = commandOf(e.Pid)
@@ -140,6 +143,9 @@ func (l *launcher) traced(e ptrace.Event) {
 		ex := supervise.Exit{Pid: e.Pid, Status: e.Status}
 		l.group.Reaped(ex)
 		name := l.nameOf(e.Pid)
+		if name == "process" {
+			name = "orphan" // a process the program left behind: reaped here
+		}
 		if l.scen != nil && !l.isRole(e.Pid) {
 			l.scen.obs.push(observation{role: name, reaped: &ex})
 		}
@@ -235,9 +241,8 @@ func (l *launcher) isRole(pid int) bool {
 	return l.allReady() && (pid == l.driver.child.Pid || pid == l.conductor.child.Pid)
 }
 
-// nameOf is what the launcher calls a process of the program: its role,
-// "program" for the one it started, "orphan" for one it reaped that is
-// neither, else "process".
+// nameOf is what the launcher calls a process (or a thread) of the
+// program: its role, "program" for the one it started, else "process".
 func (l *launcher) nameOf(pid int) string {
 	switch {
 	case l.isRole(pid) && pid == l.driver.child.Pid:
@@ -247,10 +252,7 @@ func (l *launcher) nameOf(pid int) string {
 	case pid == l.prog.root.Pid:
 		return "program"
 	}
-	if pr := l.prog.procs[pid]; pr != nil && !pr.ended {
-		return "process"
-	}
-	return "orphan"
+	return "process"
 }
 
 // commandOf is a process's command line, from /proc, for people.

@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // homework builds and names the shipped reference programs: one program
@@ -115,5 +117,36 @@ func TestOwnProgramUsage(t *testing.T) {
 	}
 	if _, stderr, code := runLauncher(t, "--driver", "x", "--", "true"); code != 2 || !strings.Contains(stderr, "not with -- CMD") {
 		t.Errorf("launcher --driver x -- true: exit %d, %q", code, stderr)
+	}
+}
+
+// TestOwnProgramForksOnStop: a program that ignores SIGTERM and goes on
+// forking while the ride is stopped: past --grace every process is sent
+// SIGKILL, again while any is left and each new one at once, so the
+// launcher ends (exit 1: no roles) and leaves nothing behind.
+func TestOwnProgramForksOnStop(t *testing.T) {
+	const marker = "sleep 97.5" // no other process runs that
+	// A chain: each process makes the next, 3 ms on, then sleeps.
+	script := `trap "" TERM; sleep 0.003; sh -c "$0" "$0" & exec ` + marker
+	cmd := exec.Command(filepath.Join(binDir, "launcher"), "--ready-timeout", "300ms", "--grace", "300ms", "--", "sh", "-c", script, script)
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if code := exitCode(err); code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("the launcher did not end within 30s")
+	}
+	for _, p := range procs() {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err == nil && strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), marker) {
+			t.Errorf("pid %d (%s) outlived the ride", p.pid, marker)
+		}
 	}
 }

@@ -111,7 +111,6 @@ type Tracer struct {
 // tracee is what the Tracer keeps of a task it traces.
 type tracee struct {
 	tgid    int   // the process it is a thread of (itself for a process)
-	ppid    int   // its parent, read as it was about to exit
 	stopped bool  // in a job-control stop already reported
 	call    *call // the watched system call it is in, if any
 }
@@ -154,8 +153,7 @@ func (t *Tracer) loop(root int, seized chan<- error) {
 	seized <- nil
 	tasks := map[int]*tracee{root: {tgid: root}}
 	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
+		pid, ws, ours, err := t.wait()
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -183,12 +181,39 @@ func (t *Tracer) loop(root int, seized chan<- error) {
 			// A thread ended: its process goes on.
 		default:
 			t.send(Event{Kind: Exit, Pid: pid, Status: ws, T: now})
-			if task.ppid == t.self {
-				// Our own child: this wait4 has reaped it. Another's stays
-				// a zombie for its parent to reap.
+			if ours {
+				// Our own child: this wait has reaped it. Another's stays
+				// a zombie for its parent to reap; if that parent dies
+				// first, it is ours, and comes again, as a pid no longer
+				// traced.
 				t.send(Event{Kind: Reaped, Pid: pid, Status: ws, T: now})
 			}
 		}
+	}
+}
+
+// wait waits for the next stop or end of a tracee or child, and takes
+// it. For an end, ours says whether the supervisor was its parent then,
+// and so whether the wait reaped it: the parent is read from the zombie
+// before it is taken (waitid WNOWAIT), as it was when it ended, not as it
+// was when its exit began (a parent may die in between).
+func (t *Tracer) wait() (pid int, ws unix.WaitStatus, ours bool, err error) {
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WSTOPPED|unix.WNOWAIT|unix.WALL, nil); err != nil {
+		return 0, 0, false, err
+	}
+	raw := (*[unsafe.Sizeof(info)]byte)(unsafe.Pointer(&info))
+	pid = int(int32(binary.NativeEndian.Uint32(raw[16:]))) // si_pid, after signo, errno, code and padding
+	switch int32(binary.NativeEndian.Uint32(raw[8:])) {
+	case cldExited, cldKilled, cldDumped:
+		ours = ppidOf(pid) == t.self
+	}
+	for {
+		got, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		return got, ws, ours, err
 	}
 }
 
@@ -236,7 +261,7 @@ func (t *Tracer) stopped(tasks map[int]*tracee, pid int, ws unix.WaitStatus, now
 		path, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 		t.send(Event{Kind: Exec, Pid: pid, Path: path, T: now})
 	case unix.PTRACE_EVENT_EXIT:
-		task.ppid = ppidOf(pid)
+		// Its end comes through wait: said there.
 	case 0:
 		if sig == unix.SIGTRAP|0x80 {
 			t.syscallStop(task, pid, now)
@@ -332,24 +357,31 @@ func masks(pid int) (caught, ignored uint64) {
 	return caught, ignored
 }
 
-// statusHex is the hexadecimal field name of a /proc status file.
+// statusHex is the hexadecimal field name of a /proc status file: a
+// mask of 64 signals, signal 64 its top bit (set in every Go program).
 func statusHex(b []byte, name string) uint64 {
-	return uint64(statusField(b, name, 16))
+	n, _ := strconv.ParseUint(statusText(b, name), 16, 64)
+	return n
 }
 
 // statusField is the number after name on its line of a /proc status
 // file, 0 when there is none.
 func statusField(b []byte, name string, base int) int64 {
+	n, _ := strconv.ParseInt(statusText(b, name), base, 64)
+	return n
+}
+
+// statusText is what follows name on its line of a /proc status file.
+func statusText(b []byte, name string) string {
 	i := bytes.Index(b, []byte("\n"+name))
 	if i < 0 {
-		return 0
+		return ""
 	}
 	line := b[i+1+len(name):]
 	if j := bytes.IndexByte(line, '\n'); j >= 0 {
 		line = line[:j]
 	}
-	n, _ := strconv.ParseInt(string(bytes.TrimSpace(line)), base, 64)
-	return n
+	return string(bytes.TrimSpace(line))
 }
 
 // tgidOf is the process a task belongs to; itself when /proc does not say.

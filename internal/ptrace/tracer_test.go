@@ -3,6 +3,7 @@ package ptrace
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -291,4 +292,32 @@ signal.sigwaitinfo({signal.SIGUSR2})
 		t.Errorf("SIGUSR2: %+v, want waited, handled, from %d by kill", sig, c.Pid)
 	}
 	p.drain()
+}
+
+// TestOrphanReaped: a child its parent never waits for ends (exit 3),
+// stays a zombie, and outlives its parent: then it is the supervisor's,
+// a subreaper's, and the Tracer reaps it and says so, once.
+func TestOrphanReaped(t *testing.T) {
+	if err := supervise.BecomeSubreaper(); err != nil {
+		t.Fatal(err)
+	}
+	p := trace(t, `(exit 3) & exec sleep 0.2`)
+	child := p.next("the child", func(e Event) bool { return e.Kind == Spawn }).Pid
+	exit := p.next("its exit", func(e Event) bool { return e.Kind == Exit && e.Pid == child })
+	if exit.Status.ExitStatus() != 3 {
+		t.Errorf("the child's status %#x, want exit 3", uint32(exit.Status))
+	}
+	p.drain()
+	var reaped []int
+	for _, e := range p.events {
+		if e.Kind == Reaped {
+			reaped = append(reaped, e.Pid)
+			if e.Pid == child && e.Status.ExitStatus() != 3 {
+				t.Errorf("the orphan reaped with %#x, want exit 3", uint32(e.Status))
+			}
+		}
+	}
+	if len(reaped) != 2 || !slices.Contains(reaped, child) || !slices.Contains(reaped, p.pid) {
+		t.Errorf("reaped %v, want the program %d and its orphan %d, once each:\n%s", reaped, p.pid, child, p.dump())
+	}
 }
