@@ -321,3 +321,17 @@ func TestOrphanReaped(t *testing.T) {
 		t.Errorf("reaped %v, want the program %d and its orphan %d, once each:\n%s", reaped, p.pid, child, p.dump())
 	}
 }
+
+// TestStatusMasks: a /proc mask is 64 signals, signal 64 its top bit
+// (set in every Go program): read whole, never clipped.
+func TestStatusMasks(t *testing.T) {
+	status := []byte("Name:\tgo\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000006\nSigCgt:\tfffffffd7fc9fef9\n")
+	for _, tc := range []struct {
+		field string
+		want  uint64
+	}{{"SigCgt:", 0xfffffffd7fc9fef9}, {"SigIgn:", 6}, {"SigBlk:", 0}, {"SigPnd:", 0}} {
+		if got := statusHex(status, tc.field); got != tc.want {
+			t.Errorf("%s %#x, want %#x", tc.field, got, tc.want)
+		}
+	}
+}
