@@ -82,20 +82,21 @@ func (t *Tracer) syscallStop(task *tracee, pid int, now int64) {
 		task.call = nil
 		if watched[info.Nr] {
 			task.call = &call{nr: info.Nr, args: info.Args, t: now}
-			task.call.sent = t.sending(pid, task.call)
+			task.call.sent = t.sending(task.tgid, pid, task.call)
 		}
 	case syscallExit:
 		c := task.call
 		task.call = nil
 		if c != nil {
-			t.returned(pid, c, int64(info.Nr), now)
+			t.returned(task, pid, c, int64(info.Nr), now)
 		}
 	}
 }
 
 // returned makes the events of a watched call pid made, now returned
 // with rval (a negative errno on failure).
-func (t *Tracer) returned(pid int, c *call, rval int64, now int64) {
+func (t *Tracer) returned(task *tracee, tid int, c *call, rval int64, now int64) {
+	pid := task.tgid // the process: events are about processes, memory is the process's
 	var err error
 	if rval < 0 && rval > -4096 {
 		err = syscall.Errno(-rval)
@@ -103,7 +104,7 @@ func (t *Tracer) returned(pid int, c *call, rval int64, now int64) {
 	a := c.args
 	if c.sent != nil {
 		if err != nil {
-			t.send(Event{Kind: SendFailed, Pid: pid, Target: c.sent.Target, Sig: c.sent.Sig, Err: err, T: now})
+			t.send(Event{Kind: SendFailed, Pid: c.sent.Pid, Target: c.sent.Target, Sig: c.sent.Sig, Err: err, T: now})
 		}
 		return
 	}
@@ -117,19 +118,18 @@ func (t *Tracer) returned(pid int, c *call, rval int64, now int64) {
 			t.send(Event{Kind: Print, Pid: pid, Fd: fd, Data: readIovec(pid, uintptr(a[1]), int(a[2]), int(min(rval, maxPrint))), T: c.t})
 		}
 	case unix.SYS_WAIT4:
-		if rval > 0 {
+		// wait4(pid, status, options): a stop or a continue is no reap
+		// (WUNTRACED, WCONTINUED); the status says which it was.
+		if rval > 0 && ended(tid, uintptr(a[1]), int(a[2])) {
 			t.send(Event{Kind: Reap, Pid: int(rval), Parent: pid, T: now})
 		}
 	case unix.SYS_WAITID:
 		// waitid(idtype, id, infop, options): the pid is in infop; WNOWAIT
 		// leaves the child waitable.
 		if rval == 0 && a[2] != 0 && a[3]&unix.WNOWAIT == 0 && a[3]&unix.WEXITED != 0 {
-			if b := readMem(pid, uintptr(a[2]), 24); len(b) == 24 {
-				if code := int32(binary.NativeEndian.Uint32(b[8:])); code == cldExited || code == cldKilled || code == cldDumped {
-					if child := int(int32(binary.NativeEndian.Uint32(b[16:]))); child > 0 {
-						t.send(Event{Kind: Reap, Pid: child, Parent: pid, T: now})
-					}
-				}
+			if code, child, ok := sigFields(readMem(tid, uintptr(a[2]), 24)); ok && child > 0 &&
+				(code == cldExited || code == cldKilled || code == cldDumped) {
+				t.send(Event{Kind: Reap, Pid: child, Parent: pid, T: now})
 			}
 		}
 	case unix.SYS_RT_SIGTIMEDWAIT:
@@ -138,10 +138,10 @@ func (t *Tracer) returned(pid int, c *call, rval int64, now int64) {
 		if rval > 0 {
 			e := Event{Kind: Signal, Pid: pid, Sig: syscall.Signal(rval), Fate: Handled, Waited: true, T: now}
 			if a[1] != 0 {
-				if b := readMem(pid, uintptr(a[1]), 24); len(b) == 24 {
-					e.Code = int32(binary.NativeEndian.Uint32(b[8:]))
-					if e.Code != CodeKernel {
-						e.From = int(int32(binary.NativeEndian.Uint32(b[16:])))
+				if code, from, ok := sigFields(readMem(tid, uintptr(a[1]), 24)); ok {
+					e.Code = code
+					if code != CodeKernel {
+						e.From = from
 					}
 				}
 			}
@@ -149,7 +149,7 @@ func (t *Tracer) returned(pid int, c *call, rval int64, now int64) {
 		}
 	case unix.SYS_RT_SIGACTION, unix.SYS_RT_SIGPROCMASK:
 		if err == nil {
-			t.dispositions(pid, now)
+			t.dispositions(task, tid, now)
 		}
 	}
 }
@@ -157,7 +157,7 @@ func (t *Tracer) returned(pid int, c *call, rval int64, now int64) {
 // sending makes the Send event of a call that sends a signal, as it is
 // entered: before the signal can arrive, so the Send comes before the
 // receive it causes. Nil for any other call, and a probe (signal 0).
-func (t *Tracer) sending(pid int, c *call) *Event {
+func (t *Tracer) sending(pid, tid int, c *call) *Event {
 	a := c.args
 	var target int
 	var sig uint64
@@ -174,7 +174,7 @@ func (t *Tracer) sending(pid int, c *call) *Event {
 	case unix.SYS_TGKILL, unix.SYS_RT_TGSIGQUEUEINFO:
 		target, sig = int(int32(a[1])), a[2]
 	case unix.SYS_PIDFD_SEND_SIGNAL:
-		target, sig = pidOfPidfd(pid, int(int32(a[0]))), a[1]
+		target, sig = pidOfPidfd(tid, int(int32(a[0]))), a[1]
 	default:
 		return nil
 	}
@@ -186,14 +186,46 @@ func (t *Tracer) sending(pid int, c *call) *Event {
 	return &e
 }
 
-// dispositions makes the Dispositions event of pid as /proc says now.
-func (t *Tracer) dispositions(pid int, now int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// dispositions makes the Dispositions event of a task's process as /proc
+// says now (the mask is tid's, the thread that changed it), when they
+// changed since the last said.
+func (t *Tracer) dispositions(task *tracee, tid int, now int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
 	if err != nil {
 		return
 	}
-	t.send(Event{Kind: Dispositions, Pid: pid, Caught: statusHex(b, "SigCgt:"), Ignored: statusHex(b, "SigIgn:"),
-		Blocked: statusHex(b, "SigBlk:"), T: now})
+	m := [3]uint64{statusHex(b, "SigCgt:"), statusHex(b, "SigIgn:"), statusHex(b, "SigBlk:")}
+	if task.masksSaid && m == task.masks {
+		return
+	}
+	task.masks, task.masksSaid = m, true
+	t.send(Event{Kind: Dispositions, Pid: task.tgid, Caught: m[0], Ignored: m[1], Blocked: m[2], T: now})
+}
+
+// ended says a wait4 that returned a pid reaped it: its status (read
+// from the caller, tid, at addr) says it exited or was killed; without
+// one, its options did not ask for stops or continues.
+func ended(tid int, addr uintptr, options int) bool {
+	if addr == 0 {
+		return options&(unix.WUNTRACED|unix.WCONTINUED) == 0
+	}
+	b := readMem(tid, addr, 4)
+	if len(b) != 4 {
+		return false
+	}
+	ws := unix.WaitStatus(binary.NativeEndian.Uint32(b))
+	return ws.Exited() || ws.Signaled()
+}
+
+// sigFields reads a siginfo's si_code and si_pid: si_signo, si_errno and
+// si_code, then the union, 8-aligned, si_pid first for every kind a
+// process sends (kill, tkill, sigqueue) and for a child's end. ok is
+// false when b is too short to hold them.
+func sigFields(b []byte) (code int32, pid int, ok bool) {
+	if len(b) < 20 {
+		return 0, 0, false
+	}
+	return int32(binary.NativeEndian.Uint32(b[8:])), int(int32(binary.NativeEndian.Uint32(b[16:]))), true
 }
 
 // readMem reads n bytes of pid's memory at addr; what it could.

@@ -2,7 +2,6 @@ package ptrace
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -60,7 +59,7 @@ func (f Fate) String() string {
 	if f > 0 && int(f) < len(fateNames) {
 		return fateNames[f]
 	}
-	return "fate " + strconv.Itoa(int(f))
+	return "unknown"
 }
 
 // si_code values a sender leaves in a signal's siginfo (siginfo.h).
@@ -113,6 +112,10 @@ type tracee struct {
 	tgid    int   // the process it is a thread of (itself for a process)
 	stopped bool  // in a job-control stop already reported
 	call    *call // the watched system call it is in, if any
+	// The dispositions last said for it (Dispositions): said again only
+	// when they change.
+	masks     [3]uint64
+	masksSaid bool
 }
 
 // Seize starts tracing pid, a process that has not yet run the program
@@ -160,10 +163,11 @@ func (t *Tracer) loop(root int, seized chan<- error) {
 		case errors.Is(err, unix.ECHILD):
 			return // nothing left
 		case err != nil:
-			// Nothing else can fail on valid arguments; stopping here would
-			// leave the tracees stopped, so say it and carry on waiting.
-			t.err = fmt.Errorf("wait4: %w", err)
-			continue
+			// Nothing else fails on valid arguments. Ending here ends the
+			// tracer thread, and with it (EXITKILL) every tracee: better
+			// than waiting on a wait that cannot work.
+			t.err = fmt.Errorf("wait: %w", err)
+			return
 		}
 		now := mono()
 		if ws.Stopped() {
@@ -203,13 +207,14 @@ func (t *Tracer) wait() (pid int, ws unix.WaitStatus, ours bool, err error) {
 		return 0, 0, false, err
 	}
 	raw := (*[unsafe.Sizeof(info)]byte)(unsafe.Pointer(&info))
-	pid = int(int32(binary.NativeEndian.Uint32(raw[16:]))) // si_pid, after signo, errno, code and padding
-	switch int32(binary.NativeEndian.Uint32(raw[8:])) {
+	code, pid, _ := sigFields(raw[:])
+	switch code {
 	case cldExited, cldKilled, cldDumped:
 		ours = ppidOf(pid) == t.self
 	}
 	for {
-		got, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+		// WUNTRACED: what waitid saw may be a stop of a child not traced.
+		got, err := unix.Wait4(pid, &ws, unix.WALL|unix.WUNTRACED, nil)
 		if err == unix.EINTR {
 			continue
 		}
@@ -219,12 +224,7 @@ func (t *Tracer) wait() (pid int, ws unix.WaitStatus, ours bool, err error) {
 
 // stopped answers one ptrace stop of pid, and lets it go on.
 func (t *Tracer) stopped(tasks map[int]*tracee, pid int, ws unix.WaitStatus, now int64) {
-	task := tasks[pid]
-	if task == nil {
-		// A new task's first stop can come before its maker's fork event.
-		task = &tracee{tgid: tgidOf(pid)}
-		tasks[pid] = task
-	}
+	task := t.seen(tasks, pid, 0, now)
 	sig := ws.StopSignal()
 	switch event := int(ws) >> 16; event {
 	case unix.PTRACE_EVENT_STOP:
@@ -240,19 +240,12 @@ func (t *Tracer) stopped(tasks map[int]*tracee, pid int, ws unix.WaitStatus, now
 		}
 		// A new task's first stop, or one after PTRACE_INTERRUPT.
 	case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
-		msg, err := unix.PtraceGetEventMsg(pid)
-		if err == nil {
-			child := int(msg)
-			if tasks[child] == nil {
-				tasks[child] = &tracee{tgid: tgidOf(child)}
-			}
-			if tasks[child].tgid == child {
-				t.send(Event{Kind: Spawn, Pid: child, Parent: task.tgid, T: now})
-			}
+		if msg, err := unix.PtraceGetEventMsg(pid); err == nil {
+			t.seen(tasks, int(msg), task.tgid, now)
 		}
 	case unix.PTRACE_EVENT_EXEC:
 		task.call = nil // execve returns into the new program: not a call of ours
-		t.dispositions(pid, now)
+		t.dispositions(task, pid, now)
 		// A thread that execs takes over its process's pid; the one it
 		// was is gone without an exit of its own.
 		if msg, err := unix.PtraceGetEventMsg(pid); err == nil && int(msg) != pid {
@@ -270,11 +263,30 @@ func (t *Tracer) stopped(tasks map[int]*tracee, pid int, ws unix.WaitStatus, now
 		// About to take sig: say so, and give it back.
 		task.stopped = false
 		from, code := siginfo(pid)
-		t.send(Event{Kind: Signal, Pid: pid, Sig: sig, From: from, Code: code, Fate: fate(pid, sig), T: now})
+		t.send(Event{Kind: Signal, Pid: task.tgid, Sig: sig, From: from, Code: code, Fate: fate(pid, sig), T: now})
 		t.resume(pid, sig)
 		return
 	}
 	t.resume(pid, 0)
+}
+
+// seen is the task pid, kept from the first time the Tracer meets it:
+// its maker's fork event, or its own first stop, which can come first.
+// A new process is said (Spawn) then, before any event of its own;
+// parent is its maker, 0 to read it from /proc.
+func (t *Tracer) seen(tasks map[int]*tracee, pid, parent int, now int64) *tracee {
+	if task := tasks[pid]; task != nil {
+		return task
+	}
+	task := &tracee{tgid: tgidOf(pid)}
+	tasks[pid] = task
+	if task.tgid == pid {
+		if parent == 0 {
+			parent = ppidOf(pid)
+		}
+		t.send(Event{Kind: Spawn, Pid: pid, Parent: parent, T: now})
+	}
+	return task
 }
 
 // resume lets pid go on, giving it sig (0: none).
@@ -309,18 +321,19 @@ func siginfo(pid int) (from int, code int32) {
 	if ptrace(unix.PTRACE_GETSIGINFO, pid, 0, uintptr(unsafe.Pointer(&info[0]))) != nil {
 		return 0, 0
 	}
-	// si_signo, si_errno, si_code, then the union, 8-aligned: si_pid first
-	// for every kind a process sends (kill, tkill, sigqueue) and SIGCHLD.
-	code = int32(binary.NativeEndian.Uint32(info[8:]))
+	code, from, _ = sigFields(info[:])
 	if code == CodeKernel {
 		return 0, code
 	}
-	return int(int32(binary.NativeEndian.Uint32(info[16:]))), code
+	return from, code
 }
 
 // fate is what pid does with sig now: its disposition, from /proc.
 func fate(pid int, sig syscall.Signal) Fate {
-	caught, ignored := masks(pid)
+	caught, ignored, ok := masks(pid)
+	if !ok {
+		return 0 // /proc does not say (the process is gone): unknown
+	}
 	bit := uint64(1) << (uint(sig) - 1)
 	switch {
 	case caught&bit != 0:
@@ -347,14 +360,12 @@ func isStopSignal(sig syscall.Signal) bool {
 }
 
 // masks reads a task's caught and ignored signals from /proc.
-func masks(pid int) (caught, ignored uint64) {
+func masks(pid int) (caught, ignored uint64, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0
+		return 0, 0, false
 	}
-	caught = statusHex(b, "SigCgt:")
-	ignored = statusHex(b, "SigIgn:")
-	return caught, ignored
+	return statusHex(b, "SigCgt:"), statusHex(b, "SigIgn:"), true
 }
 
 // statusHex is the hexadecimal field name of a /proc status file: a

@@ -76,12 +76,24 @@ func (p *program) next(what string, want func(Event) bool) Event {
 	return e
 }
 
-// drain reads every event left, until the channel closes.
+// drain reads every event left, until the channel closes, and checks
+// that each process was said (Spawn) before any event of its own.
 func (p *program) drain() {
 	p.t.Helper()
 	p.until("the end", func(Event) bool { return false })
 	if err := p.tr.Err(); err != nil {
 		p.t.Errorf("tracer: %v", err)
+	}
+	known := map[int]bool{p.pid: true}
+	for i, e := range p.events {
+		if e.Kind == Spawn {
+			known[e.Pid] = true
+			continue
+		}
+		if !known[e.Pid] {
+			p.t.Errorf("event %d, %v of %d, before its spawn:\n%s", i, e.Kind, e.Pid, p.dump())
+			return
+		}
 	}
 }
 
