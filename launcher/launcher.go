@@ -320,7 +320,10 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 			// since, its spawn not yet taken in.
 			l.progKilling = true
 			l.prog.signalAll(syscall.SIGKILL)
-			l.progKill = time.After(progRekill)
+			l.progKill = nil
+			if len(l.prog.live()) > 0 {
+				l.progKill = time.After(progRekill)
+			}
 		}
 	}
 }

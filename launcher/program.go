@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -30,10 +31,16 @@ type program struct {
 // proc is one process of the program.
 type proc struct {
 	dispositions
-	parent int
-	ended  bool
-	status unix.WaitStatus
+	parent  int
+	ended   bool
+	status  unix.WaitStatus
+	stopped bool   // in a job-control stop (its Stop event), until it takes a signal
+	partial []byte // what it wrote since its last newline: a scenario expects lines
 }
+
+// maxPartial is the most of a line without its newline kept for a
+// scenario: past it, what there is counts as a line.
+const maxPartial = 4096
 
 // startProgram starts cfg.program held, seizes it and lets it go.
 func (l *launcher) startProgram() error {
@@ -117,14 +124,21 @@ func (l *launcher) traced(e ptrace.Event) {
 			pr.caught, pr.ignored, pr.blocked = e.Caught, e.Ignored, e.Blocked
 			l.recognise()
 		}
+	case ptrace.Signal:
+		if pr != nil {
+			pr.stopped = false
+		}
 	case ptrace.Stop:
+		if pr != nil {
+			pr.stopped = true
+		}
 		if l.isRole(e.Pid) && !l.ending {
 			fmt.Fprintf(l.stderr, "launcher: %s[%d] stopped by SIG%s\n", l.nameOf(e.Pid), e.Pid, vocab.SignalName(e.Sig))
 			l.endWith(fmt.Errorf("%s stopped by SIG%s: stopping the ride", l.nameOf(e.Pid), vocab.SignalName(e.Sig)))
 		}
 	case ptrace.Print:
-		if l.scen != nil && l.isRole(e.Pid) {
-			for _, line := range strings.Split(strings.TrimRight(string(e.Data), "\n"), "\n") {
+		if l.scen != nil && l.isRole(e.Pid) && pr != nil && e.Fd == 1 {
+			for _, line := range pr.lines(e.Data) {
 				l.scen.obs.push(observation{role: l.nameOf(e.Pid), text: line})
 			}
 		}
@@ -223,15 +237,40 @@ func (l *launcher) programEnded(pr *proc) {
 	}
 }
 
-// signalAll sends sig to every live process of the program; a stopped
-// one is continued too, to take it.
+// lines are the whole lines of what pr wrote, data included: what comes
+// after its last newline waits for the rest of its line.
+func (pr *proc) lines(data []byte) []string {
+	pr.partial = append(pr.partial, data...)
+	var lines []string
+	for {
+		i := bytes.IndexByte(pr.partial, '\n')
+		if i < 0 {
+			break
+		}
+		lines = append(lines, string(pr.partial[:i]))
+		pr.partial = pr.partial[i+1:]
+	}
+	if len(pr.partial) > maxPartial {
+		lines = append(lines, string(pr.partial))
+		pr.partial = nil
+	}
+	return lines
+}
+
+// signalAll sends sig to every live process of the program but the one
+// it started, which the Group stops; a stopped one is continued too, to
+// take it.
 func (p *program) signalAll(sig syscall.Signal) {
 	for _, pid := range p.order {
-		if pr := p.procs[pid]; !pr.ended {
+		pr := p.procs[pid]
+		if pr.ended {
+			continue
+		}
+		if pid != p.root.Pid || sig == syscall.SIGKILL {
 			_ = unix.Kill(pid, sig) // ESRCH: it ended meanwhile
-			if sig != syscall.SIGKILL {
-				_ = unix.Kill(pid, syscall.SIGCONT)
-			}
+		}
+		if pr.stopped && sig != syscall.SIGKILL {
+			_ = unix.Kill(pid, syscall.SIGCONT)
 		}
 	}
 }

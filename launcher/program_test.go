@@ -150,3 +150,20 @@ func TestOwnProgramForksOnStop(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnProgramUnderShell: the roles need not be the process the
+// launcher starts: under a shell that runs the program (and ignores the
+// keys, which reach it too), they are found one level down (the
+// conductor a grandchild), and keys.en.scenario holds as is.
+func TestOwnProgramUnderShell(t *testing.T) {
+	stdout, stderr, code := runLauncher(t, "--lang", "en", "--scenario", "../scripts/scenarios/keys.en.scenario",
+		"--", "sh", "-c", `trap "" INT QUIT TSTP; python3 ../scripts/homework/ride.py; exit $?`)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// The shell is reaped by the launcher, as "program": its last step
+	// held, the scenario stops what is still aboard.
+	if !regexp.MustCompile(`reaped program pid=\d+ (exit=0|signal=TERM)`).MatchString(stdout) {
+		t.Errorf("no reaped line for the shell the launcher started:\n%s", stdout)
+	}
+}

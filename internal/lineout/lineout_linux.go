@@ -137,19 +137,21 @@ func (o *Output) guard() {
 // reader must cost the line no more than a blocking write would.
 func (o *Output) writer(fd int) {
 	for line := range o.lines {
-		o.done <- writeWaiting(fd, line)
+		o.done <- writeAll(fd, line, true)
 	}
 }
 
-// writeWaiting writes b whole, waiting for room as long as it takes.
-func writeWaiting(fd int, b []byte) error {
+// writeAll writes b whole, with as many write(2) as it takes. On a
+// descriptor someone made non-blocking, wait says whether to wait for
+// room (poll) or to give up, EAGAIN.
+func writeAll(fd int, b []byte, wait bool) error {
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
 		if n > 0 {
 			b = b[n:]
 		}
 		switch {
-		case err == unix.EAGAIN:
+		case err == unix.EAGAIN && wait:
 			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 			if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 				return fmt.Errorf("poll: %w", err)
@@ -202,7 +204,7 @@ func (o *Output) write(line []byte) error {
 	case guarded:
 		return o.hand(line)
 	}
-	return writeAll(o.fd, line)
+	return writeAll(o.fd, line, false) // nothing there waits for a reader: never wait
 }
 
 // try writes b without waiting, as much of it as there is room for.
@@ -282,23 +284,6 @@ func (o *Output) settle() {
 		}
 	default:
 	}
-}
-
-// writeAll writes b with as many write(2) as it takes.
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return err
-		case n == 0:
-			return unix.EIO
-		}
-		b = b[n:]
-	}
-	return nil
 }
 
 // Dropped is the number of lines not written so far.

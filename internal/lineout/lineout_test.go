@@ -266,7 +266,7 @@ func TestGuardedNonblocking(t *testing.T) {
 	o.guard()
 	defer o.Close()
 	go func() {
-		time.Sleep(Stall / 4) // a slow reader, well within Stall
+		time.Sleep(Stall / 10) // a slow reader, well within Stall: the line meets a full pipe first
 		io.Copy(io.Discard, r)
 	}()
 	o.Write([]byte("slow\n"))

@@ -35,7 +35,13 @@ const (
 var keys = map[string]syscall.Signal{`^C`: syscall.SIGINT, `^\`: syscall.SIGQUIT, `^Z`: syscall.SIGTSTP}
 
 // keyOf is the key of each of keys' signals.
-var keyOf = map[syscall.Signal]string{syscall.SIGINT: `^C`, syscall.SIGQUIT: `^\`, syscall.SIGTSTP: `^Z`}
+var keyOf = func() map[syscall.Signal]string {
+	m := make(map[syscall.Signal]string, len(keys))
+	for k, s := range keys {
+		m[s] = k
+	}
+	return m
+}()
 
 // DefaultWithin is how long an expect step waits when it says nothing.
 const DefaultWithin = 2 * time.Second

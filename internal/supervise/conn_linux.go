@@ -61,6 +61,9 @@ func (c *Conn) SendWithin(d time.Duration, msg []byte, fds ...int) error {
 	if err := c.send(msg, fds, false); !errors.Is(err, unix.EAGAIN) {
 		return err
 	}
+	if d <= 0 {
+		return fmt.Errorf("send: %w", os.ErrDeadlineExceeded) // no room, and no wait asked
+	}
 	if err := c.f.SetWriteDeadline(time.Now().Add(d)); err != nil {
 		return err
 	}
