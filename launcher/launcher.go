@@ -275,7 +275,7 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 		if l.group.Len() == 0 {
 			switch {
 			case tracing:
-				if len(l.prog.live()) > 0 {
+				if len(l.prog.live()) > 0 && !l.rolesAboard() {
 					l.endWith(nil) // what the program left running is stopped
 				}
 			case l.prog == nil && l.adoptOrphans():

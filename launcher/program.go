@@ -257,6 +257,20 @@ func (pr *proc) lines(data []byte) []string {
 	return lines
 }
 
+// rolesAboard says a recognised role of the program has not ended: the
+// ride goes on, whoever it was the child of.
+func (l *launcher) rolesAboard() bool {
+	if !l.allReady() {
+		return false
+	}
+	for _, r := range l.roles() {
+		if !l.prog.procs[r.child.Pid].ended {
+			return true
+		}
+	}
+	return false
+}
+
 // signalAll sends sig to every live process of the program but the one
 // it started, which the Group stops; a stopped one is continued too, to
 // take it.

@@ -167,3 +167,32 @@ func TestOwnProgramUnderShell(t *testing.T) {
 		t.Errorf("no reaped line for the shell the launcher started:\n%s", stdout)
 	}
 }
+
+// TestOwnProgramOrphan: a common mistake, the parent as conductor
+// (scripts/homework/mistakes/parent-conductor.py). It gets off first, as
+// it should, and leaves its child, the driver, an orphan: re-parented to
+// the launcher, a subreaper, which lets it get off in its turn and reaps
+// it: both reaped lines are the launcher's, where a right program has the
+// driver reap the conductor.
+func TestOwnProgramOrphan(t *testing.T) {
+	stdout, stderr, code := runLauncher(t, "--lang", "en", "--scenario", "../scripts/scenarios/keys.en.scenario",
+		"--", "python3", "../scripts/homework/mistakes/parent-conductor.py")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	m := regexp.MustCompile(`ready driver=(\d+) conductor=(\d+)`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no ready line:\n%s", stdout)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("reaped conductor pid=%s exit=0", m[2]),
+		fmt.Sprintf("reaped driver pid=%s exit=0", m[1]),
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Index(stdout, "reaped conductor") > strings.Index(stdout, "reaped driver") {
+		t.Errorf("the driver reaped before the conductor:\n%s", stdout)
+	}
+}
