@@ -81,7 +81,7 @@ type scenarioRun struct {
 	err    error
 }
 
-func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
+func run(args []string, sigs, chld <-chan os.Signal, stdout *os.File, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "diagram" {
 		return runDiagram(args[1:], stdout, stderr)
 	}
@@ -116,7 +116,7 @@ func run(args []string, sigs <-chan os.Signal, stdout *os.File, stderr io.Writer
 	if err := begin(); err != nil {
 		l.endWith(err)
 	}
-	l.loop(sigs)
+	l.loop(sigs, chld)
 	return l.finish()
 }
 
@@ -253,11 +253,11 @@ func (l *launcher) spawn(r *role) error {
 	return nil
 }
 
-// loop is the ride's only event loop: signals (SIGCHLD among them), role
+// loop is the ride's only event loop: signals (SIGCHLD on chld), role
 // events, the scenario's actions, and timers. It returns once every child
 // has been reaped and the scenario, if any, has finished; l.result then
 // holds the ride's outcome.
-func (l *launcher) loop(sigs <-chan os.Signal) {
+func (l *launcher) loop(sigs, chld <-chan os.Signal) {
 	var acts chan action
 	var scenarioDone chan error
 	for {
@@ -292,6 +292,8 @@ func (l *launcher) loop(sigs <-chan os.Signal) {
 			acts, scenarioDone = l.scen.acts, l.scen.result
 		}
 		select {
+		case <-chld:
+			l.signalled(syscall.SIGCHLD)
 		case sig := <-sigs:
 			// On Linux every os.Signal that signal.Notify delivers is a
 			// syscall.Signal.

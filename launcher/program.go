@@ -31,7 +31,6 @@ type program struct {
 // proc is one process of the program.
 type proc struct {
 	dispositions
-	parent  int
 	ended   bool
 	status  unix.WaitStatus
 	stopped bool   // in a job-control stop (its Stop event), until it takes a signal
@@ -79,7 +78,7 @@ func (l *launcher) startProgram() error {
 // add keeps a new process of the program, with its parent's dispositions
 // until it says its own.
 func (p *program) add(pid, parent int, command string) *proc {
-	pr := &proc{dispositions: dispositions{pid: pid, command: command}, parent: parent}
+	pr := &proc{dispositions: dispositions{pid: pid, command: command}}
 	if pp := p.procs[parent]; pp != nil {
 		pr.caught, pr.ignored, pr.blocked = pp.caught, pp.ignored, pp.blocked
 		if command == "" {
