@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sigride/sigride/internal/proctest"
 )
 
 // homework builds and names the shipped reference programs: one program
@@ -21,7 +23,7 @@ func homework(t *testing.T) map[string][]string {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
 	return map[string][]string{
-		"ride.py": {"python3", "../scripts/homework/ride.py"},
+		"ride.py": {proctest.Python(t), "../scripts/homework/ride.py"},
 		"ride.c":  {cc},
 	}
 }
@@ -61,7 +63,7 @@ func TestOwnProgram(t *testing.T) {
 // TestOwnProgramStopped: SIGTERM to the launcher stops every process of
 // the program, not only the one it started, and exits 143.
 func TestOwnProgramStopped(t *testing.T) {
-	r := startRide(t, nil, "--lang", "en", "--", "python3", "../scripts/homework/ride.py")
+	r := startRide(t, nil, "--lang", "en", "--", proctest.Python(t), "../scripts/homework/ride.py")
 	r.kill(r.cmd.Process.Pid, syscall.SIGTERM)
 	r.expect(fmt.Sprintf("reaped driver pid=%d signal=TERM", r.Driver))
 	if code := r.wait(); code != 143 {
@@ -157,7 +159,7 @@ func TestOwnProgramForksOnStop(t *testing.T) {
 // conductor a grandchild), and keys.en.scenario holds as is.
 func TestOwnProgramUnderShell(t *testing.T) {
 	stdout, stderr, code := runLauncher(t, "--lang", "en", "--scenario", "../scripts/scenarios/keys.en.scenario",
-		"--", "sh", "-c", `trap "" INT QUIT TSTP; python3 ../scripts/homework/ride.py; exit $?`)
+		"--", "sh", "-c", `trap "" INT QUIT TSTP; "$0" ../scripts/homework/ride.py; exit $?`, proctest.Python(t))
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -176,7 +178,7 @@ func TestOwnProgramUnderShell(t *testing.T) {
 // driver reap the conductor.
 func TestOwnProgramOrphan(t *testing.T) {
 	stdout, stderr, code := runLauncher(t, "--lang", "en", "--scenario", "../scripts/scenarios/keys.en.scenario",
-		"--", "python3", "../scripts/homework/mistakes/parent-conductor.py")
+		"--", proctest.Python(t), "../scripts/homework/mistakes/parent-conductor.py")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}

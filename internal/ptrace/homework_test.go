@@ -3,9 +3,10 @@ package ptrace
 import (
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sigride/sigride/internal/proctest"
 )
 
 // press sends a key's signal to each process given, as a terminal sends
@@ -34,7 +35,7 @@ func TestHomeworkRide(t *testing.T) {
 		name string
 		cmd  []string
 	}{
-		{"ride.py", []string{pythonBinary(t), "../../scripts/homework/ride.py"}},
+		{"ride.py", []string{proctest.Python(t), "../../scripts/homework/ride.py"}},
 		{"ride.c", []string{cc}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { homeworkRide(t, tc.cmd) })
@@ -102,17 +103,6 @@ func homeworkRide(t *testing.T, cmd []string) {
 		t.Errorf("reaped %d (%#x), want the driver, exit 0", end.Pid, uint32(end.Status))
 	}
 	p.drain()
-}
-
-// pythonBinary is the python3 interpreter itself: the python3 in PATH may
-// be a wrapper that runs processes of its own first (pyenv's shim).
-func pythonBinary(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
-	if err != nil {
-		t.Fatalf("python3: %v (the tests need it: .ci/run installs it)", err)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 func bit(sig syscall.Signal) uint64 { return 1 << (uint(sig) - 1) }

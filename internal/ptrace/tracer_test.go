@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigride/sigride/internal/proctest"
 	"github.com/sigride/sigride/internal/supervise"
 )
 
@@ -292,7 +293,7 @@ func TestSystemCalls(t *testing.T) {
 // TestSigwait: a signal taken with sigwaitinfo, no handler, is a receive
 // too, with its sender.
 func TestSigwait(t *testing.T) {
-	c, tr := held(t, []string{pythonBinary(t), "-c", `
+	c, tr := held(t, []string{proctest.Python(t), "-c", `
 import os, signal
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
 os.kill(os.getpid(), signal.SIGUSR2)
