@@ -2,6 +2,7 @@ package trace
 
 import (
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/sigride/sigride/internal/vocab"
@@ -43,10 +44,14 @@ type row struct {
 
 // layout turns events into lifelines and rows. Every send is an arrow from
 // its sender; a receive matching an earlier send (same signal, same
-// receiver) is that arrow's arrival and adds no row; a receive with no such
-// send came from outside, as does one that names its sender (a stranger:
-// its arrow says who). Sends that found no receive were coalesced by the
-// kernel: their arrows stay, so a burst shows it.
+// receiver, and the same sender when the receive names one) is that
+// arrow's arrival and adds no row, but a mark when it did not run a
+// handler (ignored, terminated, stopped). A receive from a process in the
+// trace with no send to match (a send to a whole process group, a child's
+// SIGCHLD) is an arrow from that process; one from a key, the kernel or a
+// sender outside the trace (a stranger: its arrow says who) comes from
+// Outside. Sends that found no receive were coalesced by the kernel: their
+// arrows stay, so a burst shows it.
 func layout(events []Event) ([]lifeline, []row) {
 	events = append([]Event(nil), events...)
 	Sort(events)
@@ -66,45 +71,107 @@ func layout(events []Event) ([]lifeline, []row) {
 		}
 		seen(e.Pid, e.Role)
 	}
-	// Rows with pids in From and To; columns are assigned at the end.
-	pending := map[[2]string]bool{} // (receiver pid, signal): a send awaits its delivery
+	type sendKey struct {
+		pid int // the receiver; for a group: the sender
+		sig string
+	}
+	pending := map[sendKey]map[int]bool{} // a send awaits its delivery: its senders
+	group := map[sendKey]bool{}           // a process sent this signal to a process group
 	var rows []row
 	add := func(r row) { rows = append(rows, r) }
 	for _, e := range events {
 		switch e.Event {
 		case Spawn:
-			if launcher >= 0 && e.Pid != launcher {
+			switch {
+			case e.Parent != 0 && e.Parent != launcher:
+				seen(e.Parent, "?")
+				add(row{T: e.T, Kind: arrow, From: e.Parent, To: e.Pid, Label: "fork", Dashed: true})
+			case launcher >= 0 && e.Pid != launcher:
 				add(row{T: e.T, Kind: arrow, From: launcher, To: e.Pid, Label: "spawn", Dashed: true})
 			}
+		case Exec:
+			add(row{T: e.T, Kind: mark, From: e.Pid, Label: "exec " + path.Base(e.Text)})
 		case Ready:
 			add(row{T: e.T, Kind: mark, From: e.Pid, Label: "ready"})
 		case Send:
-			seen(e.To, "?")
-			pending[[2]string{fmt.Sprint(e.To), e.Signal}] = true
-			add(row{T: e.T, Kind: arrow, From: e.Pid, To: e.To, Label: e.Signal})
+			label := e.Signal
+			if e.Error != "" {
+				label += " failed: " + e.Error
+			}
+			switch {
+			case e.Group != 0:
+				if e.Error == "" {
+					group[sendKey{e.Pid, e.Signal}] = true
+				}
+				label = fmt.Sprintf("%s to process group %d", e.Signal, e.Group)
+				if e.Error != "" {
+					label += " failed: " + e.Error
+				}
+				add(row{T: e.T, Kind: mark, From: e.Pid, Label: label})
+			case e.To < 0:
+				add(row{T: e.T, Kind: mark, From: e.Pid, Label: e.Signal + " to every process it may signal"})
+			case e.Error != "" && roles[e.To] == "":
+				add(row{T: e.T, Kind: mark, From: e.Pid, Label: fmt.Sprintf("%s to pid %d failed: %s", e.Signal, e.To, e.Error)})
+			default:
+				seen(e.To, "?")
+				if e.Error == "" {
+					k := sendKey{e.To, e.Signal}
+					if pending[k] == nil {
+						pending[k] = map[int]bool{}
+					}
+					pending[k][e.Pid] = true
+				}
+				add(row{T: e.T, Kind: arrow, From: e.Pid, To: e.To, Label: label})
+			}
 		case Receive:
-			key := [2]string{fmt.Sprint(e.Pid), e.Signal}
-			if pending[key] && e.From == 0 {
-				delete(pending, key) // one delivery answers every send pending: the rest coalesced
+			k := sendKey{e.Pid, e.Signal}
+			if senders := pending[k]; senders != nil && (e.From == 0 && e.Sender == "" || senders[e.From]) {
+				delete(pending, k) // one delivery answers every send pending: the rest coalesced
+				if e.Fate != "" && e.Fate != Handled && e.Fate != Sigwait {
+					add(row{T: e.T, Kind: mark, From: e.Pid, Label: e.Signal + " " + e.Fate})
+				}
 				continue
 			}
-			label := e.Signal
-			if e.From != 0 {
-				label = fmt.Sprintf("%s from pid %d", e.Signal, e.From) // a stranger: say who
+			label := e.Signal + fateSuffix(e.Fate)
+			_, known := roles[e.From]
+			switch {
+			case e.Sender == SenderKey:
+				label = e.Signal + " (" + keyOf(e.Signal) + ")" + fateSuffix(e.Fate)
+			case e.Sender == SenderKernel:
+				label = e.Signal + " from the kernel" + fateSuffix(e.Fate)
+			case e.From != 0 && (group[sendKey{e.From, e.Signal}] || known && e.From != e.Pid):
+				add(row{T: e.T, Kind: arrow, From: e.From, To: e.Pid, Label: label})
+				continue
+			case e.From != 0:
+				label = fmt.Sprintf("%s from pid %d", e.Signal, e.From) + fateSuffix(e.Fate) // a stranger: say who
 			}
 			seen(outside, Outside)
 			add(row{T: e.T, Kind: arrow, From: outside, To: e.Pid, Label: label})
+		case Stop:
+			add(row{T: e.T, Kind: mark, From: e.Pid, Label: "stopped by " + e.Signal})
 		case Print:
 			add(row{T: e.T, Kind: note, From: e.Pid, Label: e.Text})
 		case Exit:
-			add(row{T: e.T, Kind: mark, From: e.Pid, Label: fmt.Sprintf("exit %d", deref(e.Code))})
+			label := fmt.Sprintf("exit %d", deref(e.Code))
+			if e.Signal != "" {
+				label = "killed by " + e.Signal
+			}
+			add(row{T: e.T, Kind: mark, From: e.Pid, Label: label})
 		case Reap:
 			how := fmt.Sprintf("reaped exit=%d", deref(e.Code))
 			if e.Signal != "" {
 				how = "reaped signal=" + strings.TrimPrefix(e.Signal, "SIG")
 			}
-			if launcher >= 0 {
-				add(row{T: e.T, Kind: arrow, From: e.Pid, To: launcher, Label: how, Dashed: true})
+			if e.Zombie != nil && *e.Zombie >= zombieShown {
+				how += fmt.Sprintf(", a zombie %.3fs", *e.Zombie)
+			}
+			by := launcher
+			if e.By != 0 {
+				seen(e.By, "?")
+				by = e.By
+			}
+			if by >= 0 {
+				add(row{T: e.T, Kind: arrow, From: e.Pid, To: by, Label: how, Dashed: true})
 			}
 		}
 	}
@@ -129,6 +196,32 @@ func layout(events []Event) ([]lifeline, []row) {
 		rows[i].From, rows[i].To = column[rows[i].From], column[rows[i].To]
 	}
 	return lines, rows
+}
+
+// zombieShown is the shortest time as a zombie a reap's arrow tells: a
+// parent that waits takes its child within a millisecond or so.
+const zombieShown = 0.01
+
+// fateSuffix says on an arrow what its receiver did with the signal, when
+// it ran no handler of its own.
+func fateSuffix(fate string) string {
+	if fate == "" || fate == Handled || fate == Sigwait {
+		return ""
+	}
+	return " (" + fate + ")"
+}
+
+// keyOf is the key that sends sig from a terminal.
+func keyOf(sig string) string {
+	switch sig {
+	case "SIGINT":
+		return "^C"
+	case "SIGQUIT":
+		return `^\`
+	case "SIGTSTP":
+		return "^Z"
+	}
+	return "a key"
 }
 
 func deref(p *int) int {

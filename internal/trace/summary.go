@@ -13,21 +13,29 @@ import (
 // printed. A signal that arrived with no send in the events came from
 // outside the ride (a terminal's key, kill in a shell); one whose receive
 // names its sender (a role's peer's signal sent by someone else) is
-// counted apart, with that sender.
+// counted apart, with that sender; one from a process of the trace that
+// sent it no signal by name (a child's SIGCHLD, a send to a process group)
+// names that process. Failed sends are not counted.
 func Summary(events []Event) []string {
 	type key struct {
 		pid  int
 		role string
 		sig  string
-		from int // a receive's sender outside the ride; 0 for the rest
+		from int    // a receive's sender outside the ride; 0 for the rest
+		by   string // a receive's Sender: a key, the kernel
 	}
 	sent, received := map[key]int{}, map[key]int{}
 	var order []key
 	// A send names its receiver by pid alone; the receiver's own events
 	// give its role, wherever they stand.
 	roles := map[int]string{}
+	senders := map[[2]any]bool{} // (receiver pid, signal) and (sender pid, signal): there was a send
 	for _, e := range events {
 		roles[e.Pid] = e.Role
+		if e.Event == Send && e.Error == "" {
+			senders[[2]any{e.To, e.Signal}] = true
+			senders[[2]any{e.Pid, e.Signal}] = true
+		}
 	}
 	note := func(k key) {
 		if sent[k] == 0 && received[k] == 0 {
@@ -39,11 +47,17 @@ func Summary(events []Event) []string {
 	for _, e := range events {
 		switch e.Event {
 		case Send:
-			k := key{e.To, roles[e.To], e.Signal, 0}
+			if e.To <= 0 || e.Error != "" {
+				continue // a group's receivers count their own; a failed send sent nothing
+			}
+			k := key{e.To, roles[e.To], e.Signal, 0, ""}
 			note(k)
 			sent[k]++
 		case Receive:
-			k := key{e.Pid, e.Role, e.Signal, e.From}
+			k := key{e.Pid, e.Role, e.Signal, e.From, e.Sender}
+			if e.Sender != "" || senders[[2]any{e.Pid, e.Signal}] && senders[[2]any{e.From, e.Signal}] {
+				k.from = 0 // a send of the trace's, to this process or its group
+			}
 			note(k)
 			received[k]++
 		case Print:
@@ -57,11 +71,18 @@ func Summary(events []Event) []string {
 	var out []string
 	for _, k := range order {
 		if sent[k] == 0 {
-			by := ""
-			if k.from != 0 {
-				by = fmt.Sprintf(", by pid %d", k.from)
+			by := "sent from outside"
+			switch role, ok := roles[k.from]; {
+			case k.by == SenderKey:
+				by = "from a key"
+			case k.by == SenderKernel:
+				by = "from the kernel"
+			case ok && k.from != 0:
+				by = fmt.Sprintf("from %s[%d]", role, k.from) // a child's SIGCHLD, a send to a group
+			case k.from != 0:
+				by += fmt.Sprintf(", by pid %d", k.from)
 			}
-			out = append(out, fmt.Sprintf("%s to %s[%d]: received %d (sent from outside%s)", k.sig, k.role, k.pid, received[k], by))
+			out = append(out, fmt.Sprintf("%s to %s[%d]: received %d (%s)", k.sig, k.role, k.pid, received[k], by))
 			continue
 		}
 		line := fmt.Sprintf("%s to %s[%d]: sent %d, received %d", k.sig, k.role, k.pid, sent[k], received[k])

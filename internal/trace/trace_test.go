@@ -3,6 +3,7 @@ package trace
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -67,7 +68,15 @@ func TestReadErrors(t *testing.T) {
 		{`{"t":0,"pid":1,"event":"ready"}`, "line 1: ready: no role"},
 		{`{"t":-1,"pid":1,"role":"x","event":"ready"}`, "line 1: ready: negative time"},
 		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"USR1","to":2}`, `line 1: send: bad signal "USR1"`},
-		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"SIGUSR1"}`, "line 1: send: bad receiver 0"},
+		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"SIGUSR1"}`, "line 1: send: want one of to and group, got 0 and 0"},
+		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"SIGUSR1","to":2,"group":2}`, "line 1: send: want one of to and group, got 2 and 2"},
+		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"SIGUSR1","to":-2}`, "line 1: send: bad receiver -2 or group 0"},
+		{`{"t":0,"pid":1,"role":"x","event":"receive","signal":"SIGINT","sender":"me"}`, `line 1: receive: bad sender "me"`},
+		{`{"t":0,"pid":1,"role":"x","event":"print","sender":"key"}`, `line 1: print: bad sender "key"`},
+		{`{"t":0,"pid":1,"role":"x","event":"exit","parent":3}`, "line 1: exit: bad parent 3"},
+		{`{"t":0,"pid":1,"role":"x","event":"spawn","by":3}`, "line 1: spawn: bad reaper 3"},
+		{`{"t":0,"pid":1,"role":"x","event":"reap","zombie":-1}`, "line 1: reap: bad zombie time"},
+		{`{"t":0,"pid":1,"role":"x","event":"stop","signal":"TSTP"}`, `line 1: stop: bad signal "TSTP"`},
 		{`{"t":0,"pid":1,"role":"x","event":"send","signal":"SIGUSR1","to":2,"from":3}`, "line 1: send: bad sender 3"},
 		{`{"t":0,"pid":1,"role":"x","event":"receive","signal":"SIGUSR1","from":-3}`, "line 1: receive: bad sender -3"},
 		{"\n" + `{"t":0,"pid":1,"role":"x","event":"ready","extra":1}`, `line 2: json: unknown field "extra"`},
@@ -215,5 +224,102 @@ func TestCoalesced(t *testing.T) {
 	Mermaid(&b, events)
 	if n := strings.Count(b.String(), "->>P"); n != 5 {
 		t.Errorf("%d arrows, want 5 sends and no outside arrow\n%s", n, b.String())
+	}
+}
+
+// program is the trace of a program's ride (launcher -- CMD): the driver
+// forks the conductor; ^C reaches both, the driver ignores it; ^Z; the
+// driver reaps the conductor, the launcher the driver.
+func program() []Event {
+	return []Event{
+		{T: 0, Pid: 10, Role: "launcher", Event: Spawn},
+		{T: 0.001, Pid: 12, Role: "driver", Event: Spawn, Parent: 10},
+		{T: 0.002, Pid: 12, Role: "driver", Event: Exec, Text: "/usr/bin/python3"},
+		{T: 0.003, Pid: 11, Role: "conductor", Event: Spawn, Parent: 12},
+		{T: 0.010, Pid: 11, Role: "conductor", Event: Ready},
+		{T: 0.010, Pid: 12, Role: "driver", Event: Ready},
+		{T: 1.000, Pid: 11, Role: "conductor", Event: Receive, Signal: "SIGINT", From: 10, Sender: SenderKey, Fate: Handled},
+		{T: 1.000, Pid: 12, Role: "driver", Event: Receive, Signal: "SIGINT", From: 10, Sender: SenderKey, Fate: Ignored},
+		{T: 1.001, Pid: 11, Role: "conductor", Event: Send, Signal: "SIGUSR1", To: 12},
+		{T: 1.002, Pid: 12, Role: "driver", Event: Receive, Signal: "SIGUSR1", From: 11, Fate: Handled},
+		{T: 1.003, Pid: 12, Role: "driver", Event: Print, Text: "The old driver sets off"},
+		{T: 1.500, Pid: 12, Role: "driver", Event: Send, Signal: "SIGHUP", Group: 10},
+		{T: 1.501, Pid: 11, Role: "conductor", Event: Receive, Signal: "SIGHUP", From: 12, Fate: Ignored},
+		{T: 1.600, Pid: 12, Role: "driver", Event: Send, Signal: "SIGUSR2", To: 99, Error: "ESRCH"},
+		{T: 2.000, Pid: 12, Role: "driver", Event: Receive, Signal: "SIGTSTP", Sender: SenderKey, Fate: Handled},
+		{T: 2.001, Pid: 12, Role: "driver", Event: Send, Signal: "SIGUSR1", To: 11},
+		{T: 2.002, Pid: 11, Role: "conductor", Event: Receive, Signal: "SIGUSR1", From: 12, Fate: Sigwait},
+		{T: 2.004, Pid: 11, Role: "conductor", Event: Exit, Code: CodeOf(0)},
+		{T: 2.005, Pid: 12, Role: "driver", Event: Receive, Signal: "SIGCHLD", From: 11, Fate: Ignored},
+		{T: 2.500, Pid: 11, Role: "conductor", Event: Reap, Code: CodeOf(0), By: 12, Zombie: SecondsOf(0.496)},
+		{T: 2.600, Pid: 12, Role: "driver", Event: Exit, Signal: "SIGTERM"},
+		{T: 2.601, Pid: 12, Role: "driver", Event: Reap, Signal: "SIGTERM", By: 10, Zombie: SecondsOf(0.001)},
+	}
+}
+
+// TestProgramLayout: a program's processes as lifelines, each signal an
+// arrow from its real sender, a key's from outside, what each did with
+// it when no handler ran, who reaped whom and how long a zombie waited.
+func TestProgramLayout(t *testing.T) {
+	lines, rows := layout(program())
+	var titles []string
+	for _, l := range lines {
+		titles = append(titles, l.title())
+	}
+	if want := []string{Outside, "launcher 10", "driver 12", "conductor 11"}; !slices.Equal(titles, want) {
+		t.Errorf("lifelines %q, want %q", titles, want)
+	}
+	var got []string
+	for _, r := range rows {
+		switch r.Kind {
+		case arrow:
+			got = append(got, fmt.Sprintf("%s -> %s: %s", lines[r.From].Role, lines[r.To].Role, r.Label))
+		default:
+			got = append(got, fmt.Sprintf("%s: %s", lines[r.From].Role, r.Label))
+		}
+	}
+	want := []string{
+		"launcher -> driver: spawn",
+		"driver: exec python3",
+		"driver -> conductor: fork",
+		"conductor: ready",
+		"driver: ready",
+		Outside + " -> conductor: SIGINT (^C)",
+		Outside + " -> driver: SIGINT (^C) (ignored)",
+		"conductor -> driver: SIGUSR1",
+		"driver: The old driver sets off",
+		"driver: SIGHUP to process group 10",
+		"driver -> conductor: SIGHUP (ignored)",
+		"driver: SIGUSR2 to pid 99 failed: ESRCH",
+		Outside + " -> driver: SIGTSTP (^Z)",
+		"driver -> conductor: SIGUSR1",
+		"conductor: exit 0",
+		"conductor -> driver: SIGCHLD (ignored)",
+		"conductor -> driver: reaped exit=0, a zombie 0.496s",
+		"driver: killed by SIGTERM",
+		"driver -> launcher: reaped signal=TERM",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got, want := Summary(program()), []string{
+		"SIGINT to conductor[11]: received 1 (from a key)",
+		"SIGINT to driver[12]: received 1 (from a key)",
+		"SIGUSR1 to driver[12]: sent 1, received 1",
+		"SIGHUP to conductor[11]: received 1 (from driver[12])",
+		"SIGTSTP to driver[12]: received 1 (from a key)",
+		"SIGUSR1 to conductor[11]: sent 1, received 1",
+		"SIGCHLD to driver[12]: received 1 (from conductor[11])",
+		`driver printed "The old driver sets off" 1 time`,
+	}; !slices.Equal(got, want) {
+		t.Errorf("summary:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var b bytes.Buffer
+	if err := Write(&b, program()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Read(&b)
+	if err != nil || len(again) != len(program()) {
+		t.Fatalf("a program's trace reads back as %d events, %v", len(again), err)
 	}
 }
