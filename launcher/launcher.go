@@ -133,6 +133,9 @@ func (l *launcher) finish() error {
 	if l.rec == nil {
 		return result
 	}
+	if l.prog != nil {
+		l.named()
+	}
 	if l.scen != nil {
 		for _, line := range trace.Summary(l.rec.events) {
 			l.sayOnly("summary: " + line)
@@ -269,7 +272,7 @@ func (l *launcher) loop(sigs, chld <-chan os.Signal) {
 		if l.ending && tracing && !l.progStopping {
 			// Every process of the program, not the one started alone.
 			l.progStopping = true
-			l.prog.signalAll(syscall.SIGTERM)
+			l.signalAll(syscall.SIGTERM)
 			l.progKill = time.After(l.cfg.grace)
 		}
 		if l.group.Len() == 0 {
@@ -321,7 +324,7 @@ func (l *launcher) loop(sigs, chld <-chan os.Signal) {
 			// Again and again while any is left: one may have been made
 			// since, its spawn not yet taken in.
 			l.progKilling = true
-			l.prog.signalAll(syscall.SIGKILL)
+			l.signalAll(syscall.SIGKILL)
 			l.progKill = nil
 			if len(l.prog.live()) > 0 {
 				l.progKill = time.After(progRekill)
@@ -400,6 +403,9 @@ func (l *launcher) act(s scenario.Step) error {
 	for i := 0; i < max(s.Times, 1); i++ {
 		if l.rec != nil {
 			l.rec.sent(l.pid, s.Signal, pid)
+		}
+		if l.prog != nil {
+			l.prog.sent[[2]int{pid, int(s.Signal)}]++
 		}
 		var err error
 		if r == nil {

@@ -13,7 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sigride/sigride/internal/ptrace"
+	"github.com/sigride/sigride/internal/ride"
 	"github.com/sigride/sigride/internal/supervise"
+	"github.com/sigride/sigride/internal/trace"
 	"github.com/sigride/sigride/internal/vocab"
 )
 
@@ -26,6 +28,10 @@ type program struct {
 	events <-chan ptrace.Event // nil once closed: nothing is left to trace
 	procs  map[int]*proc
 	order  []int // the pids in the order they came, for a diagnosis
+	// The launcher's own signals to each process (pid, signal) not yet
+	// received: a key signal from the launcher that none of these
+	// accounts for is a scenario's press, standing for a terminal's key.
+	sent map[[2]int]int
 }
 
 // proc is one process of the program.
@@ -33,8 +39,12 @@ type proc struct {
 	dispositions
 	ended   bool
 	status  unix.WaitStatus
-	stopped bool   // in a job-control stop (its Stop event), until it takes a signal
-	partial []byte // what it wrote since its last newline: a scenario expects lines
+	stopped bool      // in a job-control stop (its Stop event), until it takes a signal
+	partial [3][]byte // what it wrote to fd 1 and 2 since its last newline: a scenario expects lines
+	exitT   int64     // when it ended (its Exit event): its time as a zombie runs from here
+	// One past the index in the trace of its last send: a send that
+	// fails says so at the call's return, after the send was recorded.
+	lastSend int
 }
 
 // maxPartial is the most of a line without its newline kept for a
@@ -58,7 +68,7 @@ func (l *launcher) startProgram() error {
 		h.Close()
 		return err
 	}
-	l.prog = &program{root: child, procs: map[int]*proc{}}
+	l.prog = &program{root: child, procs: map[int]*proc{}, sent: map[[2]int]int{}}
 	l.group.Add(child)
 	l.group.Arm(child.Pid, supervise.Starting, l.cfg.readyTimeout)
 	if err := h.Held(l.cfg.readyTimeout); err != nil {
@@ -72,6 +82,9 @@ func (l *launcher) startProgram() error {
 	}
 	l.prog.tracer, l.prog.events = tr, tr.Events()
 	l.prog.add(child.Pid, 0, commandOf(child.Pid))
+	if l.rec != nil {
+		l.rec.add(ride.Now(), child.Pid, "", trace.Spawn).Parent = l.pid
+	}
 	return h.Release()
 }
 
@@ -108,6 +121,9 @@ func (l *launcher) traced(e ptrace.Event) {
 		fmt.Fprintf(l.stderr, "launcher: %+.3fms %s[%d] %s\n", float64(e.T-l.t0)/1e6, l.nameOf(e.Pid), e.Pid, describeEvent(e))
 	}
 	pr := p.procs[e.Pid]
+	if l.rec != nil {
+		l.record(e, pr)
+	}
 	switch e.Kind {
 	case ptrace.Spawn:
 		p.add(e.Pid, e.Parent, "")
@@ -135,15 +151,9 @@ func (l *launcher) traced(e ptrace.Event) {
 			fmt.Fprintf(l.stderr, "launcher: %s[%d] stopped by SIG%s\n", l.nameOf(e.Pid), e.Pid, vocab.SignalName(e.Sig))
 			l.endWith(fmt.Errorf("%s stopped by SIG%s: stopping the ride", l.nameOf(e.Pid), vocab.SignalName(e.Sig)))
 		}
-	case ptrace.Print:
-		if l.scen != nil && l.isRole(e.Pid) && pr != nil && e.Fd == 1 {
-			for _, line := range pr.lines(e.Data) {
-				l.scen.obs.push(observation{role: l.nameOf(e.Pid), text: line})
-			}
-		}
 	case ptrace.Exit:
 		if pr != nil {
-			pr.ended, pr.status = true, e.Status
+			pr.ended, pr.status, pr.exitT = true, e.Status, e.T
 			if l.scen != nil && l.isRole(e.Pid) {
 				// A role is its parent's to reap, not always the
 				// launcher's: for a scenario, its end is its exit.
@@ -161,9 +171,6 @@ func (l *launcher) traced(e ptrace.Event) {
 		}
 		if l.scen != nil && !l.isRole(e.Pid) {
 			l.scen.obs.push(observation{role: name, reaped: &ex})
-		}
-		if l.rec != nil {
-			l.rec.reaped(name, ex)
 		}
 		l.say(fmt.Sprintf("reaped %s pid=%d %s", name, e.Pid, ex))
 	}
@@ -189,6 +196,9 @@ func (l *launcher) recognise() {
 		}
 		r.role.child = supervise.FromPidfd(r.role.name, r.pid, fd)
 		r.role.ready = true
+		if l.rec != nil {
+			l.rec.add(ride.Now(), r.pid, "", trace.Ready) // recognised
+		}
 	}
 	l.group.Disarm(l.prog.root.Pid)
 	l.announce()
@@ -236,24 +246,135 @@ func (l *launcher) programEnded(pr *proc) {
 	}
 }
 
-// lines are the whole lines of what pr wrote, data included: what comes
-// after its last newline waits for the rest of its line.
-func (pr *proc) lines(data []byte) []string {
-	pr.partial = append(pr.partial, data...)
+// lines are the whole lines of what pr wrote to fd (1 or 2), data
+// included: what comes after its last newline waits for the rest of its
+// line.
+func (pr *proc) lines(fd int, data []byte) []string {
+	if fd != 1 && fd != 2 {
+		return nil
+	}
+	pr.partial[fd] = append(pr.partial[fd], data...)
 	var lines []string
 	for {
-		i := bytes.IndexByte(pr.partial, '\n')
+		i := bytes.IndexByte(pr.partial[fd], '\n')
 		if i < 0 {
 			break
 		}
-		lines = append(lines, string(pr.partial[:i]))
-		pr.partial = pr.partial[i+1:]
+		lines = append(lines, string(pr.partial[fd][:i]))
+		pr.partial[fd] = pr.partial[fd][i+1:]
 	}
-	if len(pr.partial) > maxPartial {
-		lines = append(lines, string(pr.partial))
-		pr.partial = nil
+	if len(pr.partial[fd]) > maxPartial {
+		lines = append(lines, string(pr.partial[fd]))
+		pr.partial[fd] = nil
 	}
 	return lines
+}
+
+// record puts a traced event in the trace, and hands a role's lines to
+// the scenario. Events are named by pid: roles are named at the end
+// (named), once known.
+func (l *launcher) record(e ptrace.Event, pr *proc) {
+	add := func(event string) *trace.Event { return l.rec.add(e.T, e.Pid, "", event) }
+	switch e.Kind {
+	case ptrace.Spawn:
+		add(trace.Spawn).Parent = e.Parent
+	case ptrace.Exec:
+		add(trace.Exec).Text = e.Path
+	case ptrace.Signal:
+		ev := add(trace.Receive)
+		ev.Signal, ev.From, ev.Fate = "SIG"+vocab.SignalName(e.Sig), e.From, e.Fate.String()
+		if e.Waited {
+			ev.Fate = trace.Sigwait
+		}
+		if e.Fate == 0 {
+			ev.Fate = "" // the process was gone before /proc said
+		}
+		key := [2]int{e.Pid, int(e.Sig)}
+		switch {
+		case e.Code == ptrace.CodeKernel && isKey(e.Sig):
+			ev.Sender = trace.SenderKey // the terminal's
+		case e.Code == ptrace.CodeKernel:
+			ev.Sender = trace.SenderKernel
+		case (e.From == l.pid || e.Code == ptrace.CodeUnknown) && isKey(e.Sig) && l.prog.sent[key] == 0:
+			// A scenario's press; or taken by sigwait with no word of
+			// its sender: nothing else sends the keys' signals.
+			ev.Sender = trace.SenderKey
+		}
+		delete(l.prog.sent, key) // one delivery answers every send pending
+	case ptrace.Stop:
+		add(trace.Stop).Signal = "SIG" + vocab.SignalName(e.Sig)
+	case ptrace.Send:
+		ev := add(trace.Send)
+		ev.Signal = "SIG" + vocab.SignalName(e.Sig)
+		switch {
+		case e.Target > 0 || e.Target == -1:
+			ev.To = e.Target
+		case e.Target == 0:
+			ev.Group, _ = unix.Getpgid(e.Pid) // its own group
+		default:
+			ev.Group = -e.Target
+		}
+		if pr != nil {
+			pr.lastSend = len(l.rec.events)
+		}
+	case ptrace.SendFailed:
+		if pr != nil && pr.lastSend > 0 {
+			why := e.Err.Error()
+			if errno, ok := e.Err.(syscall.Errno); ok && unix.ErrnoName(errno) != "" {
+				why = unix.ErrnoName(errno)
+			}
+			l.rec.events[pr.lastSend-1].Error = why
+		}
+	case ptrace.Print:
+		if pr == nil {
+			return
+		}
+		for _, line := range pr.lines(e.Fd, e.Data) {
+			add(trace.Print).Text = line
+			if l.scen != nil && e.Fd == 1 && l.isRole(e.Pid) {
+				l.scen.obs.push(observation{role: l.nameOf(e.Pid), text: line})
+			}
+		}
+	case ptrace.Exit:
+		ev := add(trace.Exit)
+		if e.Status.Signaled() {
+			ev.Signal = "SIG" + vocab.SignalName(e.Status.Signal())
+		} else {
+			ev.Code = trace.CodeOf(e.Status.ExitStatus())
+		}
+	case ptrace.Reap, ptrace.Reaped:
+		if pr == nil {
+			return
+		}
+		ev := add(trace.Reap)
+		if pr.status.Signaled() {
+			ev.Signal = "SIG" + vocab.SignalName(pr.status.Signal())
+		} else {
+			ev.Code = trace.CodeOf(pr.status.ExitStatus())
+		}
+		ev.By = e.Parent
+		if e.Kind == ptrace.Reaped {
+			ev.By = l.pid
+		}
+		if pr.ended {
+			ev.Zombie = trace.SecondsOf(max(0, float64(e.T-pr.exitT)/1e9))
+		}
+	}
+}
+
+// named gives every traced event its process's name: its role, "program"
+// for the one the launcher started, else "process".
+func (l *launcher) named() {
+	for i := range l.rec.events {
+		if e := &l.rec.events[i]; e.Role == "" {
+			e.Role = l.nameOf(e.Pid)
+		}
+	}
+}
+
+// isKey says sig is a terminal key's.
+func isKey(sig syscall.Signal) bool {
+	return sig == syscall.SIGINT || sig == syscall.SIGQUIT || sig == syscall.SIGTSTP
 }
 
 // rolesAboard says a recognised role of the program has not ended: the
@@ -272,14 +393,18 @@ func (l *launcher) rolesAboard() bool {
 
 // signalAll sends sig to every live process of the program but the one
 // it started, which the Group stops; a stopped one is continued too, to
-// take it.
-func (p *program) signalAll(sig syscall.Signal) {
+// take it. Each send is recorded.
+func (l *launcher) signalAll(sig syscall.Signal) {
+	p := l.prog
 	for _, pid := range p.order {
 		pr := p.procs[pid]
 		if pr.ended {
 			continue
 		}
 		if pid != p.root.Pid || sig == syscall.SIGKILL {
+			if l.rec != nil {
+				l.rec.sent(l.pid, sig, pid)
+			}
 			_ = unix.Kill(pid, sig) // ESRCH: it ended meanwhile
 		}
 		if pr.stopped && sig != syscall.SIGKILL {
@@ -333,7 +458,11 @@ func describeEvent(e ptrace.Event) string {
 			how = "taken by sigwait"
 		}
 		from := "the kernel"
-		if e.Code != ptrace.CodeKernel {
+		switch e.Code {
+		case ptrace.CodeKernel:
+		case ptrace.CodeUnknown:
+			from = "a sender sigwait did not ask about"
+		default:
 			from = fmt.Sprint(e.From)
 		}
 		return fmt.Sprintf("receive SIG%s from %s: %s", vocab.SignalName(e.Sig), from, how)

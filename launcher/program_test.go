@@ -6,12 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sigride/sigride/internal/proctest"
+	"github.com/sigride/sigride/internal/trace"
 )
 
 // homework builds and names the shipped reference programs: one program
@@ -197,4 +199,96 @@ func TestOwnProgramOrphan(t *testing.T) {
 	if strings.Index(stdout, "reaped conductor") > strings.Index(stdout, "reaped driver") {
 		t.Errorf("the driver reaped before the conductor:\n%s", stdout)
 	}
+}
+
+// TestOwnProgramTrace: a program's ride in --trace: each process under
+// its role, who forked whom, each key from a key with what each process
+// did with it, each signal of the ride from its real sender, the lines
+// where they were printed, the conductor reaped by the driver, the driver
+// by the launcher; and the diagram drawn from it.
+func TestOwnProgramTrace(t *testing.T) {
+	for name, cmd := range homework(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			tr, svg := filepath.Join(dir, "t.jsonl"), filepath.Join(dir, "d.svg")
+			args := append([]string{"--lang", "en", "--scenario", "../scripts/scenarios/keys.en.scenario",
+				"--trace", tr, "--diagram", svg, "--"}, cmd...)
+			stdout, stderr, code := runLauncher(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			f, err := os.Open(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			events, err := trace.Read(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := regexp.MustCompile(`ready driver=(\d+) conductor=(\d+)`).FindStringSubmatch(stdout)
+			if m == nil {
+				t.Fatalf("no ready line:\n%s", stdout)
+			}
+			d, c := atoi(t, m[1]), atoi(t, m[2])
+			var got []string
+			for _, e := range events {
+				if e.Pid != d && e.Pid != c || e.Event == trace.Exec || e.Signal == "SIGCHLD" {
+					continue
+				}
+				s := e.Role + " " + e.Event + " " + e.Signal + e.Text
+				switch {
+				case e.Event == trace.Spawn && e.Parent == d:
+					s += " by the driver"
+				case e.Event == trace.Receive && e.Sender != "":
+					s += " from a " + e.Sender + ": " + e.Fate
+				case e.Event == trace.Receive && (e.From == c && e.Role == "driver" || e.From == d && e.Role == "conductor"):
+					s += " from its peer: " + e.Fate
+				case e.Event == trace.Send && (e.To == c || e.To == d):
+					s += " to its peer"
+				case (e.Event == trace.Exit || e.Event == trace.Reap) && e.Code != nil:
+					s += fmt.Sprintf(" %d", *e.Code)
+				}
+				if e.Event == trace.Reap && e.By == d {
+					s += " by the driver"
+				}
+				if e.Event == trace.Reap && e.Zombie == nil {
+					s += " (no zombie time)"
+				}
+				got = append(got, s)
+			}
+			text := strings.Join(got, "\n")
+			for _, w := range []string{
+				"conductor spawn  by the driver",
+				"conductor receive SIGINT from a key: ",
+				"driver receive SIGINT from a key: ",
+				"conductor send SIGUSR1 to its peer",
+				"driver print The old driver sets off",
+				"driver receive SIGTSTP from a key: ",
+				"conductor receive SIGTSTP from a key: ",
+				"driver send SIGUSR1 to its peer",
+				"conductor print We have arrived, please get off",
+				"conductor exit  0",
+				"conductor reap  0 by the driver",
+				"driver exit  0",
+				"driver reap  0",
+			} {
+				if !strings.Contains(text, w) {
+					t.Errorf("trace lacks %q:\n%s", w, text)
+				}
+			}
+			if b, err := os.ReadFile(svg); err != nil || !strings.Contains(string(b), "SIGTSTP (^Z)") {
+				t.Errorf("diagram: %v, no ^Z arrow", err)
+			}
+		})
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

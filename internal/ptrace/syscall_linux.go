@@ -136,7 +136,7 @@ func (t *Tracer) returned(task *tracee, tid int, c *call, rval int64, now int64)
 		// A signal taken without a handler: the siginfo, if asked for, is
 		// in the second argument.
 		if rval > 0 {
-			e := Event{Kind: Signal, Pid: pid, Sig: syscall.Signal(rval), Fate: Handled, Waited: true, T: now}
+			e := Event{Kind: Signal, Pid: pid, Sig: syscall.Signal(rval), Fate: Handled, Waited: true, Code: CodeUnknown, T: now}
 			if a[1] != 0 {
 				if code, from, ok := sigFields(readMem(tid, uintptr(a[1]), 24)); ok {
 					e.Code = code

@@ -68,6 +68,10 @@ const (
 	CodeKernel = 0x80 // SI_KERNEL: the kernel's own, as a terminal's key (^C, ^\, ^Z)
 	CodeQueue  = -1   // SI_QUEUE: sigqueue(3); the siginfo is the sender's making
 	CodeTkill  = -6   // SI_TKILL: tkill(2), tgkill(2)
+	// Not the kernel's: the signal was taken by sigwait without asking
+	// for its siginfo (sigwait(3), sigwaitinfo(set, NULL)), so nobody
+	// can say who sent it.
+	CodeUnknown = -1 << 31
 )
 
 // Event is one thing a traced process did.
