@@ -28,7 +28,21 @@ const (
 	ExpectLine   Kind = "expect"        // expect ROLE "TEXT" [within DUR]
 	ExpectExit   Kind = "expect exit"   // expect exit ROLE CODE [within DUR]
 	ExpectReaped Kind = "expect reaped" // expect reaped ROLE signal=NAME|exit=N [within DUR]
+	// A program's ride (launcher -- CMD) only: what only its tracing knows.
+	ExpectReapedBy Kind = "expect reaped by" // expect reaped ROLE by WHO [within DUR]
+	ExpectOrder    Kind = "expect order"     // expect order ROLE ROLE [within DUR]: the first ended first
+	ExpectNoZombie Kind = "expect no zombie" // expect no zombie [within DUR]: each reaped by its parent, soon
+	ExpectHarmless Kind = "expect harmless"  // expect harmless: no key ended or stopped a process
+	Check          Kind = "check"            // check "TEXT": the steps up to the next check are one requirement
 )
+
+// Program is the role name of the process the launcher started, in a
+// program's ride: expect exit program CODE.
+const Program = "program"
+
+// Parent is who reaped a process, for expect reaped ROLE by parent: the
+// process that made it.
+const Parent = "parent"
 
 // keys are the keys press knows, and the signal a terminal sends for each
 // to its foreground process group (termios' VINTR, VQUIT, VSUSP).
@@ -68,6 +82,7 @@ type Step struct {
 	Text   string        // expect: the line's text
 	Code   int           // expect exit, expect reaped exit=N: the exit code
 	Dur    time.Duration // sleep: how long; expect: within how long
+	Other  string        // expect order: the role that ends second; expect reaped by: who reaps
 }
 
 // Where is "FILE:LINE".
@@ -97,6 +112,16 @@ func (s Step) String() string {
 			how = "signal=" + vocab.SignalName(s.Signal)
 		}
 		return fmt.Sprintf("expect reaped %s %s within %s", s.Role, how, s.Dur)
+	case ExpectReapedBy:
+		return fmt.Sprintf("expect reaped %s by %s within %s", s.Role, s.Other, s.Dur)
+	case ExpectOrder:
+		return fmt.Sprintf("expect order %s %s within %s", s.Role, s.Other, s.Dur)
+	case ExpectNoZombie:
+		return fmt.Sprintf("expect no zombie within %s", s.Dur)
+	case ExpectHarmless:
+		return "expect harmless"
+	case Check:
+		return "check " + quote(s.Text)
 	}
 	return string(s.Kind)
 }
@@ -189,8 +214,14 @@ func parseLine(line string) (Step, bool, error) {
 		s.Dur, err = parseDur(words[1])
 	case "expect":
 		s, err = parseExpect(words[1:])
+	case "check":
+		s = Step{Kind: Check}
+		if len(words) != 2 || !words[1].quoted || words[1].s == "" {
+			return s, false, errors.New(`check takes one quoted requirement: check "TEXT"`)
+		}
+		s.Text = words[1].s
 	default:
-		return s, false, fmt.Errorf("unknown step %q (want send, press, kill, sleep or expect)", w.s)
+		return s, false, fmt.Errorf("unknown step %q (want send, press, kill, sleep, expect or check)", w.s)
 	}
 	return s, err == nil, err
 }
@@ -230,7 +261,7 @@ func parseExpect(args []word) (Step, error) {
 		s.Dur, args = d, args[:n-2]
 	}
 	if len(args) == 0 {
-		return s, errors.New(`expect what? expect ROLE "TEXT", expect exit ROLE CODE, expect reaped ROLE signal=NAME`)
+		return s, errors.New(`expect what? expect ROLE "TEXT", expect exit ROLE CODE, expect reaped ROLE signal=NAME, expect order ROLE ROLE, expect no zombie, expect harmless`)
 	}
 	var err error
 	switch {
@@ -239,18 +270,59 @@ func parseExpect(args []word) (Step, error) {
 		if len(args) != 3 {
 			return s, errors.New("expect exit takes a role and a code: expect exit ROLE CODE [within DUR]")
 		}
-		if s.Role, err = parseRole(args[1], false); err != nil {
+		if args[1].s == Program && !args[1].quoted {
+			s.Role = Program
+		} else if s.Role, err = parseRole(args[1], false); err != nil {
 			return s, err
 		}
 		s.Code, err = parseCode(args[2].s)
 		return s, err
-	case args[0].s == "reaped" && !args[0].quoted:
-		s.Kind = ExpectReaped
+	case args[0].s == "order" && !args[0].quoted:
+		s.Kind = ExpectOrder
 		if len(args) != 3 {
-			return s, errors.New("expect reaped takes a role and how: expect reaped ROLE signal=NAME [within DUR]")
+			return s, errors.New("expect order takes the role that ends first, then the other: expect order ROLE ROLE [within DUR]")
 		}
 		if s.Role, err = parseRole(args[1], false); err != nil {
 			return s, err
+		}
+		if s.Other, err = parseRole(args[2], false); err != nil {
+			return s, err
+		}
+		if s.Role == s.Other {
+			return s, fmt.Errorf("expect order: %s twice (want both roles)", s.Role)
+		}
+		return s, nil
+	case args[0].s == "no" && !args[0].quoted:
+		s.Kind = ExpectNoZombie
+		if len(args) != 2 || args[1].s != "zombie" || args[1].quoted {
+			return s, errors.New("expect no what? expect no zombie [within DUR]")
+		}
+		return s, nil
+	case args[0].s == "harmless" && !args[0].quoted:
+		s.Kind = ExpectHarmless
+		if len(args) != 1 || s.Dur != DefaultWithin {
+			return s, errors.New("expect harmless takes nothing: it looks at what happened so far")
+		}
+		return s, nil
+	case args[0].s == "reaped" && !args[0].quoted:
+		s.Kind = ExpectReaped
+		if len(args) != 3 && !(len(args) == 4 && args[2].s == "by") {
+			return s, errors.New("expect reaped takes a role and how: expect reaped ROLE signal=NAME|exit=N|by WHO [within DUR]")
+		}
+		if s.Role, err = parseRole(args[1], false); err != nil {
+			return s, err
+		}
+		if len(args) == 4 && !args[2].quoted {
+			s.Kind = ExpectReapedBy
+			switch who := args[3]; {
+			case !who.quoted && (who.s == Parent || who.s == vocab.Launcher):
+				s.Other = who.s
+			default:
+				if s.Other, err = parseRole(who, false); err != nil {
+					return s, fmt.Errorf("expect reaped by %q: want parent, launcher, driver or conductor", who.s)
+				}
+			}
+			return s, nil
 		}
 		how := args[2].s
 		if name, ok := strings.CutPrefix(how, "signal="); ok {
@@ -261,7 +333,7 @@ func parseExpect(args []word) (Step, error) {
 			s.Code, err = parseCode(code)
 			return s, err
 		}
-		return s, fmt.Errorf("expect reaped: %q is neither signal=NAME nor exit=N", how)
+		return s, fmt.Errorf("expect reaped: %q is neither signal=NAME, exit=N nor by WHO", how)
 	}
 	if len(args) != 2 {
 		return s, errors.New(`expect takes a role and a quoted text: expect ROLE "TEXT" [within DUR]`)

@@ -28,6 +28,14 @@ expect driver "say \"hi\" \\ bye"
 press ^C
 press ^\ # a backslash needs no quotes
 press ^Z
+check "the conductor gets off first"
+expect order conductor driver within 3s
+expect reaped conductor by parent
+expect reaped driver by launcher within 1s
+expect reaped conductor by driver
+expect no zombie
+expect harmless
+expect exit program 0
 `
 	steps, err := Parse("a.scenario", strings.NewReader(src))
 	if err != nil {
@@ -49,6 +57,14 @@ press ^Z
 		{Line: 15, Kind: Press, Signal: syscall.SIGINT},
 		{Line: 16, Kind: Press, Signal: syscall.SIGQUIT},
 		{Line: 17, Kind: Press, Signal: syscall.SIGTSTP},
+		{Line: 18, Kind: Check, Text: "the conductor gets off first"},
+		{Line: 19, Kind: ExpectOrder, Role: vocab.Conductor, Other: vocab.Driver, Dur: 3 * time.Second},
+		{Line: 20, Kind: ExpectReapedBy, Role: vocab.Conductor, Other: Parent, Dur: DefaultWithin},
+		{Line: 21, Kind: ExpectReapedBy, Role: vocab.Driver, Other: vocab.Launcher, Dur: time.Second},
+		{Line: 22, Kind: ExpectReapedBy, Role: vocab.Conductor, Other: vocab.Driver, Dur: DefaultWithin},
+		{Line: 23, Kind: ExpectNoZombie, Dur: DefaultWithin},
+		{Line: 24, Kind: ExpectHarmless, Dur: DefaultWithin},
+		{Line: 25, Kind: ExpectExit, Role: Program, Code: 0, Dur: DefaultWithin},
 	}
 	if len(steps) != len(want) {
 		t.Fatalf("%d steps, want %d: %+v", len(steps), len(want), steps)
@@ -73,7 +89,19 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"", "f: no steps"},
 		{"# only a comment\n\n", "f: no steps"},
-		{"fly driver", `f:1: unknown step "fly" (want send, press, kill, sleep or expect)`},
+		{"fly driver", `f:1: unknown step "fly" (want send, press, kill, sleep, expect or check)`},
+		{"check", `f:1: check takes one quoted requirement: check "TEXT"`},
+		{"check it", `f:1: check takes one quoted requirement: check "TEXT"`},
+		{`check ""`, `f:1: check takes one quoted requirement: check "TEXT"`},
+		{"expect order conductor", "f:1: expect order takes the role that ends first, then the other: expect order ROLE ROLE [within DUR]"},
+		{"expect order driver driver", "f:1: expect order: driver twice (want both roles)"},
+		{"expect order driver launcher", `f:1: unknown role "launcher" (want driver or conductor)`},
+		{"expect no zombies", "f:1: expect no what? expect no zombie [within DUR]"},
+		{"expect harmless driver", "f:1: expect harmless takes nothing: it looks at what happened so far"},
+		{"expect harmless within 1s", "f:1: expect harmless takes nothing: it looks at what happened so far"},
+		{"expect reaped driver by", `f:1: expect reaped: "by" is neither signal=NAME, exit=N nor by WHO`},
+		{"expect reaped driver by mother", `f:1: expect reaped by "mother": want parent, launcher, driver or conductor`},
+		{"expect exit launcher 0", `f:1: unknown role "launcher" (want driver or conductor)`},
 		{"press", `f:1: press takes one key: press ^C, press ^\ or press ^Z`},
 		{"press ^X", `f:1: press takes one key: press ^C, press ^\ or press ^Z`},
 		{`press "^C"`, `f:1: press takes one key: press ^C, press ^\ or press ^Z`},
@@ -92,8 +120,8 @@ func TestParseErrors(t *testing.T) {
 		{"sleep soon", `f:1: bad duration "soon" (want e.g. 50ms or 1.5s, at most 10m0s)`},
 		{"sleep -1s", `f:1: bad duration "-1s" (want e.g. 50ms or 1.5s, at most 10m0s)`},
 		{"sleep 11m", `f:1: bad duration "11m" (want e.g. 50ms or 1.5s, at most 10m0s)`},
-		{"expect", `f:1: expect what? expect ROLE "TEXT", expect exit ROLE CODE, expect reaped ROLE signal=NAME`},
-		{"expect within 1s", `f:1: expect what? expect ROLE "TEXT", expect exit ROLE CODE, expect reaped ROLE signal=NAME`},
+		{"expect", `f:1: expect what? expect ROLE "TEXT", expect exit ROLE CODE, expect reaped ROLE signal=NAME, expect order ROLE ROLE, expect no zombie, expect harmless`},
+		{"expect within 1s", `f:1: expect what? expect ROLE "TEXT", expect exit ROLE CODE, expect reaped ROLE signal=NAME, expect order ROLE ROLE, expect no zombie, expect harmless`},
 		{`expect driver "unterminated`, "f:1: unterminated quote"},
 		{`expect driver bare`, `f:1: the text to expect must be quoted: "bare"`},
 		{`expect driver "a" within`, `f:1: expect takes a role and a quoted text: expect ROLE "TEXT" [within DUR]`},
@@ -108,9 +136,9 @@ func TestParseErrors(t *testing.T) {
 		{"expect exit driver", "f:1: expect exit takes a role and a code: expect exit ROLE CODE [within DUR]"},
 		{"expect exit driver 256", `f:1: bad exit code "256" (want 0 to 255)`},
 		{"expect exit driver x", `f:1: bad exit code "x" (want 0 to 255)`},
-		{"expect reaped driver", "f:1: expect reaped takes a role and how: expect reaped ROLE signal=NAME [within DUR]"},
+		{"expect reaped driver", "f:1: expect reaped takes a role and how: expect reaped ROLE signal=NAME|exit=N|by WHO [within DUR]"},
 		{"expect reaped driver signal=NOPE", `f:1: unknown signal "NOPE"`},
-		{"expect reaped driver dead", `f:1: expect reaped: "dead" is neither signal=NAME nor exit=N`},
+		{"expect reaped driver dead", `f:1: expect reaped: "dead" is neither signal=NAME, exit=N nor by WHO`},
 		{"expect reaped driver exit=-1", `f:1: bad exit code "-1" (want 0 to 255)`},
 		{"send driver INT\n\xff", "f:2: not valid UTF-8"},
 		{"sleep 1s\n" + strings.Repeat("x", MaxLine+1), "f:2: line longer than 4096 bytes"},
@@ -134,6 +162,8 @@ func FuzzParse(f *testing.F) {
 		"send conductor SIGQUIT times 100", "kill driver", "sleep 1.5s",
 		"expect exit conductor 0", "expect reaped driver signal=KILL", `expect driver "a\"b\\c" # c`,
 		`expect driver "unterminated`, "send launcher TERM", "\xff", "expect reaped conductor exit=3 within 1ms",
+		`check "x"`, "expect order conductor driver", "expect reaped driver by parent", "expect no zombie within 1s",
+		"expect harmless", "expect exit program 3",
 	} {
 		f.Add(s)
 	}
