@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -67,6 +68,7 @@ type config struct {
 	scenario     string // a scenario file to run
 	trace        string // write the trace here, JSON Lines
 	diagram      string // write a sequence diagram here: .svg or .mmd
+	checkReport  string // write the requirements' PASS and FAIL lines here
 	steps        []scenario.Step
 	program      []string // -- CMD ARGS...: a program of the user's as the ride
 }
@@ -92,6 +94,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.scenario, "scenario", "", "run the steps of this scenario file (see docs/scenarios.md)")
 	fs.StringVar(&cfg.trace, "trace", "", "write every event here at the end, as JSON Lines")
 	fs.StringVar(&cfg.diagram, "diagram", "", "write a sequence diagram of the ride here at the end: FILE.svg or FILE.mmd")
+	fs.StringVar(&cfg.checkReport, "check-report", "", "with a scenario of check steps: write one line per requirement here, PASS or FAIL and why")
 	if err := cli.Parse(fs, synopsis, args, stdout, stderr); err != nil {
 		return cfg, err
 	}
@@ -126,6 +129,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 			return cfg, &cli.UsageError{Err: err}
 		}
 		cfg.steps = steps
+	}
+	if cfg.checkReport != "" && !slices.ContainsFunc(cfg.steps, func(s scenario.Step) bool { return s.Kind == scenario.Check }) {
+		return fail(errors.New("--check-report needs a --scenario with check steps"))
 	}
 	if cfg.program != nil {
 		path, err := exec.LookPath(cfg.program[0])

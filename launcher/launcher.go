@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sigride/sigride/internal/atomicfile"
 	"github.com/sigride/sigride/internal/cli"
 	"golang.org/x/sys/unix"
 
@@ -74,6 +75,7 @@ type launcher struct {
 // scenarioRun is a scenario under way: its runner's goroutine talks to the
 // loop through these.
 type scenarioRun struct {
+	runner *runner // its results are the loop's to read once result came
 	obs    *inbox
 	acts   chan action
 	result chan error
@@ -130,6 +132,12 @@ func (l *launcher) finish() error {
 		// their way, and -v prints them.
 		l.drain(time.Second)
 	}
+	if l.cfg.checkReport != "" {
+		if err := l.writeCheckReport(); err != nil {
+			fmt.Fprintf(l.stderr, "launcher: %v\n", err)
+			result = &cli.ExitError{Code: cli.ExitFailure}
+		}
+	}
 	if l.rec == nil {
 		return result
 	}
@@ -156,6 +164,35 @@ func (l *launcher) finish() error {
 		}
 	}
 	return result
+}
+
+// writeCheckReport writes the requirements' lines (--check-report): PASS
+// or FAIL and what happened, one a line in the scenario's order. A ride
+// whose scenario never ran (its roles never recognised) fails each with
+// the reason.
+func (l *launcher) writeCheckReport() error {
+	var results []result
+	if l.scen != nil && l.scen.done {
+		results = l.scen.runner.results
+	} else {
+		why := errors.New("the ride never started")
+		if l.result != nil {
+			why = l.result
+		}
+		for _, s := range l.cfg.steps {
+			if s.Kind == scenario.Check {
+				results = append(results, result{text: s.Text, err: &stepError{happened: why.Error()}})
+			}
+		}
+	}
+	return atomicfile.Write(l.cfg.checkReport, func(w io.Writer) error {
+		for _, res := range results {
+			if _, err := fmt.Fprintln(w, res.line()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // drain handles the events still on their way, until every role's control
@@ -314,6 +351,9 @@ func (l *launcher) loop(sigs, chld <-chan os.Signal) {
 		case e, ok := <-progEvents:
 			if !ok {
 				l.prog.events = nil // nothing left to trace: every process reaped
+				if l.scen != nil {
+					l.scen.obs.push(observation{fact: &fact{over: true, problems: l.zombies()}})
+				}
 				if err := l.prog.tracer.Err(); err != nil {
 					fmt.Fprintf(l.stderr, "launcher: %v\n", err)
 				}
@@ -474,6 +514,10 @@ func (l *launcher) adoptOrphans() bool {
 func (l *launcher) endWith(err error) {
 	if l.result == nil {
 		l.result = err
+		if err != nil && l.scen != nil {
+			// What stopped the roles, for the scenario's words.
+			l.scen.obs.push(observation{fact: &fact{stopped: strings.TrimSuffix(err.Error(), ": stopping the ride")}})
+		}
 	}
 	l.ending = true
 }
@@ -581,7 +625,8 @@ func (l *launcher) announce() {
 // startScenario starts the runner's goroutine.
 func (l *launcher) startScenario() {
 	l.scen = &scenarioRun{obs: newInbox(), acts: make(chan action), result: make(chan error, 1)}
-	r := &runner{steps: l.cfg.steps, in: l.scen.obs, acts: l.scen.acts, say: l.sayOnly}
+	r := &runner{steps: l.cfg.steps, in: l.scen.obs, acts: l.scen.acts, say: l.sayOnly, program: l.prog != nil}
+	l.scen.runner = r
 	go func() { l.scen.result <- r.run() }()
 }
 

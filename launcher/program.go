@@ -14,6 +14,7 @@ import (
 
 	"github.com/sigride/sigride/internal/ptrace"
 	"github.com/sigride/sigride/internal/ride"
+	"github.com/sigride/sigride/internal/scenario"
 	"github.com/sigride/sigride/internal/supervise"
 	"github.com/sigride/sigride/internal/trace"
 	"github.com/sigride/sigride/internal/vocab"
@@ -42,6 +43,10 @@ type proc struct {
 	stopped bool      // in a job-control stop (its Stop event), until it takes a signal
 	partial [3][]byte // what it wrote to fd 1 and 2 since its last newline: a scenario expects lines
 	exitT   int64     // when it ended (its Exit event): its time as a zombie runs from here
+	parent  int       // the process that made it (the launcher, for the one it started)
+	// Who reaped it (0: nobody yet), and when.
+	reapedBy int
+	reapT    int64
 	// One past the index in the trace of its last send: a send that
 	// fails says so at the call's return, after the send was recorded.
 	lastSend int
@@ -81,7 +86,7 @@ func (l *launcher) startProgram() error {
 		return fmt.Errorf("trace %s: %w (ptrace refused here)", l.cfg.program[0], err)
 	}
 	l.prog.tracer, l.prog.events = tr, tr.Events()
-	l.prog.add(child.Pid, 0, commandOf(child.Pid))
+	l.prog.add(child.Pid, l.pid, commandOf(child.Pid))
 	if l.rec != nil {
 		l.rec.add(ride.Now(), child.Pid, "", trace.Spawn).Parent = l.pid
 	}
@@ -91,7 +96,7 @@ func (l *launcher) startProgram() error {
 // add keeps a new process of the program, with its parent's dispositions
 // until it says its own.
 func (p *program) add(pid, parent int, command string) *proc {
-	pr := &proc{dispositions: dispositions{pid: pid, command: command}}
+	pr := &proc{dispositions: dispositions{pid: pid, command: command}, parent: parent}
 	if pp := p.procs[parent]; pp != nil {
 		pr.caught, pr.ignored, pr.blocked = pp.caught, pp.ignored, pp.blocked
 		if command == "" {
@@ -121,8 +126,9 @@ func (l *launcher) traced(e ptrace.Event) {
 		fmt.Fprintf(l.stderr, "launcher: %+.3fms %s[%d] %s\n", float64(e.T-l.t0)/1e6, l.nameOf(e.Pid), e.Pid, describeEvent(e))
 	}
 	pr := p.procs[e.Pid]
+	key := e.Kind == ptrace.Signal && l.fromKey(e)
 	if l.rec != nil {
-		l.record(e, pr)
+		l.record(e, pr, key)
 	}
 	switch e.Kind {
 	case ptrace.Spawn:
@@ -143,6 +149,9 @@ func (l *launcher) traced(e ptrace.Event) {
 		if pr != nil {
 			pr.stopped = false
 		}
+		if l.scen != nil && key && (e.Fate == ptrace.Terminated || e.Fate == ptrace.Dumped || e.Fate == ptrace.Stopped) && !e.Waited {
+			l.scen.obs.push(observation{fact: &fact{harm: l.harm(e)}})
+		}
 	case ptrace.Stop:
 		if pr != nil {
 			pr.stopped = true
@@ -162,8 +171,14 @@ func (l *launcher) traced(e ptrace.Event) {
 			}
 			l.programEnded(pr)
 		}
+	case ptrace.Reap:
+		l.reaped(pr, e.Parent, e.T)
 	case ptrace.Reaped:
+		l.reaped(pr, l.pid, e.T)
 		ex := supervise.Exit{Pid: e.Pid, Status: e.Status}
+		if l.scen != nil && e.Pid == p.root.Pid {
+			l.scen.obs.push(observation{role: scenario.Program, reaped: &ex})
+		}
 		l.group.Reaped(ex)
 		name := l.nameOf(e.Pid)
 		if name == "process" {
@@ -273,7 +288,7 @@ func (pr *proc) lines(fd int, data []byte) []string {
 // record puts a traced event in the trace, and hands a role's lines to
 // the scenario. Events are named by pid: roles are named at the end
 // (named), once known.
-func (l *launcher) record(e ptrace.Event, pr *proc) {
+func (l *launcher) record(e ptrace.Event, pr *proc, key bool) {
 	add := func(event string) *trace.Event { return l.rec.add(e.T, e.Pid, "", event) }
 	switch e.Kind {
 	case ptrace.Spawn:
@@ -289,18 +304,12 @@ func (l *launcher) record(e ptrace.Event, pr *proc) {
 		if e.Fate == 0 {
 			ev.Fate = "" // the process was gone before /proc said
 		}
-		key := [2]int{e.Pid, int(e.Sig)}
 		switch {
-		case e.Code == ptrace.CodeKernel && isKey(e.Sig):
-			ev.Sender = trace.SenderKey // the terminal's
+		case key:
+			ev.Sender = trace.SenderKey
 		case e.Code == ptrace.CodeKernel:
 			ev.Sender = trace.SenderKernel
-		case (e.From == l.pid || e.Code == ptrace.CodeUnknown) && isKey(e.Sig) && l.prog.sent[key] == 0:
-			// A scenario's press; or taken by sigwait with no word of
-			// its sender: nothing else sends the keys' signals.
-			ev.Sender = trace.SenderKey
 		}
-		delete(l.prog.sent, key) // one delivery answers every send pending
 	case ptrace.Stop:
 		add(trace.Stop).Signal = "SIG" + vocab.SignalName(e.Sig)
 	case ptrace.Send:
@@ -360,6 +369,98 @@ func (l *launcher) record(e ptrace.Event, pr *proc) {
 			ev.Zombie = trace.SecondsOf(max(0, float64(e.T-pr.exitT)/1e9))
 		}
 	}
+}
+
+// fromKey says a signal a process takes came from a key: the terminal's,
+// or a scenario's press. It is called once for each Signal event.
+func (l *launcher) fromKey(e ptrace.Event) bool {
+	if !isKey(e.Sig) {
+		return false
+	}
+	k := [2]int{e.Pid, int(e.Sig)}
+	sent := l.prog.sent[k] > 0
+	delete(l.prog.sent, k) // one delivery answers every send pending
+	switch {
+	case e.Code == ptrace.CodeKernel:
+		return true // the terminal's
+	case e.From == l.pid || e.Code == ptrace.CodeUnknown:
+		// A scenario's press, not its send; or taken by sigwait with no
+		// word of its sender: nothing else sends the keys' signals.
+		return !sent
+	}
+	return false
+}
+
+// harm says in words what a key did to a process that ran no handler.
+func (l *launcher) harm(e ptrace.Event) string {
+	did := map[ptrace.Fate]string{ptrace.Terminated: "killed", ptrace.Dumped: "killed (core dumped)", ptrace.Stopped: "stopped"}[e.Fate]
+	sig := "SIG" + vocab.SignalName(e.Sig)
+	return fmt.Sprintf("%s (%s) %s %s: a key reaches every process of the terminal, so %s must ignore %s or handle it",
+		keyName(e.Sig), sig, did, l.who(e.Pid), l.who(e.Pid), sig)
+}
+
+// keyName is the key that sends sig.
+func keyName(sig syscall.Signal) string {
+	return map[syscall.Signal]string{syscall.SIGINT: "^C", syscall.SIGQUIT: `^\`, syscall.SIGTSTP: "^Z"}[sig]
+}
+
+// who names a process in a sentence, with no pid: a report reads the
+// same from one run to the next.
+func (l *launcher) who(pid int) string {
+	switch name := l.nameOf(pid); {
+	case pid == l.pid:
+		return "the launcher"
+	case name == "process":
+		return "another process of the program"
+	default:
+		return "the " + name
+	}
+}
+
+// reaped notes who reaped pr, and tells the scenario when pr is a role.
+func (l *launcher) reaped(pr *proc, by int, t int64) {
+	if pr == nil || pr.reapedBy != 0 {
+		return
+	}
+	pr.reapedBy, pr.reapT = by, t
+	if l.scen == nil || !l.isRole(pr.pid) {
+		return
+	}
+	l.scen.obs.push(observation{role: l.nameOf(pr.pid), fact: &fact{
+		reapedBy: l.plainName(by), byParent: by == pr.parent, parent: l.plainName(pr.parent),
+	}})
+}
+
+// plainName is nameOf, or "launcher".
+func (l *launcher) plainName(pid int) string {
+	if pid == l.pid {
+		return vocab.Launcher
+	}
+	return l.nameOf(pid)
+}
+
+// zombieLimit is the longest a process may stay a zombie, its parent
+// alive, before a check calls it one: a parent that waits for its child
+// takes it within milliseconds, even traced.
+const zombieLimit = time.Second
+
+// zombies are, once the program is over, its processes not reaped by
+// their parent in time, in words.
+func (l *launcher) zombies() []string {
+	var problems []string
+	for _, pid := range l.prog.order {
+		pr := l.prog.procs[pid]
+		switch {
+		case pr.reapedBy == 0 || !pr.ended:
+		case pr.reapedBy == l.pid && pr.parent != l.pid:
+			problems = append(problems, fmt.Sprintf("%s was left an orphan: its parent, %s, ended without waiting for it, and the launcher reaped it",
+				l.who(pid), l.who(pr.parent)))
+		case time.Duration(pr.reapT-pr.exitT) > zombieLimit:
+			problems = append(problems, fmt.Sprintf("%s stayed a zombie more than %v: its parent, %s, waited for it late",
+				l.who(pid), zombieLimit, l.who(pr.parent)))
+		}
+	}
+	return problems
 }
 
 // named gives every traced event its process's name: its role, "program"
