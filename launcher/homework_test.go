@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sigride/sigride/internal/proctest"
+	"github.com/sigride/sigride/internal/scenario"
+)
+
+// checkHomework runs scripts/check-homework on cmd and returns its
+// report, its stderr and its exit code; the report and the diagram are
+// written in a folder of the test's, and the diagram must be there.
+func checkHomework(t *testing.T, lang string, cmd ...string) (string, string, int) {
+	t.Helper()
+	out := t.TempDir()
+	c := exec.Command("../scripts/check-homework", append([]string{"--lang", lang, "--out", out}, cmd...)...)
+	c.Env = append(c.Environ(), "SIGRIDE_BIN="+binDir)
+	var stdout, stderr strings.Builder
+	c.Stdout, c.Stderr = &stdout, &stderr
+	code := exitCode(c.Run())
+	if code <= 1 {
+		saved, err := os.ReadFile(filepath.Join(out, "homework.report"))
+		if err != nil || string(saved) != stdout.String() {
+			t.Errorf("homework.report %q (%v), printed %q", saved, err, stdout.String())
+		}
+		if svg, err := os.ReadFile(filepath.Join(out, "homework.svg")); code == 0 && (err != nil || !strings.HasPrefix(string(svg), "<svg")) {
+			t.Errorf("no diagram beside the report: %v", err)
+		}
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// requirements are the check texts of homework.LANG.scenario, in order.
+func requirements(t *testing.T, lang string) []string {
+	t.Helper()
+	steps, err := readScenario("../scripts/scenarios/homework." + lang + ".scenario")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, s := range steps {
+		if s.Kind == scenario.Check {
+			texts = append(texts, s.Text)
+		}
+	}
+	return texts
+}
+
+// report is the report of a program that passes every requirement but
+// those in failed, which fail with their reason.
+func report(t *testing.T, lang string, failed map[int]string) string {
+	var b strings.Builder
+	for i, text := range requirements(t, lang) {
+		if why, ok := failed[i]; ok {
+			fmt.Fprintf(&b, "FAIL %s: %s\n", text, why)
+		} else {
+			fmt.Fprintf(&b, "PASS %s\n", text)
+		}
+	}
+	return b.String()
+}
+
+// zh is the reference program in Python with the exercise's lines in
+// Chinese, for homework.zh.scenario.
+func zh(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../scripts/homework/ride.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.NewReplacer(
+		`"The old driver sets off"`, `"老司机开车了"`,
+		`"Fasten your seat belts, we are going a bit fast"`, `"系好安全带，车速有点快"`,
+		`"We have arrived, please get off"`, `"到站了，请下车"`,
+	).Replace(string(b))
+	if !strings.Contains(src, "老司机开车了") || !strings.Contains(src, "系好安全带") || !strings.Contains(src, "到站了") {
+		t.Fatal("ride.py's lines are not where the test looks for them")
+	}
+	p := filepath.Join(t.TempDir(), "ride-zh.py")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCheckHomework: the reference programs pass every requirement, in
+// both languages, exit 0, with the report saved and the diagram beside
+// it.
+func TestCheckHomework(t *testing.T) {
+	progs := homework(t)
+	progs["ride.py, zh"] = []string{proctest.Python(t), zh(t)}
+	for name, cmd := range progs {
+		t.Run(name, func(t *testing.T) {
+			lang := "en"
+			if strings.HasSuffix(name, "zh") {
+				lang = "zh"
+			}
+			got, stderr, code := checkHomework(t, lang, cmd...)
+			if want := report(t, lang, nil); code != 0 || got != want {
+				t.Errorf("exit %d, report:\n%s\nwant:\n%s\nstderr: %s", code, got, want, stderr)
+			}
+		})
+	}
+}
+
+// TestCheckHomeworkUsage: no command or a language it does not know is a
+// usage error (2); a command that cannot be run is no report (1).
+func TestCheckHomeworkUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "check-homework: which program? give its command"},
+		{[]string{"--lang", "fr", "true"}, 2, "check-homework: --lang fr: want zh or en"},
+		{[]string{"--bogus", "true"}, 2, "check-homework: unknown flag --bogus"},
+		{[]string{"no-such-program-here"}, 1, "launcher: start no-such-program-here"},
+	} {
+		c := exec.Command("../scripts/check-homework", append([]string{"--out", t.TempDir()}, tc.args...)...)
+		c.Env = append(c.Environ(), "SIGRIDE_BIN="+binDir)
+		out, err := c.CombinedOutput()
+		if code := exitCode(err); code != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("check-homework %q: exit %d, %q; want %d, %q", tc.args, code, out, tc.code, tc.want)
+		}
+	}
+}
