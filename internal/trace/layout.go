@@ -77,11 +77,13 @@ func layout(events []Event) ([]lifeline, []row) {
 	}
 	pending := map[sendKey]map[int]bool{} // a send awaits its delivery: its senders
 	group := map[sendKey]bool{}           // a process sent this signal to a process group
+	parent := map[int]int{}               // who made each process, as its spawn says
 	var rows []row
 	add := func(r row) { rows = append(rows, r) }
 	for _, e := range events {
 		switch e.Event {
 		case Spawn:
+			parent[e.Pid] = e.Parent
 			switch {
 			case e.Parent != 0 && e.Parent != launcher:
 				seen(e.Parent, "?")
@@ -169,6 +171,9 @@ func layout(events []Event) ([]lifeline, []row) {
 			if e.By != 0 {
 				seen(e.By, "?")
 				by = e.By
+				if p := parent[e.Pid]; p != 0 && p != e.By {
+					how += ", an orphan" // its parent ended first: its reaper adopted it
+				}
 			}
 			if by >= 0 {
 				add(row{T: e.T, Kind: arrow, From: e.Pid, To: by, Label: how, Dashed: true})

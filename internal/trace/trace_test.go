@@ -254,6 +254,8 @@ func program() []Event {
 		{T: 2.500, Pid: 11, Role: "conductor", Event: Reap, Code: CodeOf(0), By: 12, Zombie: SecondsOf(0.496)},
 		{T: 2.600, Pid: 12, Role: "driver", Event: Exit, Signal: "SIGTERM"},
 		{T: 2.601, Pid: 12, Role: "driver", Event: Reap, Signal: "SIGTERM", By: 10, Zombie: SecondsOf(0.001)},
+		{T: 2.602, Pid: 13, Role: "process", Event: Spawn, Parent: 12},
+		{T: 2.603, Pid: 13, Role: "process", Event: Reap, Code: CodeOf(0), By: 10},
 	}
 }
 
@@ -266,7 +268,7 @@ func TestProgramLayout(t *testing.T) {
 	for _, l := range lines {
 		titles = append(titles, l.title())
 	}
-	if want := []string{Outside, "launcher 10", "driver 12", "conductor 11"}; !slices.Equal(titles, want) {
+	if want := []string{Outside, "launcher 10", "driver 12", "conductor 11", "process 13"}; !slices.Equal(titles, want) {
 		t.Errorf("lifelines %q, want %q", titles, want)
 	}
 	var got []string
@@ -298,6 +300,8 @@ func TestProgramLayout(t *testing.T) {
 		"conductor -> driver: reaped exit=0, a zombie 0.496s",
 		"driver: killed by SIGTERM",
 		"driver -> launcher: reaped signal=TERM",
+		"driver -> process: fork",
+		"process -> launcher: reaped exit=0, an orphan",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
