@@ -129,3 +129,23 @@ func TestCheckHomeworkUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckHomeworkMistakes: each program under scripts/homework/mistakes,
+// as students write them, gets its exact report and exit 1.
+func TestCheckHomeworkMistakes(t *testing.T) {
+	for _, tc := range []struct {
+		file   string
+		failed map[int]string // requirement (0-based) -> what happened
+	}{
+		{"parent-conductor.py", map[int]string{
+			5: "the driver was left an orphan: its parent, the conductor, ended without waiting for it, and the launcher reaped it",
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			got, stderr, code := checkHomework(t, "en", proctest.Python(t), "../scripts/homework/mistakes/"+tc.file)
+			if want := report(t, "en", tc.failed); code != 1 || got != want {
+				t.Errorf("exit %d, report:\n%s\nwant:\n%s\nstderr: %s", code, got, want, stderr)
+			}
+		})
+	}
+}
