@@ -4,8 +4,8 @@
 On ^Z the driver tells the conductor to get off and exits at once, without
 waiting for it: "I told it, my job is done". The conductor takes its time:
 it waits a second for the bus to come to a standstill, then announces the
-arrival and gets off. The driver's own exit takes milliseconds (a tenth
-of a second at most when traced), so it always comes first.
+arrival and gets off. The driver's own exit takes milliseconds (under
+0.2 s even traced, on a busy machine), so it always comes first.
 
 What a student sees in a terminal: the shell's prompt comes back (the
 shell waits only for the driver, the process it started), and a second
