@@ -93,6 +93,11 @@ func zh(t *testing.T) string {
 // it.
 func TestCheckHomework(t *testing.T) {
 	progs := homework(t)
+	cc := filepath.Join(t.TempDir(), "ride-sigaction")
+	if out, err := exec.Command("gcc", "-Wall", "-Werror", "-o", cc, "../scripts/homework/ride-sigaction.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	progs["ride-sigaction.c"] = []string{cc}
 	progs["ride.py, zh"] = []string{proctest.Python(t), zh(t)}
 	for name, cmd := range progs {
 		t.Run(name, func(t *testing.T) {
@@ -140,6 +145,45 @@ func TestCheckHomeworkMistakes(t *testing.T) {
 		{"parent-conductor.py", map[int]string{
 			5: "the driver was left an orphan: its parent, the conductor, ended without waiting for it, and the launcher reaped it",
 		}},
+		{"never-waits.py", map[int]string{
+			5: "the conductor stayed a zombie until its parent, the driver, ended without waiting for it; left an orphan, it was reaped by the launcher",
+		}},
+		{"driver-killed.py", map[int]string{
+			0: "the driver printed nothing; it was killed by SIGINT, which it had no handler for",
+			1: "the driver printed nothing; it was killed by SIGINT, which it had no handler for",
+			2: "the conductor printed nothing; it was ended by the launcher (SIGTERM), which stopped the ride: driver ended on its own (signal=INT)",
+			3: "the driver got off first (it was killed by SIGINT, which it had no handler for), with the conductor still aboard",
+			4: "^C (SIGINT) killed the driver: a key reaches every process of the terminal, so the driver must ignore SIGINT or handle it",
+			5: "the launcher stopped the ride (driver ended on its own (signal=INT)) before the conductor got off",
+			6: "it was killed by SIGINT, which it had no handler for",
+		}},
+		{"conductor-stopped.py", map[int]string{
+			2: "the conductor printed nothing; it was stopped by SIGTSTP",
+			3: "the launcher stopped the ride (conductor stopped by SIGTSTP) before either got off",
+			4: "^Z (SIGTSTP) stopped the conductor: a key reaches every process of the terminal, so the conductor must ignore SIGTSTP or handle it",
+			5: "the launcher stopped the ride (conductor stopped by SIGTSTP) before the conductor got off",
+			6: "it was ended by the launcher (SIGTERM), which stopped the ride: conductor stopped by SIGTSTP",
+		}},
+		{"driver-first.py", map[int]string{
+			2: "the conductor printed nothing; it was ended by the launcher (SIGTERM), which stopped the ride: driver got off with the conductor still aboard",
+			3: "the driver got off first, with the conductor still aboard",
+			5: "the launcher stopped the ride (driver got off with the conductor still aboard) before the conductor got off",
+		}},
+		{"late-handler.py", map[int]string{
+			0: "the driver printed nothing; it was killed by SIGUSR1, which it had no handler for",
+			1: "the driver printed nothing; it was killed by SIGUSR1, which it had no handler for",
+			2: "the conductor printed nothing; it was ended by the launcher (SIGTERM), which stopped the ride: driver ended on its own (signal=USR1)",
+			3: "the driver got off first (it was killed by SIGUSR1, which it had no handler for), with the conductor still aboard",
+			5: "the launcher stopped the ride (driver ended on its own (signal=USR1)) before the conductor got off",
+			6: "it was killed by SIGUSR1, which it had no handler for",
+		}},
+		{"exits-at-once.py", func() map[int]string {
+			m := map[int]string{}
+			for i := range 7 {
+				m[i] = "the program ended (exit=0) before its roles were recognised"
+			}
+			return m
+		}()},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			got, stderr, code := checkHomework(t, "en", proctest.Python(t), "../scripts/homework/mistakes/"+tc.file)

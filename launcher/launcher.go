@@ -69,7 +69,8 @@ type launcher struct {
 	// and this fires when its grace is over.
 	progStopping bool
 	progKill     <-chan time.Time
-	progKilling  bool // the grace is over: SIGKILL to every process, and to each new one
+	progKilling  bool             // the grace is over: SIGKILL to every process, and to each new one
+	roleStopped  <-chan time.Time // a role was stopped: the ride stops when this fires, if it still is
 }
 
 // scenarioRun is a scenario under way: its runner's goroutine talks to the
@@ -360,6 +361,8 @@ func (l *launcher) loop(sigs, chld <-chan os.Signal) {
 				continue
 			}
 			l.traced(e)
+		case <-l.roleStopped:
+			l.stillStopped()
 		case <-l.progKill:
 			// Again and again while any is left: one may have been made
 			// since, its spawn not yet taken in.

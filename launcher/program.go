@@ -38,12 +38,15 @@ type program struct {
 // proc is one process of the program.
 type proc struct {
 	dispositions
-	ended   bool
-	status  unix.WaitStatus
-	stopped bool      // in a job-control stop (its Stop event), until it takes a signal
-	partial [3][]byte // what it wrote to fd 1 and 2 since its last newline: a scenario expects lines
-	exitT   int64     // when it ended (its Exit event): its time as a zombie runs from here
-	parent  int       // the process that made it (the launcher, for the one it started)
+	ended     bool
+	status    unix.WaitStatus
+	stopped   bool           // in a job-control stop (its Stop event), until it takes a signal
+	partial   [3][]byte      // what it wrote to fd 1 and 2 since its last newline: a scenario expects lines
+	exitT     int64          // when it ended (its Exit event): its time as a zombie runs from here
+	parent    int            // the process that made it (the launcher, for the one it started)
+	afterStop bool           // it ended once the launcher was stopping the ride: not by itself
+	stopSig   syscall.Signal // what stopped it, while it is stopped
+	keyStop   ptrace.Event   // a key it took whose default stops it: harm once it stops
 	// Who reaped it (0: nobody yet), and when.
 	reapedBy int
 	reapT    int64
@@ -149,20 +152,42 @@ func (l *launcher) traced(e ptrace.Event) {
 		if pr != nil {
 			pr.stopped = false
 		}
-		if l.scen != nil && key && (e.Fate == ptrace.Terminated || e.Fate == ptrace.Dumped || e.Fate == ptrace.Stopped) && !e.Waited {
-			l.scen.obs.push(observation{fact: &fact{harm: l.harm(e)}})
+		switch {
+		case !key || e.Waited || pr == nil:
+		case e.Fate == ptrace.Terminated || e.Fate == ptrace.Dumped:
+			l.harmed(e)
+		case e.Fate == ptrace.Stopped:
+			// Harm only if it does stop: in an orphaned process group
+			// the kernel discards a key that would.
+			pr.keyStop = e
 		}
 	case ptrace.Stop:
 		if pr != nil {
 			pr.stopped = true
+			if pr.keyStop.Sig == e.Sig {
+				l.harmed(pr.keyStop)
+			}
+			pr.keyStop = ptrace.Event{}
 		}
 		if l.isRole(e.Pid) && !l.ending {
-			fmt.Fprintf(l.stderr, "launcher: %s[%d] stopped by SIG%s\n", l.nameOf(e.Pid), e.Pid, vocab.SignalName(e.Sig))
-			l.endWith(fmt.Errorf("%s stopped by SIG%s: stopping the ride", l.nameOf(e.Pid), vocab.SignalName(e.Sig)))
+			// Said now; the ride is stopped only if it is still stopped
+			// after the grace: a SIGCONT may yet let it go on, and its
+			// peer finishes with the key meanwhile.
+			fmt.Fprintf(l.stderr, "launcher: %s[%d] stopped by SIG%s: the ride stops in %v unless it is continued\n",
+				l.nameOf(e.Pid), e.Pid, vocab.SignalName(e.Sig), l.cfg.grace)
+			if pr != nil {
+				pr.stopSig = e.Sig
+			}
+			if l.scen != nil {
+				l.scen.obs.push(observation{role: l.nameOf(e.Pid), fact: &fact{stopSig: "SIG" + vocab.SignalName(e.Sig)}})
+			}
+			if l.roleStopped == nil {
+				l.roleStopped = time.After(l.cfg.grace)
+			}
 		}
 	case ptrace.Exit:
 		if pr != nil {
-			pr.ended, pr.status, pr.exitT = true, e.Status, e.T
+			pr.ended, pr.status, pr.exitT, pr.afterStop = true, e.Status, e.T, l.ending
 			if l.scen != nil && l.isRole(e.Pid) {
 				// A role is its parent's to reap, not always the
 				// launcher's: for a scenario, its end is its exit.
@@ -391,6 +416,13 @@ func (l *launcher) fromKey(e ptrace.Event) bool {
 	return false
 }
 
+// harmed tells the scenario a key ended or stopped a process.
+func (l *launcher) harmed(e ptrace.Event) {
+	if l.scen != nil {
+		l.scen.obs.push(observation{fact: &fact{harm: l.harm(e)}})
+	}
+}
+
 // harm says in words what a key did to a process that ran no handler.
 func (l *launcher) harm(e ptrace.Event) string {
 	did := map[ptrace.Fate]string{ptrace.Terminated: "killed", ptrace.Dumped: "killed (core dumped)", ptrace.Stopped: "stopped"}[e.Fate]
@@ -427,8 +459,23 @@ func (l *launcher) reaped(pr *proc, by int, t int64) {
 		return
 	}
 	l.scen.obs.push(observation{role: l.nameOf(pr.pid), fact: &fact{
-		reapedBy: l.plainName(by), byParent: by == pr.parent, parent: l.plainName(pr.parent),
+		reapedBy: l.plainName(by), byParent: by == pr.parent, parent: l.plainName(pr.parent), orphan: l.orphan(pr),
 	}})
+}
+
+// orphan says in words how pr came to be reaped by the launcher, not by
+// its parent, if it did: "" if not. A child that ended before its parent
+// was a zombie until then.
+func (l *launcher) orphan(pr *proc) string {
+	if pr.reapedBy != l.pid || pr.parent == l.pid {
+		return ""
+	}
+	if pp := l.prog.procs[pr.parent]; pp != nil && pr.ended && pp.ended && pr.exitT < pp.exitT {
+		return fmt.Sprintf("%s stayed a zombie until its parent, %s, ended without waiting for it; left an orphan, it was reaped by the launcher",
+			l.who(pr.pid), l.who(pr.parent))
+	}
+	return fmt.Sprintf("%s was left an orphan: its parent, %s, ended without waiting for it, and the launcher reaped it",
+		l.who(pr.pid), l.who(pr.parent))
 }
 
 // plainName is nameOf, or "launcher".
@@ -452,9 +499,14 @@ func (l *launcher) zombies() []string {
 		pr := l.prog.procs[pid]
 		switch {
 		case pr.reapedBy == 0 || !pr.ended:
+		case pr.afterStop:
+			// Not by itself: who reaped it is the stop's doing.
+			if l.result != nil && len(problems) == 0 {
+				problems = append(problems, fmt.Sprintf("the launcher stopped the ride (%s) before every process got off by itself",
+					strings.TrimSuffix(l.result.Error(), ": stopping the ride")))
+			}
 		case pr.reapedBy == l.pid && pr.parent != l.pid:
-			problems = append(problems, fmt.Sprintf("%s was left an orphan: its parent, %s, ended without waiting for it, and the launcher reaped it",
-				l.who(pid), l.who(pr.parent)))
+			problems = append(problems, l.orphan(pr))
 		case time.Duration(pr.reapT-pr.exitT) > zombieLimit:
 			problems = append(problems, fmt.Sprintf("%s stayed a zombie more than %v: its parent, %s, waited for it late",
 				l.who(pid), zombieLimit, l.who(pr.parent)))
@@ -476,6 +528,18 @@ func (l *launcher) named() {
 // isKey says sig is a terminal key's.
 func isKey(sig syscall.Signal) bool {
 	return sig == syscall.SIGINT || sig == syscall.SIGQUIT || sig == syscall.SIGTSTP
+}
+
+// stillStopped ends the ride if a role stopped by a signal (a key it does
+// not handle) is still stopped once the grace is over.
+func (l *launcher) stillStopped() {
+	l.roleStopped = nil
+	for _, r := range l.roles() {
+		if pr := l.prog.procs[r.child.Pid]; pr != nil && pr.stopped && !pr.ended && !l.ending {
+			l.endWith(fmt.Errorf("%s stopped by SIG%s: stopping the ride", r.name, vocab.SignalName(pr.stopSig)))
+			return
+		}
+	}
 }
 
 // rolesAboard says a recognised role of the program has not ended: the

@@ -217,15 +217,7 @@ func TestOwnProgramTrace(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 			}
-			f, err := os.Open(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			events, err := trace.Read(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			events := readTrace(t, tr)
 			m := regexp.MustCompile(`ready driver=(\d+) conductor=(\d+)`).FindStringSubmatch(stdout)
 			if m == nil {
 				t.Fatalf("no ready line:\n%s", stdout)

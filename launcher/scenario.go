@@ -31,8 +31,10 @@ type fact struct {
 	reapedBy string // role's reaper: a role, "launcher" or "process"
 	byParent bool   // its reaper was its parent
 	parent   string // who its parent was: a role, "launcher" or "process"
+	orphan   string // how it came to be reaped by the launcher, in words
 	harm     string // a key ended or stopped a process: in words
 	stopped  string // why the launcher stopped the ride
+	stopSig  string // the role was stopped (job control) by this signal
 	// The program's last process was reaped: each one not reaped by its
 	// parent in time, in words (none: no zombie, no orphan).
 	over     bool
@@ -99,7 +101,12 @@ type runner struct {
 	reaps   map[string]fact // a program's roles: who reaped each
 	harms   []string
 	over    *fact
-	stopped string // why the launcher stopped the ride, if it did
+	stopped string            // why the launcher stopped the ride, if it did
+	halted  map[string]string // a program's roles stopped by a signal (job control): which
+	// The roles that ended after the launcher stopped the ride: not by
+	// themselves, so neither their order nor who reaped them says
+	// anything of the program (nor the same from one run to the next).
+	afterStop map[string]bool
 	// With check steps: each requirement's outcome, in order; read once
 	// run has returned.
 	results []result
@@ -112,7 +119,7 @@ type runner struct {
 // returns how many failed.
 func (r *runner) run() error {
 	r.lines, r.cursor, r.reaped = map[string][]string{}, map[string]int{}, map[string]supervise.Exit{}
-	r.reaps = map[string]fact{}
+	r.reaps, r.afterStop, r.halted = map[string]fact{}, map[string]bool{}, map[string]string{}
 	var req *result
 	for _, s := range r.steps {
 		if s.Kind == scenario.Check {
@@ -192,9 +199,9 @@ func (r *runner) do(s scenario.Step) error {
 				}
 			}
 			// A program's role that has ended has said all it will:
-			// its lines come before its end.
+			// its lines come before its end. One stopped says nothing.
 			_, ended := r.reaped[s.Role]
-			return r.program && ended
+			return r.program && (ended || r.halted[s.Role] != "")
 		}, func() *stepError {
 			if found {
 				return nil
@@ -213,6 +220,8 @@ func (r *runner) do(s scenario.Step) error {
 			}
 			if e, ok := r.reaped[s.Role]; ok {
 				got += "; " + r.endOf(e)
+			} else if sig := r.halted[s.Role]; sig != "" {
+				got += "; it was stopped by " + sig
 			}
 			return &stepError{fmt.Sprintf("expected %s %q within %v", s.Role, s.Text, s.Dur), got}
 		})
@@ -247,7 +256,17 @@ func (r *runner) do(s scenario.Step) error {
 		return r.await(s, func() bool { return slices.Contains(r.ended, s.Other) }, func() *stepError {
 			expected := fmt.Sprintf("expected the %s to get off first, then the %s", s.Role, s.Other)
 			first, second := slices.Index(r.ended, s.Role), slices.Index(r.ended, s.Other)
+			if first >= 0 && r.afterStop[s.Role] {
+				first = -1 // it did not get off: it was stopped
+			}
+			if second >= 0 && r.afterStop[s.Other] {
+				second = -1
+			}
 			switch {
+			case first < 0 && second < 0 && r.stopped != "":
+				return &stepError{expected, fmt.Sprintf("the launcher stopped the ride (%s) before either got off", r.stopped)}
+			case first >= 0 && second < 0 && r.stopped != "":
+				return &stepError{expected, fmt.Sprintf("the launcher stopped the ride (%s) before the %s got off", r.stopped, s.Other)}
 			case second >= 0 && (first < 0 || first > second):
 				how := ""
 				if e := r.reaped[s.Other]; !e.Success() {
@@ -272,12 +291,14 @@ func (r *runner) do(s scenario.Step) error {
 			expected := fmt.Sprintf("expected the %s reaped by %s", s.Role, theWho(s.Other))
 			f, ok := r.reaps[s.Role]
 			switch {
+			case r.afterStop[s.Role]:
+				return &stepError{expected, fmt.Sprintf("the launcher stopped the ride (%s) before the %s got off", r.stopped, s.Role)}
 			case !ok:
 				return &stepError{expected, fmt.Sprintf("the %s was not reaped within %v", s.Role, s.Dur)}
 			case s.Other == scenario.Parent && f.byParent, s.Other == f.reapedBy:
 				return nil
-			case f.parent != vocab.Launcher && f.reapedBy == vocab.Launcher:
-				return &stepError{expected, fmt.Sprintf("the %s was left an orphan: its parent, the %s, ended without waiting for it, and the launcher reaped it", s.Role, f.parent)}
+			case f.orphan != "":
+				return &stepError{expected, f.orphan}
 			}
 			return &stepError{expected, fmt.Sprintf("the %s was reaped by %s", s.Role, theWho(f.reapedBy))}
 		})
@@ -316,7 +337,11 @@ func (r *runner) endOf(e supervise.Exit) string {
 	case r.stopped != "" && (e.Status.Signal() == syscall.SIGTERM || e.Status.Signal() == syscall.SIGKILL):
 		return fmt.Sprintf("it was ended by the launcher (SIG%s), which stopped the ride: %s", vocab.SignalName(e.Status.Signal()), r.stopped)
 	}
-	return fmt.Sprintf("it was killed by SIG%s", vocab.SignalName(e.Status.Signal()))
+	sig := e.Status.Signal()
+	if sig == syscall.SIGKILL {
+		return "it was killed by SIGKILL"
+	}
+	return fmt.Sprintf("it was killed by SIG%s, which it had no handler for", vocab.SignalName(sig))
 }
 
 // printedBy is the other role that printed text, if one did.
@@ -378,11 +403,14 @@ func (r *runner) absorb() {
 			r.harms = append(r.harms, o.fact.harm)
 		case o.fact != nil && o.fact.stopped != "":
 			r.stopped = o.fact.stopped
+		case o.fact != nil && o.fact.stopSig != "":
+			r.halted[o.role] = o.fact.stopSig
 		case o.fact != nil:
 			r.reaps[o.role] = *o.fact
 		case o.reaped != nil:
 			if _, again := r.reaped[o.role]; !again && o.role != scenario.Program {
 				r.ended = append(r.ended, o.role)
+				r.afterStop[o.role] = r.stopped != ""
 			}
 			if !r.program {
 				r.reaps[o.role] = fact{reapedBy: vocab.Launcher, byParent: true, parent: vocab.Launcher}

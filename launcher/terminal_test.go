@@ -10,6 +10,9 @@ import (
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"github.com/sigride/sigride/internal/proctest"
+	"github.com/sigride/sigride/internal/trace"
 )
 
 // TestRideInTerminal types ^C, ^\ and ^Z into a real pseudo-terminal whose
@@ -137,4 +140,115 @@ func TestTerminalStopped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOwnProgramInTerminal: a program of the user's as the ride, the keys
+// typed into a real pseudo-terminal: the line discipline sends each to
+// every process of the foreground group, the launcher's, where the
+// program runs. The trace says each came from a key (si_code SI_KERNEL,
+// no sender pid), and what each process did with it.
+func TestOwnProgramInTerminal(t *testing.T) {
+	for name, cmd := range homework(t) {
+		t.Run(name, func(t *testing.T) {
+			tr := filepath.Join(t.TempDir(), "t.jsonl")
+			r, tty := startInTerminal(t, append([]string{"--lang", "en", "--trace", tr, "--"}, cmd...)...)
+			for _, k := range []struct{ key, want string }{
+				{"\x03", "The old driver sets off"},                         // ^C
+				{"\x1c", "Fasten your seat belts, we are going a bit fast"}, // ^\
+				{"\x1a", "We have arrived, please get off"},                 // ^Z
+			} {
+				if _, err := tty.Write([]byte(k.key)); err != nil {
+					t.Fatal(err)
+				}
+				r.expect(k.want)
+			}
+			r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
+			if code := r.wait(); code != 0 {
+				t.Fatalf("exit %d\n%s", code, r.transcript())
+			}
+			keys := 0
+			for _, e := range readTrace(t, tr) {
+				if e.Event != trace.Receive || e.Sender != trace.SenderKey {
+					continue
+				}
+				keys++
+				if e.From != 0 {
+					t.Errorf("a key typed at the terminal has a sender pid %d: %+v", e.From, e)
+				}
+				if trace.Harmful(e.Fate) {
+					t.Errorf("a key did harm: %+v", e)
+				}
+			}
+			if keys != 6 { // three keys, each to both roles
+				t.Errorf("%d receives from a key, want 6\n%s", keys, r.transcript())
+			}
+		})
+	}
+}
+
+// TestOwnProgramKeyHarms: keys typed at a terminal into wrong programs.
+// A driver that does not ignore ^C is killed by it: the ride ends, exit
+// 1, and the trace says the key terminated it. A conductor that does not
+// ignore ^Z is stopped by it: said on stderr, the ride stopped, exit 1.
+func TestOwnProgramKeyHarms(t *testing.T) {
+	for _, tc := range []struct {
+		file, key, sig, role, fate string
+	}{
+		{"driver-killed.py", "\x03", "SIGINT", "driver", trace.Terminated},
+		{"conductor-stopped.py", "\x1a", "SIGTSTP", "conductor", trace.Stopped},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			tr := filepath.Join(t.TempDir(), "t.jsonl")
+			r, tty := startAsJob(t, "--lang", "en", "--grace", "500ms", "--trace", tr, "--",
+				proctest.Python(t), "../scripts/homework/mistakes/"+tc.file)
+			if _, err := tty.Write([]byte(tc.key)); err != nil {
+				t.Fatal(err)
+			}
+			if code := r.wait(); code != 1 {
+				t.Fatalf("exit %d, want 1\n%s", code, r.transcript())
+			}
+			found := false
+			for _, e := range readTrace(t, tr) {
+				if e.Event == trace.Receive && e.Role == tc.role && e.Signal == tc.sig && e.Sender == trace.SenderKey && e.Fate == tc.fate {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("the trace does not say the key %s %s the %s\n%s", tc.sig, tc.fate, tc.role, r.transcript())
+			}
+		})
+	}
+}
+
+// TestOwnProgramContinued: a role stopped by a key it does not handle (^Z
+// typed at the terminal, a conductor that does not ignore it) is said at
+// once, and the ride stopped only if it is still stopped after --grace:
+// continued before (SIGCONT, as fg would), the ride goes on to its
+// normal end. Left stopped, the ride stops: TestOwnProgramKeyHarms.
+func TestOwnProgramContinued(t *testing.T) {
+	r, tty := startAsJob(t, "--lang", "en", "--grace", "10s", "--",
+		proctest.Python(t), "../scripts/homework/mistakes/conductor-stopped.py")
+	if _, err := tty.Write([]byte("\x1a")); err != nil { // ^Z
+		t.Fatal(err)
+	}
+	r.expect(fmt.Sprintf("launcher: conductor[%d] stopped by SIGTSTP: the ride stops in 10s unless it is continued", r.Conductor))
+	r.kill(r.Conductor, unix.SIGCONT)
+	r.expect("We have arrived, please get off")
+	r.expect(fmt.Sprintf("reaped driver pid=%d exit=0", r.Driver))
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, r.transcript())
+	}
+}
+
+// startAsJob starts bin/launcher with args as a job of a shell with job
+// control in a new pseudo-terminal, as a user's shell runs it: its own
+// process group, the terminal's foreground one, its parent (the shell) in
+// the same session. startInTerminal makes the launcher the session leader
+// instead, and its group is then orphaned (no parent in the session
+// outside it), where the kernel discards a ^Z whose default would stop a
+// process: a role that does not handle ^Z is stopped by it only here.
+func startAsJob(t *testing.T, args ...string) (*rideProc, *os.File) {
+	t.Helper()
+	sh := exec.Command("bash", append([]string{"--norc", "--noprofile", "-c", `set -m; "$0" "$@"; exit $?`, filepath.Join(binDir, "launcher")}, args...)...)
+	return startCmdInTerminal(t, sh)
 }
