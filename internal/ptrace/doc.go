@@ -4,6 +4,13 @@
 // the only package of sigride that calls ptrace; the launcher stands on it
 // to run a program it did not write as the ride ("launcher -- CMD").
 //
+// Where ptrace is refused (Seize fails: EPERM under a seccomp profile
+// such as Docker's default, Yama's ptrace_scope 3), Watch watches the
+// same program without it, from /proc and pidfds: a Tracer all the same,
+// its Events of the kinds /proc can tell (Spawn, Exec, Dispositions,
+// Exit, Reaped), never those only a system call shows (Signal, Stop,
+// Send, SendFailed, Print, Reap).
+//
 // Invariants:
 //   - One thread does it all: a goroutine locked to its OS thread for the
 //     life of the Tracer seizes the program, makes every ptrace request
@@ -26,4 +33,16 @@
 //     it makes is seized with it by the kernel (fork, vfork, clone).
 //   - PTRACE_O_EXITKILL: if the supervisor dies, the kernel kills every
 //     tracee; nothing runs on untraced, half-watched.
+//   - A watcher (Watch) makes no ptrace request, and is the only waiter
+//     as a Tracer is: it reaps the supervisor's children (wait4, WNOHANG)
+//     and says them as Reaped. It looks every pollEvery (5 ms), and at
+//     once when a process it knows ends (its pidfd): a look reads a few
+//     /proc files per live process (status, cmdline, each thread's
+//     children) and the supervisor's own children, so its work is bounded
+//     by the processes alive. A process is kept by its pidfd from the
+//     first look that finds it, so a pid used again is never taken for
+//     it; one that lives less than a look may never be seen. The ends of
+//     one look are said a child before its parent (a parent that reaped
+//     its child ended after it), the supervisor's own children last. If
+//     the supervisor dies, the program runs on: nothing kills it.
 package ptrace

@@ -92,6 +92,7 @@ type Event struct {
 
 	Caught, Ignored, Blocked uint64          // Dispositions: a bit per signal, 1 << (signo-1)
 	Status                   unix.WaitStatus // Exit, Reaped
+	NoStatus                 bool            // Exit, from a watcher (Watch): the status could not be read, and Status is 0
 	T                        int64           // when the Tracer saw it: CLOCK_MONOTONIC, in nanoseconds
 }
 
@@ -109,6 +110,8 @@ type Tracer struct {
 	events chan Event
 	err    error // why the loop ended early; read after events is closed
 	self   int
+	// A watcher (Watch): no ptrace, a poll of /proc.
+	watching bool
 }
 
 // tracee is what the Tracer keeps of a task it traces.

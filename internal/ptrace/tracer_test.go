@@ -32,6 +32,12 @@ func trace(t *testing.T, script string) *program {
 // released unless keep is given, then returned in it.
 func held(t *testing.T, cmd []string, keep ...**Hold) (*supervise.Child, *Tracer) {
 	t.Helper()
+	return heldBy(t, Seize, cmd, keep...)
+}
+
+// heldBy is held, watched by watch: Seize, or Watch.
+func heldBy(t *testing.T, watch func(int) (*Tracer, error), cmd []string, keep ...**Hold) (*supervise.Child, *Tracer) {
+	t.Helper()
 	h, err := NewHold()
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +58,7 @@ func held(t *testing.T, cmd []string, keep ...**Hold) (*supervise.Child, *Tracer
 		h.Close()
 		t.Fatal(err)
 	}
-	tr, err := Seize(c.Pid)
+	tr, err := watch(c.Pid)
 	if err != nil {
 		h.Close()
 		t.Fatal(err)

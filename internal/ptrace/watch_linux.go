@@ -1,0 +1,434 @@
+package ptrace
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// pollEvery is how often a watcher (Watch) looks at /proc: a process
+// that lives less than that may go unseen; an end is seen at once (its
+// pidfd wakes the watcher).
+const pollEvery = 5 * time.Millisecond
+
+// Watch watches pid, a process that has not yet run the program (see
+// Hold), and every process it will make, without ptrace: for where
+// ptrace is refused (a seccomp profile such as Docker's default, Yama's
+// ptrace_scope 3). It says what /proc and pidfds tell, every pollEvery
+// or at once when a process ends: Spawn (the first time it sees a
+// process: one that lives less than pollEvery may never be seen), Exec
+// (when a process's command line changes), Dispositions, Exit, and
+// Reaped for the supervisor's children, which it reaps, the only waiter
+// as a Tracer is. Never Signal, Stop, Send, SendFailed, Print or Reap:
+// those are seen only at the system call, with ptrace.
+//
+// An Exit's status is exact for the supervisor's children, and for the
+// others on Linux 6.15 and later (PIDFD_INFO_EXIT); before, only while
+// the process is a zombie: missed (its parent reaped it first), it is 0
+// and NoStatus is set. Events come until no process of the program and
+// no child of the supervisor is left.
+func Watch(pid int) (*Tracer, error) {
+	self := os.Getpid()
+	_, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d/children", self, self))
+	return watch(pid, err != nil)
+}
+
+// watch is Watch; scan finds children by a scan of every process's
+// /proc/PID/stat, for a kernel without children files
+// (CONFIG_PROC_CHILDREN off).
+func watch(pid int, scan bool) (*Tracer, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("watch %d: %w", pid, err)
+	}
+	t := &Tracer{events: make(chan Event, eventBuffer), self: os.Getpid(), watching: true}
+	w := &watcher{t: t, procs: map[int]*watchee{}, scan: scan}
+	w.keep(pid, 0, fd)
+	go w.loop()
+	return t, nil
+}
+
+// Watching says t is a watcher (Watch), not a Tracer: no ptrace, and so
+// no Signal, Stop, Send, SendFailed, Print or Reap events.
+func (t *Tracer) Watching() bool { return t.watching }
+
+// watcher is the loop of a Tracer made by Watch.
+type watcher struct {
+	t     *Tracer
+	procs map[int]*watchee // the live processes of the program
+	seen  int              // processes kept so far: their order
+	scan  bool             // no children files: a look scans /proc
+}
+
+// watchee is what a watcher keeps of a live process of the program.
+type watchee struct {
+	pid, pidfd int
+	depth      int // from the program (0), or from the supervisor for an orphan
+	order      int // the order it was seen in
+	cmdline    []byte
+	masks      [3]uint64
+	masksSaid  bool
+}
+
+// end is a child of the supervisor the watcher reaped.
+type end struct {
+	pid    int
+	status unix.WaitStatus
+}
+
+// loop looks, reports, and waits for the next look, until nothing is
+// left.
+func (w *watcher) loop() {
+	defer close(w.t.events)
+	defer func() {
+		for _, p := range w.procs {
+			_ = unix.Close(p.pidfd)
+		}
+	}()
+	for {
+		// The ends first, the processes new since last time after: a new
+		// process's parent is known, alive or not.
+		ended := w.ended()
+		reaped, none, err := w.reap()
+		if none {
+			// No child left, so no process of the program either (any
+			// would be the supervisor's, a subreaper's, or a descendant of
+			// one of its children): every end is there to be seen.
+			ended = w.ended()
+		}
+		w.report(ended, reaped)
+		if none {
+			return
+		}
+		if err != nil {
+			w.t.err = err
+			return
+		}
+		w.look()
+		w.wait()
+	}
+}
+
+// ended are the processes whose pidfd says they have ended (their whole
+// thread group), in no order.
+func (w *watcher) ended() []*watchee {
+	ps, fds := w.pidfds()
+	if n, err := unix.Poll(fds, 0); n <= 0 || err != nil {
+		return nil // EINTR: seen next time
+	}
+	var out []*watchee
+	for i, f := range fds {
+		if f.Revents != 0 {
+			out = append(out, ps[i])
+		}
+	}
+	return out
+}
+
+// pidfds are the live processes and their pidfds, to poll.
+func (w *watcher) pidfds() ([]*watchee, []unix.PollFd) {
+	ps := make([]*watchee, 0, len(w.procs))
+	fds := make([]unix.PollFd, 0, len(w.procs))
+	for _, p := range w.procs {
+		ps = append(ps, p)
+		fds = append(fds, unix.PollFd{Fd: int32(p.pidfd), Events: unix.POLLIN})
+	}
+	return ps, fds
+}
+
+// reap reaps every child of the supervisor that has ended, in the order
+// wait4 gives them; none says no child is left.
+func (w *watcher) reap() (ends []end, none bool, err error) {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG|unix.WALL, nil)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case errors.Is(err, unix.ECHILD):
+			return ends, true, nil
+		case err != nil:
+			return ends, false, fmt.Errorf("wait: %w", err) // bad arguments only
+		case pid <= 0:
+			return ends, false, nil
+		}
+		ends = append(ends, end{pid: pid, status: ws})
+	}
+}
+
+// report says the ends of one look: first those reaped by another
+// (their parent, a process of the program), a child before its parent,
+// which reaped it and so ended after it; then the supervisor's children
+// it reaped, in wait4's order.
+func (w *watcher) report(ended []*watchee, reaped []end) {
+	now := mono()
+	ours := map[int]bool{}
+	for _, e := range reaped {
+		ours[e.pid] = true
+	}
+	ended = slices.DeleteFunc(ended, func(p *watchee) bool { return ours[p.pid] })
+	slices.SortFunc(ended, func(a, b *watchee) int {
+		if a.depth != b.depth {
+			return b.depth - a.depth
+		}
+		return a.order - b.order
+	})
+	for _, p := range ended {
+		ws, ok := exitStatus(p.pid, p.pidfd)
+		w.drop(p)
+		w.t.send(Event{Kind: Exit, Pid: p.pid, Status: ws, NoStatus: !ok, T: now})
+	}
+	for _, e := range reaped {
+		if p := w.procs[e.pid]; p != nil {
+			w.drop(p)
+			w.t.send(Event{Kind: Exit, Pid: e.pid, Status: e.status, T: now})
+		}
+		// A process never seen (it lived less than a look) or said ended
+		// already (reaped by the supervisor once its parent died): all
+		// the same, the supervisor's to hear of.
+		w.t.send(Event{Kind: Reaped, Pid: e.pid, Status: e.status, T: now})
+	}
+}
+
+// look says every change of command line or dispositions of the
+// processes known, then finds those made since the last look, children
+// of the program's processes or of the supervisor (orphans re-parented
+// to it): a process's own events come after its maker's.
+func (w *watcher) look() {
+	now := mono()
+	gone := map[*watchee]bool{}
+	for _, p := range w.ended() {
+		gone[p] = true // a zombie: no command line, its end said next look
+	}
+	for _, p := range w.byOrder() {
+		if gone[p] {
+			continue
+		}
+		// Empty: it is ending (its memory gone), no exec.
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err == nil && len(b) > 0 && !bytes.Equal(b, p.cmdline) {
+			p.cmdline = b
+			w.execed(p, now)
+		}
+		w.dispositions(p, now)
+	}
+	children := childrenFiles
+	if w.scan {
+		children = scanChildren()
+	}
+	type found struct{ pid, parent int }
+	var queue []found
+	for _, c := range children(w.t.self) {
+		queue = append(queue, found{c, w.t.self})
+	}
+	for _, p := range w.byOrder() {
+		for _, c := range children(p.pid) {
+			queue = append(queue, found{c, p.pid})
+		}
+	}
+	for len(queue) > 0 {
+		f := queue[0]
+		queue = queue[1:]
+		if w.procs[f.pid] != nil {
+			continue
+		}
+		fd, err := unix.PidfdOpen(f.pid, 0)
+		if err != nil {
+			continue // gone already: it lived less than a look
+		}
+		if isEnded(fd) {
+			// A zombie: said ended already, or never seen alive.
+			_ = unix.Close(fd)
+			continue
+		}
+		p := w.keep(f.pid, f.parent, fd)
+		w.t.send(Event{Kind: Spawn, Pid: f.pid, Parent: f.parent, T: now})
+		if parent := w.procs[f.parent]; parent == nil || !bytes.Equal(p.cmdline, parent.cmdline) {
+			w.execed(p, now) // not its maker's program, or its maker unknown
+		}
+		w.dispositions(p, now)
+		for _, c := range children(f.pid) {
+			queue = append(queue, found{c, f.pid})
+		}
+	}
+}
+
+// byOrder are the live processes in the order they were seen.
+func (w *watcher) byOrder() []*watchee {
+	ps := make([]*watchee, 0, len(w.procs))
+	for _, p := range w.procs {
+		ps = append(ps, p)
+	}
+	slices.SortFunc(ps, func(a, b *watchee) int { return a.order - b.order })
+	return ps
+}
+
+// isEnded says pidfd's process has ended.
+func isEnded(pidfd int) bool {
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	n, _ := unix.Poll(fds, 0)
+	return n > 0 && fds[0].Revents != 0
+}
+
+// wait waits for the next look: pollEvery, less if a process ends.
+func (w *watcher) wait() {
+	_, fds := w.pidfds()
+	_, _ = unix.Poll(fds, int(pollEvery/time.Millisecond)) // EINTR: look now
+}
+
+// keep keeps a live process of the program, found as a child of parent.
+func (w *watcher) keep(pid, parent, pidfd int) *watchee {
+	p := &watchee{pid: pid, pidfd: pidfd, order: w.seen}
+	if pp := w.procs[parent]; pp != nil {
+		p.depth = pp.depth + 1
+	}
+	p.cmdline, _ = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	w.seen++
+	w.procs[pid] = p
+	return p
+}
+
+// drop forgets a process that ended.
+func (w *watcher) drop(p *watchee) {
+	_ = unix.Close(p.pidfd)
+	delete(w.procs, p.pid)
+}
+
+// execed says p runs the program its command line says.
+func (w *watcher) execed(p *watchee, now int64) {
+	path, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid))
+	w.t.send(Event{Kind: Exec, Pid: p.pid, Path: path, T: now})
+}
+
+// dispositions says p's dispositions and mask (its main thread's) when
+// they changed since last said.
+func (w *watcher) dispositions(p *watchee, now int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
+	if err != nil || strings.HasPrefix(statusText(b, "State:"), "Z") {
+		return // it ended: said with its end
+	}
+	m := [3]uint64{statusHex(b, "SigCgt:"), statusHex(b, "SigIgn:"), statusHex(b, "SigBlk:")}
+	if p.masksSaid && m == p.masks {
+		return
+	}
+	p.masks, p.masksSaid = m, true
+	w.t.send(Event{Kind: Dispositions, Pid: p.pid, Caught: m[0], Ignored: m[1], Blocked: m[2], T: now})
+}
+
+// childrenFiles are the processes pid made that have not been reaped,
+// from each of its threads' /proc children file (a process's child is
+// its thread's).
+func childrenFiles(pid int) []int {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, task := range tasks {
+		b, err := os.ReadFile(dir + "/" + task.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// scanChildren reads the parent of every process in /proc, once, and
+// says the children of a process as they were then.
+func scanChildren() func(pid int) []int {
+	byParent := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := statFields(pid); len(f) > 1 {
+			if ppid, err := strconv.Atoi(f[1]); err == nil {
+				byParent[ppid] = append(byParent[ppid], pid)
+			}
+		}
+	}
+	return func(pid int) []int { return byParent[pid] }
+}
+
+// statFields are the fields of /proc/PID/stat after the command's name
+// (which may hold spaces and parentheses): the state first (field 3),
+// then the parent; nil when there is no such process.
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
+// exitStatus is the wait status of pid, ended, whose pidfd is pidfd: the
+// kernel keeps it for a pidfd once the process is reaped (Linux 6.15),
+// and /proc shows it while it is a zombie. ok is false when neither did.
+func exitStatus(pid, pidfd int) (ws unix.WaitStatus, ok bool) {
+	if ws, ok := pidfdExit(pidfd); ok {
+		return ws, true
+	}
+	if ws, ok := zombieStatus(pid); ok {
+		return ws, true
+	}
+	return pidfdExit(pidfd) // reaped meanwhile
+}
+
+// pidfdInfo is the kernel's struct pidfd_info as first made
+// (PIDFD_INFO_SIZE_VER0): enough for exit_code.
+type pidfdInfo struct {
+	mask     uint64
+	cgroupid uint64
+	ids      [11]uint32 // pid, tgid, ppid, and the credentials
+	exitCode int32
+}
+
+const (
+	pidfdInfoExit = 1 << 3 // PIDFD_INFO_EXIT
+	// pidfdGetInfo is PIDFD_GET_INFO: _IOWR(0xFF, 11, struct pidfd_info).
+	pidfdGetInfo = 3<<30 | uintptr(unsafe.Sizeof(pidfdInfo{}))<<16 | 0xFF<<8 | 11
+)
+
+// pidfdExit is the wait status the kernel kept for pidfd's process, once
+// reaped (Linux 6.15 and later; before, ENOTTY).
+func pidfdExit(pidfd int) (unix.WaitStatus, bool) {
+	info := pidfdInfo{mask: pidfdInfoExit}
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(pidfd), pidfdGetInfo, uintptr(unsafe.Pointer(&info)))
+	if errno != 0 || info.mask&pidfdInfoExit == 0 {
+		return 0, false
+	}
+	return unix.WaitStatus(info.exitCode), true
+}
+
+// zombieStatus is the wait status of pid while it is a zombie: field 52
+// of /proc/PID/stat (Linux 3.5 and later).
+func zombieStatus(pid int) (unix.WaitStatus, bool) {
+	f := statFields(pid) // exit_code is field 52
+	if len(f) < 50 || f[0] != "Z" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(f[49])
+	if err != nil {
+		return 0, false
+	}
+	return unix.WaitStatus(n), true
+}
