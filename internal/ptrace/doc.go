@@ -35,11 +35,12 @@
 //     tracee; nothing runs on untraced, half-watched.
 //   - A watcher (Watch) makes no ptrace request, and is the only waiter
 //     as a Tracer is: it reaps the supervisor's children (wait4, WNOHANG)
-//     and says them as Reaped. It looks every pollEvery (5 ms), and at
-//     once when a process it knows ends (its pidfd): a look reads a few
-//     /proc files per live process (status, cmdline, each thread's
-//     children) and the supervisor's own children, so its work is bounded
-//     by the processes alive. A process is kept by its pidfd from the
+//     and says them as Reaped. It looks every 5 ms while something
+//     changes, up to every 20 ms while nothing does, and at once when a
+//     process it knows ends (its pidfd): a look reads a few /proc files
+//     per live process (status, cmdline, each thread's children), kept
+//     open, and the supervisor's own children, so its work is bounded by
+//     the processes alive. A process is kept by its pidfd from the
 //     first look that finds it, so a pid used again is never taken for
 //     it; one that lives less than a look may never be seen. The ends of
 //     one look are said a child before its parent (a parent that reaped

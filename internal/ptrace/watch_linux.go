@@ -14,17 +14,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pollEvery is how often a watcher (Watch) looks at /proc: a process
-// that lives less than that may go unseen; an end is seen at once (its
-// pidfd wakes the watcher).
-const pollEvery = 5 * time.Millisecond
+// How often a watcher (Watch) looks at /proc: every pollEvery while
+// something changes, and less often, up to every pollQuiet, while
+// nothing does (a look costs tens of microseconds a process: at 5 ms, a
+// few percent of a core). A process that lives less than that may go
+// unseen; an end is seen at once (its pidfd wakes the watcher).
+const (
+	pollEvery = 5 * time.Millisecond
+	pollQuiet = 20 * time.Millisecond
+)
 
 // Watch watches pid, a process that has not yet run the program (see
 // Hold), and every process it will make, without ptrace: for where
 // ptrace is refused (a seccomp profile such as Docker's default, Yama's
-// ptrace_scope 3). It says what /proc and pidfds tell, every pollEvery
-// or at once when a process ends: Spawn (the first time it sees a
-// process: one that lives less than pollEvery may never be seen), Exec
+// ptrace_scope 3). It says what /proc and pidfds tell, every 5 to 20 ms
+// (pollEvery, pollQuiet) or at once when a process ends: Spawn (the
+// first time it sees a process: one that lives less than a look may
+// never be seen), Exec
 // (when a process's command line changes), Dispositions, Exit, and
 // Reaped for the supervisor's children, which it reaps, the only waiter
 // as a Tracer is. Never Signal, Stop, Send, SendFailed, Print or Reap:
@@ -43,18 +49,25 @@ func Watch(pid int) (*Tracer, error) {
 
 // watch is Watch; scan finds children by a scan of every process's
 // /proc/PID/stat, for a kernel without children files
-// (CONFIG_PROC_CHILDREN off).
+// (CONFIG_PROC_CHILDREN off): every scanEvery, not at every look, since
+// it reads a file per process of the machine.
 func watch(pid int, scan bool) (*Tracer, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("watch %d: %w", pid, err)
 	}
-	t := &Tracer{events: make(chan Event, eventBuffer), self: os.Getpid(), watching: true}
-	w := &watcher{t: t, procs: map[int]*watchee{}, scan: scan}
-	w.keep(pid, 0, fd)
+	self := os.Getpid()
+	t := &Tracer{events: make(chan Event, eventBuffer), self: self, watching: true}
+	w := &watcher{t: t, procs: map[int]*watchee{}, scan: scan, self: &kids{pid: self}, buf: make([]byte, 4096)}
+	if w.keep(pid, 0, fd) == nil {
+		return nil, fmt.Errorf("watch %d: %w", pid, unix.ESRCH)
+	}
 	go w.loop()
 	return t, nil
 }
+
+// scanEvery is how often a watcher without children files scans /proc.
+const scanEvery = 50 * time.Millisecond
 
 // Watching says t is a watcher (Watch), not a Tracer: no ptrace, and so
 // no Signal, Stop, Send, SendFailed, Print or Reap events.
@@ -62,21 +75,45 @@ func (t *Tracer) Watching() bool { return t.watching }
 
 // watcher is the loop of a Tracer made by Watch.
 type watcher struct {
-	t     *Tracer
-	procs map[int]*watchee // the live processes of the program
-	seen  int              // processes kept so far: their order
-	scan  bool             // no children files: a look scans /proc
+	t        *Tracer
+	procs    map[int]*watchee // the live processes of the program
+	seen     int              // processes kept so far: their order
+	self     *kids            // the supervisor's children: the program, orphans
+	scan     bool             // no children files: a look scans /proc, now and then
+	scanned  time.Time
+	byParent map[int][]int // children, as the last scan found them
+	buf      []byte        // what a /proc file was read into
+	every    time.Duration // till the next look
+	said     bool          // an event was sent since the last look
 }
 
-// watchee is what a watcher keeps of a live process of the program.
+// watchee is what a watcher keeps of a live process of the program. Its
+// /proc files are kept open and read again at each look: an open of a
+// /proc file costs ten times a read.
 type watchee struct {
-	pid, pidfd int
-	depth      int // from the program (0), or from the supervisor for an orphan
-	order      int // the order it was seen in
-	cmdline    []byte
-	masks      [3]uint64
-	masksSaid  bool
+	pid, pidfd      int
+	status, cmdline int   // fds of its /proc files
+	kids            *kids // its threads' children files
+	threads         int64 // its threads, as its status said last
+	depth           int   // from the program (0), or from the supervisor for an orphan
+	order           int   // the order it was seen in
+	cmd             []byte
+	masks           [3]uint64
+	masksSaid       bool
 }
+
+// kids reads the children of a process: each of its threads' /proc
+// children file (a process's child is its thread's), kept open.
+type kids struct {
+	pid    int
+	fds    map[int]int // tid: its children file
+	listed time.Time   // when its threads were last listed
+}
+
+// relist is how long a multi-threaded process's list of threads is
+// taken as it was: a child of a thread newer than that is found when it
+// is listed, or when its status gives another count of threads.
+const relist = 100 * time.Millisecond
 
 // end is a child of the supervisor the watcher reaped.
 type end struct {
@@ -90,12 +127,13 @@ func (w *watcher) loop() {
 	defer close(w.t.events)
 	defer func() {
 		for _, p := range w.procs {
-			_ = unix.Close(p.pidfd)
+			w.drop(p)
 		}
+		w.self.close()
 	}()
 	for {
-		// The ends first, the processes new since last time after: a new
-		// process's parent is known, alive or not.
+		// The ends first, what is new after: a new process's parent is
+		// known then, alive or not.
 		ended := w.ended()
 		reaped, none, err := w.reap()
 		if none {
@@ -184,17 +222,17 @@ func (w *watcher) report(ended []*watchee, reaped []end) {
 	for _, p := range ended {
 		ws, ok := exitStatus(p.pid, p.pidfd)
 		w.drop(p)
-		w.t.send(Event{Kind: Exit, Pid: p.pid, Status: ws, NoStatus: !ok, T: now})
+		w.send(Event{Kind: Exit, Pid: p.pid, Status: ws, NoStatus: !ok, T: now})
 	}
 	for _, e := range reaped {
 		if p := w.procs[e.pid]; p != nil {
 			w.drop(p)
-			w.t.send(Event{Kind: Exit, Pid: e.pid, Status: e.status, T: now})
+			w.send(Event{Kind: Exit, Pid: e.pid, Status: e.status, T: now})
 		}
 		// A process never seen (it lived less than a look) or said ended
 		// already (reaped by the supervisor once its parent died): all
 		// the same, the supervisor's to hear of.
-		w.t.send(Event{Kind: Reaped, Pid: e.pid, Status: e.status, T: now})
+		w.send(Event{Kind: Reaped, Pid: e.pid, Status: e.status, T: now})
 	}
 }
 
@@ -204,32 +242,17 @@ func (w *watcher) report(ended []*watchee, reaped []end) {
 // to it): a process's own events come after its maker's.
 func (w *watcher) look() {
 	now := mono()
-	gone := map[*watchee]bool{}
-	for _, p := range w.ended() {
-		gone[p] = true // a zombie: no command line, its end said next look
-	}
 	for _, p := range w.byOrder() {
-		if gone[p] {
-			continue
-		}
-		// Empty: it is ending (its memory gone), no exec.
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err == nil && len(b) > 0 && !bytes.Equal(b, p.cmdline) {
-			p.cmdline = b
-			w.execed(p, now)
-		}
-		w.dispositions(p, now)
+		w.update(p, now)
 	}
-	children := childrenFiles
-	if w.scan {
-		children = scanChildren()
-	}
+	children := w.children()
 	type found struct{ pid, parent int }
 	var queue []found
-	for _, c := range children(w.t.self) {
+	for _, c := range children(w.t.self, w.self, 0) {
 		queue = append(queue, found{c, w.t.self})
 	}
 	for _, p := range w.byOrder() {
-		for _, c := range children(p.pid) {
+		for _, c := range children(p.pid, p.kids, p.threads) {
 			queue = append(queue, found{c, p.pid})
 		}
 	}
@@ -249,15 +272,45 @@ func (w *watcher) look() {
 			continue
 		}
 		p := w.keep(f.pid, f.parent, fd)
-		w.t.send(Event{Kind: Spawn, Pid: f.pid, Parent: f.parent, T: now})
-		if parent := w.procs[f.parent]; parent == nil || !bytes.Equal(p.cmdline, parent.cmdline) {
+		if p == nil {
+			continue // gone meanwhile
+		}
+		w.send(Event{Kind: Spawn, Pid: f.pid, Parent: f.parent, T: now})
+		if parent := w.procs[f.parent]; parent == nil || !bytes.Equal(p.cmd, parent.cmd) {
 			w.execed(p, now) // not its maker's program, or its maker unknown
 		}
-		w.dispositions(p, now)
-		for _, c := range children(f.pid) {
-			queue = append(queue, found{c, f.pid})
+		w.update(p, now)
+		for _, c := range children(p.pid, p.kids, p.threads) {
+			queue = append(queue, found{c, p.pid})
 		}
 	}
+}
+
+// update says p's exec and dispositions when they changed since last
+// said.
+func (w *watcher) update(p *watchee, now int64) {
+	b := w.read(p.status)
+	if b == nil || strings.HasPrefix(statusText(b, "State:"), "Z") {
+		return // it ended: said with its end
+	}
+	p.threads = statusField(b, "Threads:", 10)
+	m := [3]uint64{statusHex(b, "SigCgt:"), statusHex(b, "SigIgn:"), statusHex(b, "SigBlk:")}
+	// Empty: it is ending (its memory gone), no exec.
+	if cmd := w.read(p.cmdline); len(cmd) > 0 && !bytes.Equal(cmd, p.cmd) {
+		p.cmd = bytes.Clone(cmd)
+		w.execed(p, now)
+	}
+	if p.masksSaid && m == p.masks {
+		return
+	}
+	p.masks, p.masksSaid = m, true
+	w.send(Event{Kind: Dispositions, Pid: p.pid, Caught: m[0], Ignored: m[1], Blocked: m[2], T: now})
+}
+
+// execed says p runs the program its command line says.
+func (w *watcher) execed(p *watchee, now int64) {
+	path, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid))
+	w.send(Event{Kind: Exec, Pid: p.pid, Path: path, T: now})
 }
 
 // byOrder are the live processes in the order they were seen.
@@ -277,68 +330,111 @@ func isEnded(pidfd int) bool {
 	return n > 0 && fds[0].Revents != 0
 }
 
-// wait waits for the next look: pollEvery, less if a process ends.
+// wait waits for the next look, less if a process ends: pollEvery after
+// a look that said something, twice as long as the last wait after one
+// that did not, pollQuiet at most.
 func (w *watcher) wait() {
+	w.every = min(2*w.every, pollQuiet)
+	if w.said {
+		w.every = pollEvery
+	}
+	w.said = false
 	_, fds := w.pidfds()
-	_, _ = unix.Poll(fds, int(pollEvery/time.Millisecond)) // EINTR: look now
+	_, _ = unix.Poll(fds, int(w.every/time.Millisecond)) // EINTR: look now
 }
 
-// keep keeps a live process of the program, found as a child of parent.
+// send sends an event, and notes that something changed.
+func (w *watcher) send(e Event) {
+	w.said = true
+	w.t.send(e)
+}
+
+// keep keeps a live process of the program, found as a child of parent,
+// with its /proc files open; nil if it is gone already (pidfd closed).
 func (w *watcher) keep(pid, parent, pidfd int) *watchee {
-	p := &watchee{pid: pid, pidfd: pidfd, order: w.seen}
+	p := &watchee{pid: pid, pidfd: pidfd, status: -1, cmdline: -1, kids: &kids{pid: pid}, threads: 1, order: w.seen}
+	var err error
+	if p.status, err = openProc(pid, "status"); err == nil {
+		p.cmdline, err = openProc(pid, "cmdline")
+	}
+	if err != nil {
+		w.drop(p)
+		return nil
+	}
+	p.cmd = bytes.Clone(w.read(p.cmdline))
 	if pp := w.procs[parent]; pp != nil {
 		p.depth = pp.depth + 1
 	}
-	p.cmdline, _ = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	w.seen++
 	w.procs[pid] = p
 	return p
 }
 
-// drop forgets a process that ended.
+// openProc opens /proc/PID/name to be read again and again.
+func openProc(pid int, name string) (int, error) {
+	return unix.Open(fmt.Sprintf("/proc/%d/%s", pid, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+}
+
+// drop forgets a process that ended, and closes what was kept of it.
 func (w *watcher) drop(p *watchee) {
-	_ = unix.Close(p.pidfd)
+	for _, fd := range []int{p.pidfd, p.status, p.cmdline} {
+		if fd >= 0 {
+			_ = unix.Close(fd)
+		}
+	}
+	p.kids.close()
 	delete(w.procs, p.pid)
 }
 
-// execed says p runs the program its command line says.
-func (w *watcher) execed(p *watchee, now int64) {
-	path, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.pid))
-	w.t.send(Event{Kind: Exec, Pid: p.pid, Path: path, T: now})
-}
-
-// dispositions says p's dispositions and mask (its main thread's) when
-// they changed since last said.
-func (w *watcher) dispositions(p *watchee, now int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
-	if err != nil || strings.HasPrefix(statusText(b, "State:"), "Z") {
-		return // it ended: said with its end
-	}
-	m := [3]uint64{statusHex(b, "SigCgt:"), statusHex(b, "SigIgn:"), statusHex(b, "SigBlk:")}
-	if p.masksSaid && m == p.masks {
-		return
-	}
-	p.masks, p.masksSaid = m, true
-	w.t.send(Event{Kind: Dispositions, Pid: p.pid, Caught: m[0], Ignored: m[1], Blocked: m[2], T: now})
-}
-
-// childrenFiles are the processes pid made that have not been reaped,
-// from each of its threads' /proc children file (a process's child is
-// its thread's).
-func childrenFiles(pid int) []int {
-	dir := fmt.Sprintf("/proc/%d/task", pid)
-	tasks, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, task := range tasks {
-		b, err := os.ReadFile(dir + "/" + task.Name() + "/children")
-		if err != nil {
+// read reads a /proc file kept open, whole, from its start: nil if it
+// cannot (its process is gone). What it returns is good until the next
+// read.
+func (w *watcher) read(fd int) []byte {
+	for {
+		n, err := unix.Pread(fd, w.buf, 0)
+		if err == unix.EINTR {
 			continue
 		}
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
+		if err != nil {
+			return nil
+		}
+		if n < len(w.buf) {
+			return w.buf[:n]
+		}
+		w.buf = make([]byte, 2*len(w.buf))
+	}
+}
+
+// children is how this look finds a process's children: its threads'
+// children files (threads: as many as its status said, 0 when unknown),
+// or a scan of /proc, the last one.
+func (w *watcher) children() func(pid int, k *kids, threads int64) []int {
+	if !w.scan {
+		return func(_ int, k *kids, threads int64) []int { return k.list(w, threads) }
+	}
+	if time.Since(w.scanned) >= scanEvery {
+		w.byParent, w.scanned = scanChildren(), time.Now()
+	}
+	return func(pid int, _ *kids, _ int64) []int { return w.byParent[pid] }
+}
+
+// list reads the children of k's process, whose status said it has
+// threads threads (0: unknown): when one, its own children file alone;
+// else each thread's, its threads listed again when their count changed
+// or every relist.
+func (k *kids) list(w *watcher, threads int64) []int {
+	if k.fds == nil || threads > 0 && int64(len(k.fds)) != threads || threads != 1 && time.Since(k.listed) >= relist {
+		tids := []int{k.pid}
+		if threads != 1 {
+			tids = tidsOf(k.pid)
+			k.listed = time.Now()
+		}
+		k.keep(tids)
+	}
+	var out []int
+	for _, fd := range k.fds {
+		for _, f := range bytes.Fields(w.read(fd)) {
+			if c, err := strconv.Atoi(string(f)); err == nil {
 				out = append(out, c)
 			}
 		}
@@ -346,9 +442,50 @@ func childrenFiles(pid int) []int {
 	return out
 }
 
+// keep keeps the children files of tids open, and those alone.
+func (k *kids) keep(tids []int) {
+	if k.fds == nil {
+		k.fds = map[int]int{}
+	}
+	for tid, fd := range k.fds {
+		if !slices.Contains(tids, tid) {
+			_ = unix.Close(fd)
+			delete(k.fds, tid)
+		}
+	}
+	for _, tid := range tids {
+		if _, ok := k.fds[tid]; ok {
+			continue
+		}
+		if fd, err := openProc(k.pid, fmt.Sprintf("task/%d/children", tid)); err == nil {
+			k.fds[tid] = fd
+		} // else the thread is gone
+	}
+}
+
+// close closes k's files.
+func (k *kids) close() {
+	for _, fd := range k.fds {
+		_ = unix.Close(fd)
+	}
+	k.fds = nil
+}
+
+// tidsOf are pid's threads.
+func tidsOf(pid int) []int {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var tids []int
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids
+}
+
 // scanChildren reads the parent of every process in /proc, once, and
-// says the children of a process as they were then.
-func scanChildren() func(pid int) []int {
+// says the children of each as they were then.
+func scanChildren() map[int][]int {
 	byParent := map[int][]int{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -362,7 +499,7 @@ func scanChildren() func(pid int) []int {
 			}
 		}
 	}
-	return func(pid int) []int { return byParent[pid] }
+	return byParent
 }
 
 // statFields are the fields of /proc/PID/stat after the command's name
