@@ -46,4 +46,12 @@
 //     one look are said a child before its parent (a parent that reaped
 //     its child ended after it), the supervisor's own children last. If
 //     the supervisor dies, the program runs on: nothing kills it.
+//   - A watcher's Blocked is the mask as the process set it: a process
+//     waiting in sigwaitinfo or sigtimedwait has the signals it waits
+//     for unblocked by the kernel for the wait, and /proc's SigBlk shows
+//     them so; the watcher adds them back, read from /proc/PID/syscall
+//     and the process's memory (/proc/PID/mem). Those files are read on
+//     the terms of a ptrace attach (the same user; Yama's ptrace_scope 3
+//     refuses them, a seccomp profile does not), but are no ptrace
+//     request.
 package ptrace

@@ -128,8 +128,8 @@ func (p *program) until(what string, want func(Event) bool) (Event, bool) {
 func (p *program) dump() string {
 	var b strings.Builder
 	for _, e := range p.events {
-		fmt.Fprintf(&b, "  %s pid=%d parent=%d path=%s sig=%v from=%d code=%d fate=%v status=%#x\n",
-			e.Kind, e.Pid, e.Parent, e.Path, e.Sig, e.From, e.Code, e.Fate, uint32(e.Status))
+		fmt.Fprintf(&b, "  %s pid=%d parent=%d path=%s sig=%v from=%d code=%d fate=%v status=%#x (none: %v) caught=%#x ignored=%#x blocked=%#x\n",
+			e.Kind, e.Pid, e.Parent, e.Path, e.Sig, e.From, e.Code, e.Fate, uint32(e.Status), e.NoStatus, e.Caught, e.Ignored, e.Blocked)
 	}
 	return b.String()
 }

@@ -2,6 +2,7 @@ package ptrace
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -92,11 +93,14 @@ type watcher struct {
 // /proc file costs ten times a read.
 type watchee struct {
 	pid, pidfd      int
-	status, cmdline int   // fds of its /proc files
-	kids            *kids // its threads' children files
-	threads         int64 // its threads, as its status said last
-	depth           int   // from the program (0), or from the supervisor for an orphan
-	order           int   // the order it was seen in
+	status, cmdline int    // fds of its /proc files
+	syscall         int    // fd of its /proc syscall file, -1 if refused
+	call            []byte // what its syscall file said last
+	waits           uint64 // the signals it waits for, if in sigwait (see waited)
+	kids            *kids  // its threads' children files
+	threads         int64  // its threads, as its status said last
+	depth           int    // from the program (0), or from the supervisor for an orphan
+	order           int    // the order it was seen in
 	cmd             []byte
 	masks           [3]uint64
 	masksSaid       bool
@@ -289,12 +293,29 @@ func (w *watcher) look() {
 // update says p's exec and dispositions when they changed since last
 // said.
 func (w *watcher) update(p *watchee, now int64) {
-	b := w.read(p.status)
-	if b == nil || strings.HasPrefix(statusText(b, "State:"), "Z") {
+	// The call it is in, read before its status and after, until the
+	// same: else it may have entered a sigwait, or left one, between.
+	var call [256]byte
+	var b []byte
+	var n int
+	for range 3 {
+		n = readCall(p, call[:])
+		if b = w.read(p.status); b == nil {
+			return // it ended: said with its end
+		}
+		var again [len(call)]byte
+		if readCall(p, again[:]) == n && again == call {
+			break
+		}
+	}
+	if strings.HasPrefix(statusText(b, "State:"), "Z") {
 		return // it ended: said with its end
 	}
 	p.threads = statusField(b, "Threads:", 10)
 	m := [3]uint64{statusHex(b, "SigCgt:"), statusHex(b, "SigIgn:"), statusHex(b, "SigBlk:")}
+	// Waited for but ignored: not blocked before the wait (the kernel
+	// would have kept it), so discarded, not taken.
+	m[2] |= waited(p, call[:n]) &^ m[1]
 	// Empty: it is ending (its memory gone), no exec.
 	if cmd := w.read(p.cmdline); len(cmd) > 0 && !bytes.Equal(cmd, p.cmd) {
 		p.cmd = bytes.Clone(cmd)
@@ -305,6 +326,56 @@ func (w *watcher) update(p *watchee, now int64) {
 	}
 	p.masks, p.masksSaid = m, true
 	w.send(Event{Kind: Dispositions, Pid: p.pid, Caught: m[0], Ignored: m[1], Blocked: m[2], T: now})
+}
+
+// readCall reads p's /proc syscall file into buf ("NR ARG0 ARG1 ... SP
+// PC" while it waits in a call, "running" else), zeroed first: how much
+// it read, 0 when it cannot.
+func readCall(p *watchee, buf []byte) int {
+	clear(buf)
+	if p.syscall < 0 {
+		return 0
+	}
+	n, err := unix.Pread(p.syscall, buf, 0)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// waited are the signals p's main thread waits for in rt_sigtimedwait
+// (sigwaitinfo, sigtimedwait), call its /proc syscall file: the kernel
+// unblocks them for the wait, so /proc's SigBlk no longer shows them,
+// though the process blocks them, and takes them, as it did before the
+// call and will after it. The set is read from its memory
+// (/proc/PID/mem), again only when the call's line changes. The syscall
+// and mem files are read on the terms of a ptrace attach (the same user,
+// and Yama's: ptrace_scope 3 refuses them), with no ptrace request, so a
+// seccomp profile that refuses ptrace lets them be. 0 when it does not
+// wait, or they are refused.
+func waited(p *watchee, call []byte) uint64 {
+	if bytes.Equal(call, p.call) {
+		return p.waits
+	}
+	p.call, p.waits = bytes.Clone(call), 0
+	f := strings.Fields(string(call))
+	if len(f) < 2 || f[0] != strconv.Itoa(unix.SYS_RT_SIGTIMEDWAIT) {
+		return 0
+	}
+	addr, err := strconv.ParseUint(f[1], 0, 63)
+	if err != nil {
+		return 0
+	}
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", p.pid))
+	if err != nil {
+		return 0
+	}
+	defer mem.Close()
+	var set [8]byte // a sigset_t as the kernel takes it: 64 signals
+	if n, _ := mem.ReadAt(set[:], int64(addr)); n == len(set) {
+		p.waits = binary.NativeEndian.Uint64(set[:])
+	}
+	return p.waits
 }
 
 // execed says p runs the program its command line says.
@@ -352,7 +423,7 @@ func (w *watcher) send(e Event) {
 // keep keeps a live process of the program, found as a child of parent,
 // with its /proc files open; nil if it is gone already (pidfd closed).
 func (w *watcher) keep(pid, parent, pidfd int) *watchee {
-	p := &watchee{pid: pid, pidfd: pidfd, status: -1, cmdline: -1, kids: &kids{pid: pid}, threads: 1, order: w.seen}
+	p := &watchee{pid: pid, pidfd: pidfd, status: -1, cmdline: -1, syscall: -1, kids: &kids{pid: pid}, threads: 1, order: w.seen}
 	var err error
 	if p.status, err = openProc(pid, "status"); err == nil {
 		p.cmdline, err = openProc(pid, "cmdline")
@@ -361,6 +432,7 @@ func (w *watcher) keep(pid, parent, pidfd int) *watchee {
 		w.drop(p)
 		return nil
 	}
+	p.syscall, _ = openProc(pid, "syscall") // -1 if refused: see waited
 	p.cmd = bytes.Clone(w.read(p.cmdline))
 	if pp := w.procs[parent]; pp != nil {
 		p.depth = pp.depth + 1
@@ -377,7 +449,7 @@ func openProc(pid int, name string) (int, error) {
 
 // drop forgets a process that ended, and closes what was kept of it.
 func (w *watcher) drop(p *watchee) {
-	for _, fd := range []int{p.pidfd, p.status, p.cmdline} {
+	for _, fd := range []int{p.pidfd, p.status, p.cmdline, p.syscall} {
 		if fd >= 0 {
 			_ = unix.Close(fd)
 		}

@@ -10,17 +10,18 @@ import (
 )
 
 // forks is a Python program that forks: the child catches SIGUSR2 and
-// blocks SIGINT, lives a while (for a watcher's looks to see it), then
-// exits 4; the parent, which catches SIGUSR1, reaps it and exits 5 at
-// once, both ends in one look most times.
+// blocks SIGINT, waits for it a while (sigtimedwait: long enough for a
+// watcher's looks to see it), then exits 4; the parent, which catches
+// SIGUSR1, reaps it and exits 5 at once, both ends in one look most
+// times.
 const forks = `
-import os, signal, time
+import os, signal
 signal.signal(signal.SIGUSR1, lambda s, f: None)
 child = os.fork()
 if child == 0:
     signal.signal(signal.SIGUSR2, lambda s, f: None)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    time.sleep(0.3)
+    signal.sigtimedwait({signal.SIGINT}, 0.3)
     os._exit(4)
 os.waitpid(child, 0)
 os._exit(5)
@@ -30,7 +31,9 @@ os._exit(5)
 // program that forks: its exec, the child's spawn, each one's
 // dispositions, the child's end (exit 4, reaped by its parent: exact
 // where the kernel keeps it for a pidfd) before its parent's, and the
-// parent's end, which it reaps. And it traces nothing. With children
+// parent's end, which it reaps. SIGINT blocked all along, though /proc
+// shows it unblocked while the child waits for it (the kernel's doing).
+// And it traces nothing. With children
 // files, and with a scan of /proc where the kernel has none.
 func TestWatch(t *testing.T) {
 	python := proctest.Python(t)
@@ -72,10 +75,14 @@ func watchForks(t *testing.T, python string, watch func(int) (*Tracer, error)) {
 	p.drain()
 	var rootCaught bool
 	var ends, reaped []Event
+	var childLast Event // the child's dispositions, as last said
 	for _, e := range p.events {
 		switch e.Kind {
 		case Dispositions:
 			rootCaught = rootCaught || e.Pid == root && e.Caught&bit(syscall.SIGUSR1) != 0
+			if e.Pid == child {
+				childLast = e
+			}
 		case Exit:
 			ends = append(ends, e)
 		case Reaped:
@@ -83,6 +90,9 @@ func watchForks(t *testing.T, python string, watch func(int) (*Tracer, error)) {
 		case Signal, Stop, Send, SendFailed, Print, Reap:
 			t.Errorf("a watcher said %v, which only ptrace sees", e.Kind)
 		}
+	}
+	if childLast.Blocked&bit(syscall.SIGINT) == 0 {
+		t.Errorf("the child's last dispositions do not show SIGINT blocked, which it waits for:\n%s", p.dump())
 	}
 	if !rootCaught {
 		t.Errorf("no dispositions of the program with SIGUSR1 caught:\n%s", p.dump())
