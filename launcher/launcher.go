@@ -630,6 +630,9 @@ func (l *launcher) startScenario() {
 	l.scen = &scenarioRun{obs: newInbox(), acts: make(chan action), result: make(chan error, 1)}
 	r := &runner{steps: l.cfg.steps, in: l.scen.obs, acts: l.scen.acts, say: l.sayOnly, program: l.prog != nil}
 	l.scen.runner = r
+	if l.prog != nil && l.prog.tracer.Watching() {
+		r.unseen = "the program's lines cannot be seen without ptrace (refused here): a scenario can expect the launcher's lines and the roles' exits, not their lines"
+	}
 	go func() { l.scen.result <- r.run() }()
 }
 

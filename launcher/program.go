@@ -59,7 +59,12 @@ type proc struct {
 // scenario: past it, what there is counts as a line.
 const maxPartial = 4096
 
-// startProgram starts cfg.program held, seizes it and lets it go.
+// withoutPtrace is what a ride without ptrace still does, and what not.
+const withoutPtrace = "roles recognised from /proc, no send, receive or print events"
+
+// startProgram starts cfg.program held, seizes it and lets it go. Where
+// ptrace is refused (EPERM, EACCES: a seccomp profile, Yama), it is
+// watched from /proc instead (ptrace.Watch), and said so on stderr.
 func (l *launcher) startProgram() error {
 	h, err := ptrace.NewHold()
 	if err != nil {
@@ -84,9 +89,14 @@ func (l *launcher) startProgram() error {
 		return err
 	}
 	tr, err := ptrace.Seize(child.Pid)
+	var errno syscall.Errno
+	if errors.As(err, &errno) && (errno == unix.EPERM || errno == unix.EACCES) {
+		fmt.Fprintf(l.stderr, "launcher: ptrace refused (%v): running without it: %s\n", errno, withoutPtrace)
+		tr, err = ptrace.Watch(child.Pid)
+	}
 	if err != nil {
 		h.Close()
-		return fmt.Errorf("trace %s: %w (ptrace refused here)", l.cfg.program[0], err)
+		return fmt.Errorf("trace %s: %w", l.cfg.program[0], err)
 	}
 	l.prog.tracer, l.prog.events = tr, tr.Events()
 	l.prog.add(child.Pid, l.pid, commandOf(child.Pid))

@@ -94,6 +94,7 @@ type runner struct {
 	acts    chan<- action
 	say     func(string) // a launcher line that is no observation
 	program bool         // a program's ride: its facts come, and a role's end is after its lines
+	unseen  string       // why no role's lines can be expected; "" when they can
 	lines   map[string][]string
 	cursor  map[string]int // per role: lines before it were matched or passed
 	reaped  map[string]supervise.Exit
@@ -188,6 +189,9 @@ func (r *runner) do(s scenario.Step) error {
 		time.Sleep(s.Dur)
 		return nil
 	case scenario.ExpectLine:
+		if r.unseen != "" && s.Role != vocab.Launcher {
+			return &stepError{fmt.Sprintf("expected %s %q", s.Role, s.Text), r.unseen}
+		}
 		found := false
 		return r.await(s, func() bool {
 			seen := r.lines[s.Role]
