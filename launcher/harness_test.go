@@ -86,6 +86,13 @@ func newRideTo(t *testing.T, stderr *os.File, env []string, args ...string) *rid
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "launcher"), args...)
 	cmd.Env = append(os.Environ(), env...)
+	return followRide(t, cmd, stderr)
+}
+
+// followRide starts cmd, a launcher, its stdout read line by line, its
+// stderr on stderr, or kept in the transcript when nil.
+func followRide(t *testing.T, cmd *exec.Cmd, stderr *os.File) *rideProc {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

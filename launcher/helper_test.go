@@ -75,6 +75,10 @@ func helper(name string) int {
 		case <-r.Gone():
 			return 1
 		}
+	case "noptrace":
+		// The launcher (os.Args[1:]: its path, then its arguments) where
+		// ptrace is refused, as under Docker's default seccomp profile.
+		return noPtrace(os.Args[1:])
 	case "sleeper":
 		// Waits for a signal's default action.
 		time.Sleep(time.Hour)
