@@ -77,7 +77,7 @@ func helper(name string) int {
 		}
 	case "noptrace":
 		// The launcher (os.Args[1:]: its path, then its arguments) where
-		// ptrace is refused, as under Docker's default seccomp profile.
+		// ptrace is refused, as under a container's seccomp profile.
 		return noPtrace(os.Args[1:])
 	case "sleeper":
 		// Waits for a signal's default action.

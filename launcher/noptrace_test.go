@@ -27,8 +27,9 @@ const refusedLine = "launcher: ptrace refused (operation not permitted): running
 // seccomp filter sees them; 0 where the tests do not know it.
 var auditArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}[runtime.GOARCH]
 
-// noPtrace execs argv where ptrace(2) fails with EPERM, as under Docker's
-// default seccomp profile: a filter installed on this thread, which then
+// noPtrace execs argv where ptrace(2) fails with EPERM, as under a
+// container's seccomp profile that denies it (Docker's default did,
+// before Linux 4.8): a filter installed on this thread, which then
 // execs, so that the launcher runs under it, and every process it starts.
 func noPtrace(argv []string) int {
 	runtime.LockOSThread() // for good: the filter is this thread's
@@ -85,8 +86,8 @@ func noPtraceLauncher(t *testing.T, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestNoPtrace: where ptrace is refused (a seccomp filter, as Docker's
-// default profile has), launcher -- CMD says so and runs without it: the
+// TestNoPtrace: where ptrace is refused (a seccomp filter, as a
+// container may have), launcher -- CMD says so and runs without it: the
 // homework's roles recognised from /proc (the driver the parent, the
 // conductor its child; ride.c's too, which takes its signals with
 // sigwaitinfo), the keys pressed by a scenario reaching them, their

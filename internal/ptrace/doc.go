@@ -5,7 +5,7 @@
 // to run a program it did not write as the ride ("launcher -- CMD").
 //
 // Where ptrace is refused (Seize fails: EPERM under a seccomp profile
-// such as Docker's default, Yama's ptrace_scope 3), Watch watches the
+// that denies it, Yama's ptrace_scope 3), Watch watches the
 // same program without it, from /proc and pidfds: a Tracer all the same,
 // its Events of the kinds /proc can tell (Spawn, Exec, Dispositions,
 // Exit, Reaped), never those only a system call shows (Signal, Stop,

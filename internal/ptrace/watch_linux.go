@@ -27,11 +27,11 @@ const (
 
 // Watch watches pid, a process that has not yet run the program (see
 // Hold), and every process it will make, without ptrace: for where
-// ptrace is refused (a seccomp profile such as Docker's default, Yama's
-// ptrace_scope 3). It says what /proc and pidfds tell, every 5 to 20 ms
-// (pollEvery, pollQuiet) or at once when a process ends: Spawn (the
-// first time it sees a process: one that lives less than a look may
-// never be seen), Exec
+// ptrace is refused (a container's seccomp profile that denies it, as
+// Docker's default did before Linux 4.8; Yama's ptrace_scope 3). It says
+// what /proc and pidfds tell, every 5 to 20 ms (pollEvery, pollQuiet)
+// or at once when a process ends: Spawn (the first time it sees a
+// process: one that lives less than a look may never be seen), Exec
 // (when a process's command line changes), Dispositions, Exit, and
 // Reaped for the supervisor's children, which it reaps, the only waiter
 // as a Tracer is. Never Signal, Stop, Send, SendFailed, Print or Reap:
