@@ -93,11 +93,6 @@ func zh(t *testing.T) string {
 // it.
 func TestCheckHomework(t *testing.T) {
 	progs := homework(t)
-	cc := filepath.Join(t.TempDir(), "ride-sigaction")
-	if out, err := exec.Command("gcc", "-Wall", "-Werror", "-o", cc, "../scripts/homework/ride-sigaction.c").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	progs["ride-sigaction.c"] = []string{cc}
 	progs["ride.py, zh"] = []string{proctest.Python(t), zh(t)}
 	for name, cmd := range progs {
 		t.Run(name, func(t *testing.T) {

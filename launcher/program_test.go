@@ -20,14 +20,15 @@ import (
 // that forks, the parent the driver (scripts/homework).
 func homework(t *testing.T) map[string][]string {
 	t.Helper()
-	cc := filepath.Join(t.TempDir(), "ride")
-	if out, err := exec.Command("gcc", "-Wall", "-Werror", "-o", cc, "../scripts/homework/ride.c").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
+	progs := map[string][]string{"ride.py": {proctest.Python(t), "../scripts/homework/ride.py"}}
+	for _, c := range []string{"ride.c", "ride-sigaction.c"} {
+		bin := filepath.Join(t.TempDir(), strings.TrimSuffix(c, ".c"))
+		if out, err := exec.Command("gcc", "-Wall", "-Werror", "-o", bin, "../scripts/homework/"+c).CombinedOutput(); err != nil {
+			t.Fatalf("gcc %s: %v\n%s", c, err, out)
+		}
+		progs[c] = []string{bin}
 	}
-	return map[string][]string{
-		"ride.py": {proctest.Python(t), "../scripts/homework/ride.py"},
-		"ride.c":  {cc},
-	}
+	return progs
 }
 
 // TestOwnProgram: a program of the user's as the ride (launcher -- CMD):
