@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sigride/sigride/internal/proctest"
 )
@@ -75,13 +76,18 @@ func watchForks(t *testing.T, python string, watch func(int) (*Tracer, error)) {
 	p.drain()
 	var rootCaught bool
 	var ends, reaped []Event
-	var childLast Event // the child's dispositions, as last said
+	var childBlocked bool    // the child was said to block SIGINT
+	var childUnblocked Event // and after that, to unblock it
 	for _, e := range p.events {
 		switch e.Kind {
 		case Dispositions:
 			rootCaught = rootCaught || e.Pid == root && e.Caught&bit(syscall.SIGUSR1) != 0
-			if e.Pid == child {
-				childLast = e
+			switch {
+			case e.Pid != child:
+			case e.Blocked&bit(syscall.SIGINT) != 0:
+				childBlocked = true
+			case childBlocked && childUnblocked.T == 0:
+				childUnblocked = e
 			}
 		case Exit:
 			ends = append(ends, e)
@@ -91,8 +97,19 @@ func watchForks(t *testing.T, python string, watch func(int) (*Tracer, error)) {
 			t.Errorf("a watcher said %v, which only ptrace sees", e.Kind)
 		}
 	}
-	if childLast.Blocked&bit(syscall.SIGINT) == 0 {
-		t.Errorf("the child's last dispositions do not show SIGINT blocked, which it waits for:\n%s", p.dump())
+	// While it waits (0.3 s) /proc shows SIGINT unblocked, and the
+	// watcher adds it back from the call it is in. Only as the wait ends
+	// can a look catch the kernel's mask before the call restores it: an
+	// unblock said must be that moment, just before the child's end.
+	var childEnd int64
+	for _, e := range ends {
+		if e.Pid == child {
+			childEnd = e.T
+		}
+	}
+	if childUnblocked.T != 0 && childEnd-childUnblocked.T > int64(100*time.Millisecond) {
+		t.Errorf("the child said to unblock SIGINT %v before its end, while it waited for it:\n%s",
+			time.Duration(childEnd-childUnblocked.T), p.dump())
 	}
 	if !rootCaught {
 		t.Errorf("no dispositions of the program with SIGUSR1 caught:\n%s", p.dump())
