@@ -316,8 +316,12 @@ func (l *launcher) loop(sigs, chld <-chan os.Signal) {
 		if l.group.Len() == 0 {
 			switch {
 			case tracing:
-				if len(l.prog.live()) > 0 && !l.rolesAboard() {
-					l.endWith(nil) // what the program left running is stopped
+				// What the program left running is stopped: its traced
+				// processes, and any child of ours the tracer does not
+				// know (made with CLONE_UNTRACED, then orphaned).
+				if !l.ending && !l.rolesAboard() && (len(l.prog.live()) > 0 || len(l.strays()) > 0) {
+					l.endWith(nil)
+					continue // to stop them now, not at the next event
 				}
 			case l.prog == nil && l.adoptOrphans():
 				continue
@@ -369,7 +373,7 @@ func (l *launcher) loop(sigs, chld <-chan os.Signal) {
 			l.progKilling = true
 			l.signalAll(syscall.SIGKILL)
 			l.progKill = nil
-			if len(l.prog.live()) > 0 {
+			if len(l.prog.live()) > 0 || len(l.strays()) > 0 {
 				l.progKill = time.After(progRekill)
 			}
 		}

@@ -509,12 +509,17 @@ func (l *launcher) zombies() []string {
 		pr := l.prog.procs[pid]
 		switch {
 		case pr.reapedBy == 0 || !pr.ended:
-		case pr.afterStop:
+		case pr.afterStop && l.result != nil:
 			// Not by itself: who reaped it is the stop's doing.
-			if l.result != nil && len(problems) == 0 {
+			if len(problems) == 0 {
 				problems = append(problems, fmt.Sprintf("the launcher stopped the ride (%s) before every process got off by itself",
 					strings.TrimSuffix(l.result.Error(), ": stopping the ride")))
 			}
+		case pr.afterStop && pid != l.prog.root.Pid:
+			// Still running once the roles were off, the ride over: its
+			// parent left it behind.
+			problems = append(problems, fmt.Sprintf("%s was still running when the ride was over: its parent, %s, did not wait for it; the launcher stopped it",
+				l.who(pid), l.who(pr.parent)))
 		case pr.reapedBy == l.pid && pr.parent != l.pid:
 			problems = append(problems, l.orphan(pr))
 		case time.Duration(pr.reapT-pr.exitT) > zombieLimit:
@@ -586,6 +591,31 @@ func (l *launcher) signalAll(sig syscall.Signal) {
 			_ = unix.Kill(pid, syscall.SIGCONT)
 		}
 	}
+	for _, pid := range l.strays() {
+		// Our children: safe by pid while unreaped.
+		_ = unix.Kill(pid, sig)
+		if sig != syscall.SIGKILL {
+			_ = unix.Kill(pid, syscall.SIGCONT)
+		}
+	}
+}
+
+// strays are the launcher's children the tracer does not know: a process
+// made with CLONE_UNTRACED escapes tracing, and once its parent is gone it
+// is ours. The tracer waits for it like any child of ours, so the ride
+// cannot end while it runs.
+func (l *launcher) strays() []int {
+	pids, err := supervise.ChildPids()
+	if err != nil {
+		return nil
+	}
+	var strays []int
+	for _, pid := range pids {
+		if pr := l.prog.procs[pid]; pr == nil {
+			strays = append(strays, pid)
+		}
+	}
+	return strays
 }
 
 // isRole says pid is one of the recognised roles.

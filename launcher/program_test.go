@@ -309,3 +309,29 @@ func TestOwnProgramLeavesOrphan(t *testing.T) {
 		t.Errorf("exit %d, report:\n%s\nwant:\n%s\nstderr: %s", code, got, want, stderr)
 	}
 }
+
+// TestOwnProgramUntraced: a child made with CLONE_UNTRACED escapes the
+// tracer; once its parent is gone it is the launcher's, which cannot end
+// while it runs (the tracer waits for every child). Stopping the ride
+// stops it too, SIGKILL past --grace when it ignores SIGTERM: the launcher
+// ends, and leaves it not running.
+func TestOwnProgramUntraced(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "untraced")
+	if out, err := exec.Command("gcc", "-Wall", "-Werror", "-o", bin, "testdata/untraced.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	stdout, stderr, code := runLauncher(t, "--ready-timeout", "1s", "--grace", "300ms", "--", bin)
+	if code != 1 {
+		t.Errorf("exit %d, want 1\n%s\n%s", code, stdout, stderr)
+	}
+	m := regexp.MustCompile(`untraced (\d+)`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no pid of the untraced child:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, "reaped orphan pid="+m[1]+" signal=KILL") {
+		t.Errorf("the untraced child not stopped and reaped:\n%s", stdout)
+	}
+	if processAlive(atoi(t, m[1])) {
+		t.Errorf("the untraced child %s outlived the ride", m[1])
+	}
+}

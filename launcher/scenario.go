@@ -313,7 +313,7 @@ func (r *runner) do(s scenario.Step) error {
 			case !r.program:
 				return &stepError{expected, "only a program's ride (launcher -- CMD) knows who reaped whom"}
 			case r.over == nil:
-				return &stepError{expected, fmt.Sprintf("the program was still running after %v", s.Dur)}
+				return &stepError{expected, fmt.Sprintf("a process of the program was still running after %v", s.Dur)}
 			case len(r.over.problems) > 0:
 				return &stepError{expected, strings.Join(r.over.problems, "; ")}
 			}
