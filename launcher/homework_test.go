@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -28,7 +29,9 @@ func checkHomework(t *testing.T, lang string, cmd ...string) (string, string, in
 		if err != nil || string(saved) != stdout.String() {
 			t.Errorf("homework.report %q (%v), printed %q", saved, err, stdout.String())
 		}
-		if svg, err := os.ReadFile(filepath.Join(out, "homework.svg")); err != nil || !strings.HasPrefix(string(svg), "<svg") {
+		// A launcher killed outright draws nothing.
+		killed := strings.Contains(stdout.String(), ": the launcher was killed by signal")
+		if svg, err := os.ReadFile(filepath.Join(out, "homework.svg")); !killed && (err != nil || !strings.HasPrefix(string(svg), "<svg")) {
 			t.Errorf("no diagram beside the report: %v", err)
 		}
 	}
@@ -187,4 +190,58 @@ func TestCheckHomeworkMistakes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckHomeworkHostile: programs no student means to write, and a
+// folder with traps in it. A process left running once the ride is over
+// fails the reaping requirement; a program that kills its whole process
+// group, the launcher with it, fails every requirement, saying so; roles
+// never recognised give a report with no pid in it; a report or diagram
+// name that is a symlink is refused, its target untouched.
+func TestCheckHomeworkHostile(t *testing.T) {
+	py := proctest.Python(t)
+	t.Run("left running", func(t *testing.T) {
+		got, stderr, code := checkHomework(t, "en", "sh", "-c", `trap "" INT QUIT TSTP; (sleep 60) & exec "$0" ../scripts/homework/ride.py`, py)
+		want := report(t, "en", map[int]string{
+			5: "another process of the program was still running when the ride was over: its parent, the driver, did not wait for it; the launcher stopped it",
+		})
+		if code != 1 || got != want {
+			t.Errorf("exit %d, report:\n%s\nwant:\n%s\nstderr: %s", code, got, want, stderr)
+		}
+	})
+	t.Run("kills its group", func(t *testing.T) {
+		got, stderr, code := checkHomework(t, "en", "sh", "-c", "kill -KILL 0")
+		why := "the launcher was killed by signal 9 (KILL): the program signalled its process group, or its parent"
+		failed := map[int]string{}
+		for i := range requirements(t, "en") {
+			failed[i] = why
+		}
+		if want := report(t, "en", failed); code != 1 || got != want {
+			t.Errorf("exit %d, report:\n%s\nwant:\n%s\nstderr: %s", code, got, want, stderr)
+		}
+	})
+	t.Run("both roles in one", func(t *testing.T) {
+		got, _, code := checkHomework(t, "en", "sh", "-c", "trap : INT QUIT TSTP; sleep 10 & wait")
+		if code != 1 || strings.Count(got, "FAIL ") != 7 || regexp.MustCompile(`\d{3,}`).MatchString(got) ||
+			!strings.Contains(got, ": the ride's roles not recognised after 5s: a process handles both roles' keys") {
+			t.Errorf("exit %d, report with a pid, or not the reason:\n%s", code, got)
+		}
+	})
+	t.Run("symlink planted", func(t *testing.T) {
+		dir := t.TempDir()
+		victim := filepath.Join(dir, "victim")
+		os.WriteFile(victim, []byte("mine\n"), 0o644)
+		out := filepath.Join(dir, "out")
+		os.Mkdir(out, 0o755)
+		os.Symlink(victim, filepath.Join(out, "homework.svg"))
+		c := exec.Command("../scripts/check-homework", "--out", out, py, "../scripts/homework/ride.py")
+		c.Env = append(c.Environ(), "SIGRIDE_BIN="+binDir)
+		b, err := c.CombinedOutput()
+		if code := exitCode(err); code != 1 || !strings.Contains(string(b), "homework.svg is not a plain file: refusing to replace it") {
+			t.Errorf("exit %d: %s", code, b)
+		}
+		if got, _ := os.ReadFile(victim); string(got) != "mine\n" {
+			t.Errorf("the symlink's target was written: %q", got)
+		}
+	})
 }
