@@ -296,13 +296,27 @@ func (l *launcher) programEnded(pr *proc) {
 	}
 }
 
-// lines are the whole lines of what pr wrote to fd (1 or 2), data
-// included: what comes after its last newline waits for the rest of its
-// line.
-func (pr *proc) lines(fd int, data []byte) []string {
-	if fd != 1 && fd != 2 {
+// lines are the whole lines of what pr wrote to fd (1 or 2) with the
+// write e, its bytes included: what comes after its last newline waits
+// for the rest of its line. Of a write longer than the tracer reads, the
+// bytes between its first and last 4096 are unknown: the line they cut
+// says so with "…".
+func (pr *proc) lines(e ptrace.Event) []string {
+	if e.Fd != 1 && e.Fd != 2 {
 		return nil
 	}
+	lines := pr.feed(e.Fd, e.Data)
+	if e.Len > len(e.Data) {
+		if len(e.Data)+len(e.Tail) < e.Len {
+			pr.partial[e.Fd] = append(pr.partial[e.Fd], "…"...)
+		}
+		lines = append(lines, pr.feed(e.Fd, e.Tail)...)
+	}
+	return lines
+}
+
+// feed takes data written to fd into pr's lines.
+func (pr *proc) feed(fd int, data []byte) []string {
 	pr.partial[fd] = append(pr.partial[fd], data...)
 	var lines []string
 	for {
@@ -373,7 +387,7 @@ func (l *launcher) record(e ptrace.Event, pr *proc, key bool) {
 		if pr == nil {
 			return
 		}
-		for _, line := range pr.lines(e.Fd, e.Data) {
+		for _, line := range pr.lines(e) {
 			add(trace.Print).Text = line
 			if l.scen != nil && e.Fd == 1 && l.isRole(e.Pid) {
 				l.scen.obs.push(observation{role: l.nameOf(e.Pid), text: line})

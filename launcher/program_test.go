@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sigride/sigride/internal/proctest"
+	"github.com/sigride/sigride/internal/ptrace"
 	"github.com/sigride/sigride/internal/trace"
 )
 
@@ -333,5 +335,43 @@ func TestOwnProgramUntraced(t *testing.T) {
 	}
 	if processAlive(atoi(t, m[1])) {
 		t.Errorf("the untraced child %s outlived the ride", m[1])
+	}
+}
+
+// TestLines: a program's writes into lines, per process and fd: a line
+// waits for its newline; one longer than maxPartial comes out as it is;
+// a write longer than the tracer reads brings its tail, and the line its
+// unread middle cuts says so with "…".
+func TestLines(t *testing.T) {
+	x := func(n int) string { return strings.Repeat("x", n) }
+	for _, tc := range []struct {
+		name   string
+		writes []ptrace.Event
+		want   []string
+	}{
+		{"one line in two writes", []ptrace.Event{
+			{Fd: 1, Data: []byte("The old "), Len: 8}, {Fd: 1, Data: []byte("driver\nnext"), Len: 11},
+		}, []string{"The old driver"}},
+		{"stdout and stderr apart", []ptrace.Event{
+			{Fd: 1, Data: []byte("out "), Len: 4}, {Fd: 2, Data: []byte("err\n"), Len: 4}, {Fd: 1, Data: []byte("line\n"), Len: 5},
+		}, []string{"err", "out line"}},
+		{"other fds are no lines", []ptrace.Event{{Fd: 3, Data: []byte("no\n"), Len: 3}}, nil},
+		{"a long write, read whole", []ptrace.Event{
+			{Fd: 1, Data: []byte(x(4096)), Tail: []byte("xx\nThe old driver sets off\n"), Len: 4096 + 27},
+		}, []string{x(4098), "The old driver sets off"}},
+		{"a long write, its middle unread", []ptrace.Event{
+			{Fd: 1, Data: []byte("a\n" + x(4094)), Tail: []byte(x(4090) + "\nlast\n"), Len: 20000},
+		}, []string{"a", x(4094) + "…" + x(4090), "last"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pr := &proc{}
+			var got []string
+			for _, e := range tc.writes {
+				got = append(got, pr.lines(e)...)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("lines %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -111,11 +111,13 @@ func (t *Tracer) returned(task *tracee, tid int, c *call, rval int64, now int64)
 	switch c.nr {
 	case unix.SYS_WRITE:
 		if fd := int(int32(a[0])); (fd == 1 || fd == 2) && rval > 0 {
-			t.send(Event{Kind: Print, Pid: pid, Fd: fd, Data: readMem(pid, uintptr(a[1]), int(min(rval, maxPrint))), T: c.t})
+			read := func(from, n int) []byte { return readMem(pid, uintptr(a[1])+uintptr(from), n) }
+			t.send(printed(pid, fd, int(rval), read, c.t))
 		}
 	case unix.SYS_WRITEV:
 		if fd := int(int32(a[0])); (fd == 1 || fd == 2) && rval > 0 {
-			t.send(Event{Kind: Print, Pid: pid, Fd: fd, Data: readIovec(pid, uintptr(a[1]), int(a[2]), int(min(rval, maxPrint))), T: c.t})
+			read := func(from, n int) []byte { return readIovec(pid, uintptr(a[1]), int(a[2]), from, n) }
+			t.send(printed(pid, fd, int(rval), read, c.t))
 		}
 	case unix.SYS_WAIT4:
 		// wait4(pid, status, options): a stop or a continue is no reap
@@ -242,16 +244,33 @@ func readMem(pid int, addr uintptr, n int) []byte {
 }
 
 // readIovec reads at most n bytes of the cnt iovecs at addr in pid.
-func readIovec(pid int, addr uintptr, cnt, n int) []byte {
+func readIovec(pid int, addr uintptr, cnt, from, n int) []byte {
 	const iovecSize = 16 // two 64-bit words: base, length
 	raw := readMem(pid, addr, min(cnt, 1024)*iovecSize)
 	var out []byte
 	for i := 0; i+iovecSize <= len(raw) && len(out) < n; i += iovecSize {
 		base := uintptr(binary.NativeEndian.Uint64(raw[i:]))
 		l := int(binary.NativeEndian.Uint64(raw[i+8:]))
-		out = append(out, readMem(pid, base, min(l, n-len(out)))...)
+		if from >= l {
+			from -= l // before the bytes asked for
+			continue
+		}
+		out = append(out, readMem(pid, base+uintptr(from), min(l-from, n-len(out)))...)
+		from = 0
 	}
 	return out
+}
+
+// printed is the Print event of a write of n bytes to fd, read(from, k)
+// reading its bytes: the first maxPrint, and of a longer one, the last
+// maxPrint too (Tail), so that where its last line ends is known.
+func printed(pid, fd, n int, read func(from, k int) []byte, t int64) Event {
+	e := Event{Kind: Print, Pid: pid, Fd: fd, Len: n, Data: read(0, min(n, maxPrint)), T: t}
+	if n > maxPrint {
+		from := max(maxPrint, n-maxPrint)
+		e.Tail = read(from, n-from)
+	}
+	return e
 }
 
 // pidOfPidfd is the pid a pidfd of pid's names, from /proc; 0 if unknown.

@@ -88,7 +88,9 @@ type Event struct {
 	Target int            // Send: the pid (a thread's, for tkill and tgkill; -PGID for a process group)
 	Err    error          // SendFailed: the errno the call returned
 	Fd     int            // Print
-	Data   []byte         // Print
+	Data   []byte         // Print: the write's first bytes, up to 4096
+	Len    int            // Print: how many bytes it wrote
+	Tail   []byte         // Print: of a write longer than Data, its last bytes, up to 4096 (those between are not read)
 
 	Caught, Ignored, Blocked uint64          // Dispositions: a bit per signal, 1 << (signo-1)
 	Status                   unix.WaitStatus // Exit, Reaped

@@ -354,3 +354,29 @@ func TestStatusMasks(t *testing.T) {
 		}
 	}
 }
+
+// TestLongWrite: a write longer than a Print event carries says its
+// length and brings its last bytes too, so that where its last line ends
+// is known: here 9000 bytes then "\nend\n", in one write(2), and in one
+// writev(2) of three parts.
+func TestLongWrite(t *testing.T) {
+	python := proctest.Python(t)
+	for _, tc := range []struct{ name, code string }{
+		{"write", `import os; os.write(1, b"x" * 9000 + b"\nend\n")`},
+		{"writev", `import os; os.writev(1, [b"x" * 4000, b"y" * 5000, b"\nend\n"])`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, tr := heldBy(t, Seize, []string{python, "-c", tc.code})
+			p := &program{t: t, tr: tr, pid: c.Pid}
+			e := p.next("the write", func(e Event) bool { return e.Kind == Print && e.Fd == 1 })
+			if e.Len != 9005 || len(e.Data) != maxPrint || len(e.Tail) != maxPrint || !strings.HasSuffix(string(e.Tail), "\nend\n") {
+				t.Errorf("len %d, data %d bytes, tail %d bytes ending %q; want 9005, %d, %d, ending %q",
+					e.Len, len(e.Data), len(e.Tail), e.Tail[max(0, len(e.Tail)-8):], maxPrint, maxPrint, "\nend\n")
+			}
+			if tc.name == "writev" && (e.Data[3999] != 'x' || e.Data[4000] != 'y' || e.Tail[0] != 'y') {
+				t.Errorf("writev's parts not read in order: data[3999:4001] %q, tail[0] %q", e.Data[3999:4001], e.Tail[0])
+			}
+			p.drain()
+		})
+	}
+}
