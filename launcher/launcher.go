@@ -145,6 +145,9 @@ func (l *launcher) finish() error {
 	if l.prog != nil {
 		l.named()
 	}
+	if l.rec.dropped > 0 {
+		fmt.Fprintf(l.stderr, "launcher: the trace keeps the first %d events: %d more were not kept\n", maxEvents, l.rec.dropped)
+	}
 	if l.scen != nil {
 		for _, line := range trace.Summary(l.rec.events) {
 			l.sayOnly("summary: " + line)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sigride/sigride/internal/proctest"
+	"github.com/sigride/sigride/internal/trace"
 )
 
 // TestOutputsNeverReplaced: --trace, --diagram and "diagram -o" follow
@@ -66,5 +68,34 @@ func TestRunDirPidSymlink(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "keep me\n" {
 		t.Errorf("the planted symlink's target now holds %q", b)
+	}
+}
+
+// TestBounds: what a program's output can make the launcher keep is
+// bounded: the trace's events (maxEvents, the rest counted), and each
+// role's lines a scenario looks through (maxLines, the oldest forgotten,
+// the cursor kept on the same line).
+func TestBounds(t *testing.T) {
+	r := &recorder{}
+	for range maxEvents + 10 {
+		r.add(0, 1, "driver", trace.Print).Text = "spam"
+	}
+	if len(r.events) != maxEvents || r.dropped != 10 {
+		t.Errorf("%d events kept, %d dropped; want %d, 10", len(r.events), r.dropped, maxEvents)
+	}
+	run := &runner{in: newInbox(), lines: map[string][]string{}, cursor: map[string]int{}}
+	for i := range 2 * maxLines {
+		run.in.push(observation{role: "driver", text: fmt.Sprint(i)})
+	}
+	run.absorb()
+	run.cursor["driver"] = 15000 // an expect matched the line before
+	run.in.push(observation{role: "driver", text: "one more"})
+	run.absorb()
+	lines := run.lines["driver"]
+	if len(lines) != maxLines {
+		t.Errorf("%d lines kept, want %d", len(lines), maxLines)
+	}
+	if c := run.cursor["driver"]; c < 0 || c >= len(lines) || lines[c] != "15000" {
+		t.Errorf("the cursor moved off its line")
 	}
 }

@@ -373,7 +373,10 @@ func (l *launcher) record(e ptrace.Event, pr *proc, key bool) {
 			ev.Group = -e.Target
 		}
 		if pr != nil {
-			pr.lastSend = len(l.rec.events)
+			pr.lastSend = 0 // not kept: past maxEvents
+			if l.rec.dropped == 0 {
+				pr.lastSend = len(l.rec.events)
+			}
 		}
 	case ptrace.SendFailed:
 		if pr != nil && pr.lastSend > 0 {

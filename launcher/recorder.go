@@ -15,13 +15,26 @@ import (
 // scenario's summary (trace.Summary). Times are seconds since the launcher
 // started, on the CLOCK_MONOTONIC every role stamps its reports with.
 type recorder struct {
-	start  int64 // ride.Now() when the launcher started
-	events []trace.Event
+	start   int64 // ride.Now() when the launcher started
+	events  []trace.Event
+	dropped int         // events past maxEvents, counted, not kept
+	spare   trace.Event // where an event not kept is written, and forgotten
 }
+
+// maxEvents bounds the events a ride keeps: a program that prints in a
+// loop makes one a line, and a trace, like the memory that holds it, must
+// end somewhere. Past it events are counted (the launcher says how many
+// on stderr), not kept.
+const maxEvents = 100_000
 
 func (r *recorder) t(mono int64) float64 { return float64(mono-r.start) / 1e9 }
 
 func (r *recorder) add(mono int64, pid int, role, event string) *trace.Event {
+	if len(r.events) >= maxEvents {
+		r.dropped++
+		r.spare = trace.Event{}
+		return &r.spare
+	}
 	r.events = append(r.events, trace.Event{T: r.t(mono), Pid: pid, Role: role, Event: event})
 	return &r.events[len(r.events)-1]
 }

@@ -87,6 +87,11 @@ type action struct {
 	reply chan error
 }
 
+// maxLines bounds the lines a runner keeps of each role: an expect looks
+// at the lines since the last it matched, and a program may print without
+// end. Past twice that the oldest are forgotten, down to maxLines.
+const maxLines = 10_000
+
 // runner runs a scenario's steps in order, in its own goroutine.
 type runner struct {
 	steps   []scenario.Step
@@ -421,7 +426,15 @@ func (r *runner) absorb() {
 			}
 			r.reaped[o.role] = *o.reaped
 		default:
-			r.lines[o.role] = append(r.lines[o.role], o.text)
+			lines := append(r.lines[o.role], o.text)
+			if len(lines) > 2*maxLines {
+				// The oldest go, those matched or passed first: half at
+				// once, so that each line costs its copy once.
+				cut := len(lines) - maxLines
+				lines = slices.Clone(lines[cut:])
+				r.cursor[o.role] = max(0, r.cursor[o.role]-cut)
+			}
+			r.lines[o.role] = lines
 		}
 	}
 }

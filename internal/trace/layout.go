@@ -180,6 +180,13 @@ func layout(events []Event) ([]lifeline, []row) {
 			}
 		}
 	}
+	if len(rows) > MaxRows {
+		// A diagram must end somewhere: a program that prints in a loop
+		// would draw for ever. The trace has every event.
+		more := len(rows) - MaxRows
+		rows = append(rows[:MaxRows:MaxRows], row{T: rows[MaxRows].T, Kind: mark, From: rows[MaxRows].From,
+			Label: fmt.Sprintf("… %d more rows not drawn: the trace has them", more)})
+	}
 	// Columns: Outside first when used, then the launcher, then the rest in
 	// order of appearance.
 	column := map[int]int{}
@@ -202,6 +209,10 @@ func layout(events []Event) ([]lifeline, []row) {
 	}
 	return lines, rows
 }
+
+// MaxRows bounds the rows of a diagram; past it, one says how many more
+// there were.
+const MaxRows = 2000
 
 // zombieShown is the shortest time as a zombie a reap's arrow tells: a
 // parent that waits takes its child within a millisecond or so.

@@ -327,3 +327,16 @@ func TestProgramLayout(t *testing.T) {
 		t.Fatalf("a program's trace reads back as %d events, %v", len(again), err)
 	}
 }
+
+// TestMaxRows: a diagram ends after MaxRows rows, and says how many more
+// the trace has.
+func TestMaxRows(t *testing.T) {
+	events := []Event{{T: 0, Pid: 10, Role: "launcher", Event: Spawn}}
+	for i := range MaxRows + 50 {
+		events = append(events, Event{T: float64(i), Pid: 11, Role: "driver", Event: Print, Text: "spam"})
+	}
+	_, rows := layout(events)
+	if len(rows) != MaxRows+1 || rows[MaxRows].Label != "… 50 more rows not drawn: the trace has them" {
+		t.Errorf("%d rows, the last %q", len(rows), rows[len(rows)-1].Label)
+	}
+}
