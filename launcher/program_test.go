@@ -375,3 +375,25 @@ func TestLines(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnProgramThreadMask: a mask is a thread's. The driver's worker
+// thread blocks every signal, its main thread none: the process takes
+// SIGINT and SIGQUIT (ignores them) and is no conductor. Its roles are
+// recognised, each process once: driver and conductor.
+func TestOwnProgramThreadMask(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "threadmask")
+	if out, err := exec.Command("gcc", "-Wall", "-Werror", "-pthread", "-o", bin, "testdata/threadmask.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	r := startRide(t, nil, "--grace", "300ms", "--", bin)
+	if r.Driver == r.Conductor || r.Driver == 0 {
+		t.Fatalf("roles driver=%d conductor=%d\n%s", r.Driver, r.Conductor, r.transcript())
+	}
+	if ppid, ok := readStat(r.Conductor); !ok || ppid.ppid != r.Driver {
+		t.Errorf("the conductor %d is not the driver's child\n%s", r.Conductor, r.transcript())
+	}
+	r.kill(r.cmd.Process.Pid, syscall.SIGTERM)
+	if code := r.wait(); code != 143 {
+		t.Errorf("exit %d, want 143\n%s", code, r.transcript())
+	}
+}

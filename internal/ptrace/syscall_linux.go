@@ -197,10 +197,29 @@ func (t *Tracer) dispositions(task *tracee, tid int, now int64) {
 		return
 	}
 	m := [3]uint64{statusHex(b, "SigCgt:"), statusHex(b, "SigIgn:"), statusHex(b, "SigBlk:")}
-	if task.masksSaid && m == task.masks {
+	// Handlers are the process's; a mask is a thread's. A signal sent to
+	// the process goes to any thread that does not block it: the process
+	// blocks what every thread blocks. A thread waiting in sigtimedwait
+	// is left out: the kernel shows its mask without the signals it waits
+	// for, which it takes all the same.
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", task.tgid)); err == nil && len(ents) > 1 {
+		for _, e := range ents {
+			other, err := strconv.Atoi(e.Name())
+			if err != nil || other == tid {
+				continue
+			}
+			if o := t.tasks[other]; o != nil && o.call != nil && o.call.nr == unix.SYS_RT_SIGTIMEDWAIT {
+				continue
+			}
+			if ob, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", task.tgid, other)); err == nil {
+				m[2] &= statusHex(ob, "SigBlk:")
+			}
+		}
+	}
+	if said, ok := t.said[task.tgid]; ok && m == said {
 		return
 	}
-	task.masks, task.masksSaid = m, true
+	t.said[task.tgid] = m
 	t.send(Event{Kind: Dispositions, Pid: task.tgid, Caught: m[0], Ignored: m[1], Blocked: m[2], T: now})
 }
 

@@ -112,6 +112,11 @@ type Tracer struct {
 	events chan Event
 	err    error // why the loop ended early; read after events is closed
 	self   int
+	// The loop's own, touched by its thread only: the tasks it traces,
+	// and the dispositions last said for each process (Dispositions),
+	// said again only when they change.
+	tasks map[int]*tracee
+	said  map[int][3]uint64
 	// A watcher (Watch): no ptrace, a poll of /proc.
 	watching bool
 }
@@ -121,10 +126,6 @@ type tracee struct {
 	tgid    int   // the process it is a thread of (itself for a process)
 	stopped bool  // in a job-control stop already reported
 	call    *call // the watched system call it is in, if any
-	// The dispositions last said for it (Dispositions): said again only
-	// when they change.
-	masks     [3]uint64
-	masksSaid bool
 }
 
 // Seize starts tracing pid, a process that has not yet run the program
@@ -164,6 +165,7 @@ func (t *Tracer) loop(root int, seized chan<- error) {
 	}
 	seized <- nil
 	tasks := map[int]*tracee{root: {tgid: root}}
+	t.tasks, t.said = tasks, map[int][3]uint64{}
 	for {
 		pid, ws, ours, err := t.wait()
 		switch {
@@ -193,6 +195,7 @@ func (t *Tracer) loop(root int, seized chan<- error) {
 		case task.tgid != pid:
 			// A thread ended: its process goes on.
 		default:
+			delete(t.said, pid)
 			t.send(Event{Kind: Exit, Pid: pid, Status: ws, T: now})
 			if ours {
 				// Our own child: this wait has reaped it. Another's stays
