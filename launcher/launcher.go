@@ -666,6 +666,11 @@ func (l *launcher) close() {
 	}
 	l.out.Close()
 	l.runDir.removeAll()
+	if l.prog != nil {
+		for _, pr := range l.prog.procs {
+			pr.closePidfd()
+		}
+	}
 	for _, r := range l.roles() {
 		if r.conn != nil {
 			r.conn.Close()

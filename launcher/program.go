@@ -45,6 +45,7 @@ type proc struct {
 	exitT     int64          // when it ended (its Exit event): its time as a zombie runs from here
 	parent    int            // the process that made it (the launcher, for the one it started)
 	afterStop bool           // it ended once the launcher was stopping the ride: not by itself
+	pidfd     int            // from its Spawn, until its Exit: to signal it by (-1: by pid)
 	stopSig   syscall.Signal // what stopped it, while it is stopped
 	keyStop   ptrace.Event   // a key it took whose default stops it: harm once it stops
 	// Who reaped it (0: nobody yet), and when.
@@ -99,7 +100,10 @@ func (l *launcher) startProgram() error {
 		return fmt.Errorf("trace %s: %w", l.cfg.program[0], err)
 	}
 	l.prog.tracer, l.prog.events = tr, tr.Events()
-	l.prog.add(child.Pid, l.pid, commandOf(child.Pid))
+	root := l.prog.add(child.Pid, l.pid, commandOf(child.Pid))
+	if fd, err := unix.FcntlInt(uintptr(child.Pidfd()), unix.F_DUPFD_CLOEXEC, 3); err == nil {
+		root.pidfd = fd // as for the processes it makes, from their Spawn
+	}
 	if l.rec != nil {
 		l.rec.add(ride.Now(), child.Pid, "", trace.Spawn).Parent = l.pid
 	}
@@ -109,7 +113,7 @@ func (l *launcher) startProgram() error {
 // add keeps a new process of the program, with its parent's dispositions
 // until it says its own.
 func (p *program) add(pid, parent int, command string) *proc {
-	pr := &proc{dispositions: dispositions{pid: pid, command: command}, parent: parent}
+	pr := &proc{dispositions: dispositions{pid: pid, command: command}, parent: parent, pidfd: -1}
 	if pp := p.procs[parent]; pp != nil {
 		pr.caught, pr.ignored, pr.blocked = pp.caught, pp.ignored, pp.blocked
 		if command == "" {
@@ -145,9 +149,10 @@ func (l *launcher) traced(e ptrace.Event) {
 	}
 	switch e.Kind {
 	case ptrace.Spawn:
-		p.add(e.Pid, e.Parent, "")
+		np := p.add(e.Pid, e.Parent, "")
+		np.pidfd = e.Pidfd
 		if l.progKilling {
-			_ = unix.Kill(e.Pid, syscall.SIGKILL) // past the grace, anything new goes at once
+			_ = np.signal(syscall.SIGKILL) // past the grace, anything new goes at once
 		}
 	case ptrace.Exec:
 		if pr != nil {
@@ -198,6 +203,7 @@ func (l *launcher) traced(e ptrace.Event) {
 	case ptrace.Exit:
 		if pr != nil {
 			pr.ended, pr.status, pr.exitT, pr.afterStop = true, e.Status, e.T, l.ending
+			pr.closePidfd()
 			if l.scen != nil && l.isRole(e.Pid) {
 				// A role is its parent's to reap, not always the
 				// launcher's: for a scenario, its end is its exit.
@@ -239,7 +245,9 @@ func (l *launcher) recognise() {
 		role *role
 		pid  int
 	}{{l.driver, d}, {l.conductor, c}} {
-		fd, err := unix.PidfdOpen(r.pid, 0)
+		// Its own pidfd, a copy of the one its Spawn brought: opened by
+		// pid now, it could be another's, the events lagging.
+		fd, err := dupPidfd(l.prog.procs[r.pid])
 		if err != nil {
 			l.endWith(fmt.Errorf("hold %s %d: %w", r.role.name, r.pid, err))
 			return
@@ -598,14 +606,16 @@ func (l *launcher) signalAll(sig syscall.Signal) {
 		if pr.ended {
 			continue
 		}
+		// By pidfd: its Exit may be on its way, lagging, its pid reused.
+		send := pr.signal
 		if pid != p.root.Pid || sig == syscall.SIGKILL {
 			if l.rec != nil {
 				l.rec.sent(l.pid, sig, pid)
 			}
-			_ = unix.Kill(pid, sig) // ESRCH: it ended meanwhile
+			_ = send(sig) // ESRCH: it ended meanwhile
 		}
 		if pr.stopped && sig != syscall.SIGKILL {
-			_ = unix.Kill(pid, syscall.SIGCONT)
+			_ = send(syscall.SIGCONT)
 		}
 	}
 	for _, pid := range l.strays() {
@@ -614,6 +624,35 @@ func (l *launcher) signalAll(sig syscall.Signal) {
 		if sig != syscall.SIGKILL {
 			_ = unix.Kill(pid, syscall.SIGCONT)
 		}
+	}
+}
+
+// dupPidfd is a pidfd of pr's own: a copy of its Spawn's, or one opened
+// by pid where it had none (out of descriptors then).
+func dupPidfd(pr *proc) (int, error) {
+	if pr == nil || pr.pidfd < 0 {
+		if pr == nil {
+			return -1, unix.ESRCH
+		}
+		return unix.PidfdOpen(pr.pid, 0)
+	}
+	return unix.FcntlInt(uintptr(pr.pidfd), unix.F_DUPFD_CLOEXEC, 3)
+}
+
+// signal sends sig to pr: by its pidfd, the very process, when there is
+// one.
+func (pr *proc) signal(sig syscall.Signal) error {
+	if pr.pidfd < 0 {
+		return unix.Kill(pr.pid, sig)
+	}
+	return unix.PidfdSendSignal(pr.pidfd, sig, nil, 0)
+}
+
+// closePidfd lets pr's pidfd go: it has ended.
+func (pr *proc) closePidfd() {
+	if pr.pidfd >= 0 {
+		_ = unix.Close(pr.pidfd)
+		pr.pidfd = -1
 	}
 }
 

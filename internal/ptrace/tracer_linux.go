@@ -79,6 +79,9 @@ type Event struct {
 	Kind   Kind
 	Pid    int
 	Parent int            // Spawn: the process that made Pid; Reap: the one that reaped it
+	// Spawn: a pidfd of Pid, opened before it could end and its pid be
+	// reused (-1: none), to signal it by; the reader's to close.
+	Pidfd int
 	Path   string         // Exec: the program it runs now
 	Sig    syscall.Signal // Signal, Stop
 	From   int            // Signal: the sender's pid as its siginfo says; 0 for the kernel
@@ -296,7 +299,13 @@ func (t *Tracer) seen(tasks map[int]*tracee, pid, parent int, now int64) *tracee
 		if parent == 0 {
 			parent = ppidOf(pid)
 		}
-		t.send(Event{Kind: Spawn, Pid: pid, Parent: parent, T: now})
+		// It is stopped, new, or its end waits for this thread: its pid
+		// is its own until the tracer has taken that end.
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			fd = -1 // out of descriptors: the reader signals by pid
+		}
+		t.send(Event{Kind: Spawn, Pid: pid, Parent: parent, Pidfd: fd, T: now})
 	}
 	return task
 }

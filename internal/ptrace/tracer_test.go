@@ -116,6 +116,14 @@ func (p *program) until(what string, want func(Event) bool) (Event, bool) {
 				return Event{}, false
 			}
 			p.events = append(p.events, e)
+			if e.Kind == Spawn {
+				if e.Pidfd < 0 {
+					p.t.Errorf("spawn of %d with no pidfd", e.Pid)
+				} else if pid := pidOfPidfd(os.Getpid(), e.Pidfd); pid != e.Pid {
+					p.t.Errorf("spawn of %d with a pidfd of %d", e.Pid, pid)
+				}
+				syscall.Close(e.Pidfd)
+			}
 			if want(e) {
 				return e, true
 			}

@@ -279,7 +279,11 @@ func (w *watcher) look() {
 		if p == nil {
 			continue // gone meanwhile
 		}
-		w.send(Event{Kind: Spawn, Pid: f.pid, Parent: f.parent, T: now})
+		dup, err := unix.FcntlInt(uintptr(p.pidfd), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			dup = -1
+		}
+		w.send(Event{Kind: Spawn, Pid: f.pid, Parent: f.parent, Pidfd: dup, T: now})
 		if parent := w.procs[f.parent]; parent == nil || !bytes.Equal(p.cmd, parent.cmd) {
 			w.execed(p, now) // not its maker's program, or its maker unknown
 		}
