@@ -79,9 +79,7 @@ type Event struct {
 	Kind   Kind
 	Pid    int
 	Parent int            // Spawn: the process that made Pid; Reap: the one that reaped it
-	// Spawn: a pidfd of Pid, opened before it could end and its pid be
-	// reused (-1: none), to signal it by; the reader's to close.
-	Pidfd int
+	Pidfd  int            // Spawn: Pid's, opened before its pid could be reused (-1: none); the reader's to close
 	Path   string         // Exec: the program it runs now
 	Sig    syscall.Signal // Signal, Stop
 	From   int            // Signal: the sender's pid as its siginfo says; 0 for the kernel
