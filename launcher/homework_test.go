@@ -18,9 +18,14 @@ import (
 // written in a folder of the test's, and the diagram must be there.
 func checkHomework(t *testing.T, lang string, cmd ...string) (string, string, int) {
 	t.Helper()
-	out := t.TempDir()
+	return checkHomeworkIn(t, t.TempDir(), nil, lang, cmd...)
+}
+
+// checkHomeworkIn is checkHomework with its folder, and more environment.
+func checkHomeworkIn(t *testing.T, out string, env []string, lang string, cmd ...string) (string, string, int) {
+	t.Helper()
 	c := exec.Command("../scripts/check-homework", append([]string{"--lang", lang, "--out", out}, cmd...)...)
-	c.Env = append(c.Environ(), "SIGRIDE_BIN="+binDir)
+	c.Env = append(append(c.Environ(), "SIGRIDE_BIN="+binDir), env...)
 	var stdout, stderr strings.Builder
 	c.Stdout, c.Stderr = &stdout, &stderr
 	code := exitCode(c.Run())
@@ -29,8 +34,9 @@ func checkHomework(t *testing.T, lang string, cmd ...string) (string, string, in
 		if err != nil || string(saved) != stdout.String() {
 			t.Errorf("homework.report %q (%v), printed %q", saved, err, stdout.String())
 		}
-		// A launcher killed outright draws nothing.
-		killed := strings.Contains(stdout.String(), ": the launcher was killed by signal")
+		// A launcher ended by a signal draws nothing.
+		killed := strings.Contains(stdout.String(), ": the launcher was ended by signal") ||
+			strings.Contains(stdout.String(), ": the ride took longer than")
 		if svg, err := os.ReadFile(filepath.Join(out, "homework.svg")); !killed && (err != nil || !strings.HasPrefix(string(svg), "<svg")) {
 			t.Errorf("no diagram beside the report: %v", err)
 		}
@@ -209,14 +215,35 @@ func TestCheckHomeworkHostile(t *testing.T) {
 			t.Errorf("exit %d, report:\n%s\nwant:\n%s\nstderr: %s", code, got, want, stderr)
 		}
 	})
-	t.Run("kills its group", func(t *testing.T) {
-		got, stderr, code := checkHomework(t, "en", "sh", "-c", "kill -KILL 0")
-		why := "the launcher was killed by signal 9 (KILL): the program signalled its process group, or its parent"
+	allFail := func(why string) string {
 		failed := map[int]string{}
 		for i := range requirements(t, "en") {
 			failed[i] = why
 		}
-		if want := report(t, "en", failed); code != 1 || got != want {
+		return report(t, "en", failed)
+	}
+	t.Run("kills its group", func(t *testing.T) {
+		got, stderr, code := checkHomework(t, "en", "sh", "-c", "kill -KILL 0")
+		want := allFail("the launcher was ended by signal 9 (KILL): the program signalled its process group, or its parent")
+		if code != 1 || got != want {
+			t.Errorf("exit %d, report:\n%s\nwant:\n%s\nstderr: %s", code, got, want, stderr)
+		}
+	})
+	t.Run("forges its report", func(t *testing.T) {
+		// It writes an all-PASS report where the launcher would, then
+		// kills the launcher, its parent, before it writes its own.
+		out := t.TempDir()
+		forged := filepath.Join(out, "homework.report")
+		got, stderr, code := checkHomeworkIn(t, out, nil, "en", "sh", "-c", `printf 'PASS all\n' >"$0"; kill -KILL $PPID`, forged)
+		want := allFail("the launcher was ended by signal 9 (KILL): the program signalled its process group, or its parent")
+		if code != 1 || got != want {
+			t.Errorf("exit %d, report:\n%s\nwant:\n%s\nstderr: %s", code, got, want, stderr)
+		}
+	})
+	t.Run("stops the launcher", func(t *testing.T) {
+		got, stderr, code := checkHomeworkIn(t, t.TempDir(), []string{"CHECK_HOMEWORK_LIMIT=2"}, "en", "sh", "-c", "kill -STOP $PPID; sleep 60")
+		want := allFail("the ride took longer than 2s: the launcher was stopped (a program that stops or holds it, or never ends)")
+		if code != 1 || got != want {
 			t.Errorf("exit %d, report:\n%s\nwant:\n%s\nstderr: %s", code, got, want, stderr)
 		}
 	})
