@@ -397,3 +397,34 @@ func TestOwnProgramThreadMask(t *testing.T) {
 		t.Errorf("exit %d, want 143\n%s", code, r.transcript())
 	}
 }
+
+// TestOwnProgramManyChildren: a program that leaves more live children
+// than the launcher may open descriptors (ulimit -n 256, 300 children):
+// pidfds past half the limit are not kept (those processes are signalled
+// by pid), the tracer still reads /proc, and the ride ends, exit 1, with
+// nothing left behind.
+func TestOwnProgramManyChildren(t *testing.T) {
+	const marker = "sleep 97.25" // no other process runs that
+	cmd := exec.Command("sh", "-c", `ulimit -n 256 && exec "$0" --ready-timeout 1s --grace 300ms -- sh -c 'for i in $(seq 300); do `+marker+` & done'`,
+		filepath.Join(binDir, "launcher"))
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if code := exitCode(err); code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("the launcher did not end within 60s")
+	}
+	for _, p := range procs() {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err == nil && strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), marker) {
+			t.Errorf("pid %d (%s) outlived the ride", p.pid, marker)
+		}
+	}
+}

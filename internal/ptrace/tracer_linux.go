@@ -118,6 +118,11 @@ type Tracer struct {
 	// said again only when they change.
 	tasks map[int]*tracee
 	said  map[int][3]uint64
+	// A Spawn's pidfd is dropped (-1) when it would be numbered this or
+	// more: a program may make thousands of processes, and the tracer
+	// needs descriptors of its own to read /proc (a wait it cannot judge
+	// ours or not would never end).
+	pidfdCeiling int
 	// A watcher (Watch): no ptrace, a poll of /proc.
 	watching bool
 }
@@ -133,13 +138,23 @@ type tracee struct {
 // (see Hold), and every process it will make. Events come on Events
 // until no traced process and no child of the supervisor is left.
 func Seize(pid int) (*Tracer, error) {
-	t := &Tracer{events: make(chan Event, eventBuffer), self: os.Getpid()}
+	t := &Tracer{events: make(chan Event, eventBuffer), self: os.Getpid(), pidfdCeiling: pidfdCeiling()}
 	seized := make(chan error, 1)
 	go t.loop(pid, seized)
 	if err := <-seized; err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// pidfdCeiling is half the descriptors this process may open: Spawn
+// events' pidfds take at most that.
+func pidfdCeiling() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<20 {
+		return 1 << 19
+	}
+	return int(rl.Cur / 2)
 }
 
 // Events are the tracees' events, in the order the Tracer saw them. The
@@ -300,8 +315,12 @@ func (t *Tracer) seen(tasks map[int]*tracee, pid, parent int, now int64) *tracee
 		// It is stopped, new, or its end waits for this thread: its pid
 		// is its own until the tracer has taken that end.
 		fd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
+		switch {
+		case err != nil:
 			fd = -1 // out of descriptors: the reader signals by pid
+		case fd >= t.pidfdCeiling:
+			_ = unix.Close(fd)
+			fd = -1
 		}
 		t.send(Event{Kind: Spawn, Pid: pid, Parent: parent, Pidfd: fd, T: now})
 	}
