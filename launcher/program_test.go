@@ -398,6 +398,37 @@ func TestOwnProgramThreadMask(t *testing.T) {
 	}
 }
 
+// TestOwnProgramThreadWait: a thread in sigtimedwait takes what it waits
+// for: a conductor whose worker sigwaits SIGINT and SIGQUIT (the main
+// thread blocking everything) is one; one whose worker waits for SIGUSR2
+// only, blocking nothing while its main thread blocks SIGINT and SIGQUIT,
+// is not (a SIGINT would kill it), and no conductor is recognised.
+func TestOwnProgramThreadWait(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "threadwait")
+	if out, err := exec.Command("gcc", "-Wall", "-Werror", "-pthread", "-o", bin, "testdata/threadwait.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	tr := filepath.Join(t.TempDir(), "t.jsonl")
+	r := startRide(t, nil, "--grace", "300ms", "--trace", tr, "--", bin, "ok")
+	r.kill(r.Conductor, syscall.SIGINT) // taken by its worker
+	r.kill(r.cmd.Process.Pid, syscall.SIGTERM)
+	if code := r.wait(); code != 143 {
+		t.Errorf("ok: exit %d, want 143\n%s", code, r.transcript())
+	}
+	var took, killed bool
+	for _, e := range readTrace(t, tr) {
+		took = took || e.Pid == r.Conductor && e.Event == trace.Receive && e.Signal == "SIGINT" && e.Fate == trace.Sigwait
+		killed = killed || e.Pid == r.Conductor && e.Event == trace.Exit && e.Signal == "SIGINT"
+	}
+	if !took || killed {
+		t.Errorf("ok: the conductor's SIGINT taken by sigwait %v, killed it %v", took, killed)
+	}
+	stdout, stderr, code := runLauncher(t, "--ready-timeout", "1s", "--grace", "300ms", "--", bin, "bad")
+	if code != 1 || !strings.Contains(stderr, "no conductor (a process that handles SIGINT and SIGQUIT") {
+		t.Errorf("bad: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
 // TestOwnProgramManyChildren: a program that leaves more live children
 // than the launcher may open descriptors (ulimit -n 256, 300 children):
 // pidfds past half the limit are not kept (those processes are signalled

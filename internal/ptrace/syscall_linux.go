@@ -200,20 +200,25 @@ func (t *Tracer) dispositions(task *tracee, tid int, now int64) {
 	// Handlers are the process's; a mask is a thread's. A signal sent to
 	// the process goes to any thread that does not block it: the process
 	// blocks what every thread blocks. A thread waiting in sigtimedwait
-	// is left out: the kernel shows its mask without the signals it waits
-	// for, which it takes all the same.
+	// counts what it waits for as blocked: the kernel shows its mask
+	// without them while it waits, and it takes them all the same.
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", task.tgid)); err == nil && len(ents) > 1 {
 		for _, e := range ents {
 			other, err := strconv.Atoi(e.Name())
 			if err != nil || other == tid {
 				continue
 			}
-			if o := t.tasks[other]; o != nil && o.call != nil && o.call.nr == unix.SYS_RT_SIGTIMEDWAIT {
+			ob, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", task.tgid, other))
+			if err != nil {
 				continue
 			}
-			if ob, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", task.tgid, other)); err == nil {
-				m[2] &= statusHex(ob, "SigBlk:")
+			blocked := statusHex(ob, "SigBlk:")
+			if o := t.tasks[other]; o != nil && o.call != nil && o.call.nr == unix.SYS_RT_SIGTIMEDWAIT {
+				if set := readMem(other, uintptr(o.call.args[0]), 8); len(set) == 8 {
+					blocked |= binary.NativeEndian.Uint64(set)
+				}
 			}
+			m[2] &= blocked
 		}
 	}
 	if said, ok := t.said[task.tgid]; ok && m == said {

@@ -209,7 +209,11 @@ func (t *Tracer) loop(root int, seized chan<- error) {
 			// supervisor's to hear of.
 			t.send(Event{Kind: Reaped, Pid: pid, Status: ws, T: now})
 		case task.tgid != pid:
-			// A thread ended: its process goes on.
+			// A thread ended: its process goes on, its mask maybe not
+			// what it was (the process blocks what all threads block).
+			if main := tasks[task.tgid]; main != nil {
+				t.dispositions(main, task.tgid, now)
+			}
 		default:
 			delete(t.said, pid)
 			t.send(Event{Kind: Exit, Pid: pid, Status: ws, T: now})
