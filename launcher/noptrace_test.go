@@ -154,3 +154,26 @@ func TestNoPtraceLines(t *testing.T) {
 		t.Errorf("the expect failed after %s, want at once", m[1])
 	}
 }
+
+// TestNoPtraceThreads: without ptrace too, a process blocks what all its
+// threads block, one in sigtimedwait what it waits for as well: the
+// conductor whose worker sigwaits SIGINT and SIGQUIT is recognised; the
+// one whose worker waits for SIGUSR2 only, blocking nothing, is not.
+func TestNoPtraceThreads(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "threadwait")
+	if out, err := exec.Command("gcc", "-Wall", "-Werror", "-pthread", "-o", bin, "testdata/threadwait.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	r := followRide(t, noPtraceLauncher(t, "--grace", "300ms", "--", bin, "ok"), nil)
+	r.ready()
+	r.kill(r.cmd.Process.Pid, syscall.SIGTERM)
+	if code := r.wait(); code != 143 {
+		t.Errorf("ok: exit %d, want 143\n%s", code, r.transcript())
+	}
+	cmd := noPtraceLauncher(t, "--ready-timeout", "1s", "--grace", "300ms", "--", bin, "bad")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if code := exitCode(cmd.Run()); code != 1 || !strings.Contains(stderr.String(), "no conductor (a process that handles SIGINT and SIGQUIT") {
+		t.Errorf("bad: exit %d\n%s", code, stderr.String())
+	}
+}

@@ -320,6 +320,9 @@ func (w *watcher) update(p *watchee, now int64) {
 	// Waited for but ignored: not blocked before the wait (the kernel
 	// would have kept it), so discarded, not taken.
 	m[2] |= waited(p, call[:n]) &^ m[1]
+	if p.threads > 1 {
+		m[2] &= otherThreadsBlock(p.pid)
+	}
 	// Empty: it is ending (its memory gone), no exec.
 	if cmd := w.read(p.cmdline); len(cmd) > 0 && !bytes.Equal(cmd, p.cmd) {
 		p.cmd = bytes.Clone(cmd)
@@ -380,6 +383,36 @@ func waited(p *watchee, call []byte) uint64 {
 		p.waits = binary.NativeEndian.Uint64(set[:])
 	}
 	return p.waits
+}
+
+// otherThreadsBlock is what every thread of pid but its main one blocks:
+// a signal sent to a process goes to any thread that does not block it.
+// A thread waiting in sigtimedwait blocks what it waits for too (the
+// kernel shows its mask without them meanwhile). All ones when there is
+// no other thread.
+func otherThreadsBlock(pid int) uint64 {
+	all := ^uint64(0)
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return all
+	}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil || tid == pid {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+		if err != nil {
+			continue // it ended
+		}
+		blocked := statusHex(b, "SigBlk:")
+		if call, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/syscall", pid, tid)); err == nil {
+			t := &watchee{pid: pid}
+			blocked |= waited(t, bytes.TrimSpace(call))
+		}
+		all &= blocked
+	}
+	return all
 }
 
 // execed says p runs the program its command line says.
