@@ -54,4 +54,8 @@
 //     the terms of a ptrace attach (the same user; Yama's ptrace_scope 3
 //     refuses them, a seccomp profile does not), but are no ptrace
 //     request.
+//   - Blocked is the process's, Tracer and watcher alike: what every one
+//     of its threads blocks (a signal sent to a process goes to any thread
+//     that does not block it), a thread in sigtimedwait counting what it
+//     waits for.
 package ptrace
