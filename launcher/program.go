@@ -214,6 +214,7 @@ func (l *launcher) traced(e ptrace.Event) {
 		}
 	case ptrace.Reap:
 		l.reaped(pr, e.Parent, e.T)
+		l.prune()
 	case ptrace.Reaped:
 		l.reaped(pr, l.pid, e.T)
 		ex := supervise.Exit{Pid: e.Pid, Status: e.Status}
@@ -266,15 +267,57 @@ func (l *launcher) recognise() {
 // every process described, and what is missing.
 func (l *launcher) notRecognised(after time.Duration) error {
 	_, _, problem := recognise(l.prog.live())
-	for _, pid := range l.prog.order {
-		pr := l.prog.procs[pid]
-		state := describe(pr.dispositions)
-		if pr.ended {
-			state += fmt.Sprintf(" (ended: %s)", supervise.Exit{Pid: pid, Status: pr.status})
+	// The live ones first, then those ended, at most maxDescribed in all:
+	// a program may have made thousands.
+	shown := 0
+	for _, live := range []bool{true, false} {
+		for _, pid := range l.prog.order {
+			pr := l.prog.procs[pid]
+			if pr.ended == live || shown == maxDescribed {
+				continue
+			}
+			shown++
+			state := describe(pr.dispositions)
+			if pr.ended {
+				state += fmt.Sprintf(" (ended: %s)", supervise.Exit{Pid: pid, Status: pr.status})
+			}
+			fmt.Fprintf(l.stderr, "launcher:   %s\n", state)
 		}
-		fmt.Fprintf(l.stderr, "launcher:   %s\n", state)
+	}
+	if n := len(l.prog.order) - shown; n > 0 {
+		fmt.Fprintf(l.stderr, "launcher:   … and %d more (%d in all)\n", n, len(l.prog.order))
 	}
 	return fmt.Errorf("the ride's roles not recognised after %v: %s", after, problem)
+}
+
+// maxDescribed bounds the processes a diagnosis describes.
+const maxDescribed = 50
+
+// maxKept bounds the processes the launcher keeps of a program: past
+// twice that, those it has nothing more to say of (ended, reaped by their
+// parent in time, no role) are forgotten.
+const maxKept = 10_000
+
+// prune forgets, once the program has made too many, the processes the
+// launcher has nothing more to say of.
+func (l *launcher) prune() {
+	p := l.prog
+	if len(p.order) <= 2*maxKept {
+		return
+	}
+	order := p.order[:0]
+	for _, pid := range p.order {
+		pr := p.procs[pid]
+		done := pr.ended && pr.reapedBy != 0 && pr.reapedBy == pr.parent &&
+			time.Duration(pr.reapT-pr.exitT) <= zombieLimit && pid != p.root.Pid && !l.isRole(pid)
+		if done {
+			pr.closePidfd()
+			delete(p.procs, pid)
+			continue
+		}
+		order = append(order, pid)
+	}
+	p.order = slices.Clip(order)
 }
 
 // programEnded applies the ride's rules to the end of one of the

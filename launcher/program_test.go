@@ -15,6 +15,7 @@ import (
 
 	"github.com/sigride/sigride/internal/proctest"
 	"github.com/sigride/sigride/internal/ptrace"
+	"github.com/sigride/sigride/internal/supervise"
 	"github.com/sigride/sigride/internal/trace"
 )
 
@@ -456,6 +457,33 @@ func TestOwnProgramManyChildren(t *testing.T) {
 	for _, p := range procs() {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err == nil && strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), marker) {
 			t.Errorf("pid %d (%s) outlived the ride", p.pid, marker)
+		}
+	}
+}
+
+// TestPrune: a program that has made more than twice maxKept processes
+// has those the launcher has nothing more to say of forgotten (ended,
+// reaped by their parent in time, no role), and keeps the rest: the
+// program, a process left an orphan, one still running.
+func TestPrune(t *testing.T) {
+	l := &launcher{pid: 1, conductor: &role{}, driver: &role{}}
+	l.prog = &program{root: &supervise.Child{Pid: 2}, procs: map[int]*proc{}}
+	root := l.prog.add(2, 1, "")
+	root.ended, root.reapedBy = true, 1
+	for pid := 10; pid < 10+2*maxKept; pid++ {
+		pr := l.prog.add(pid, 2, "")
+		pr.ended, pr.reapedBy, pr.exitT, pr.reapT = true, 2, 0, int64(time.Millisecond)
+	}
+	orphan := l.prog.add(5, 2, "")
+	orphan.ended, orphan.reapedBy = true, 1 // reaped by the launcher
+	l.prog.add(6, 2, "")                    // still running
+	l.prune()
+	if len(l.prog.order) != 3 || len(l.prog.procs) != 3 {
+		t.Fatalf("kept %d (%d): %v", len(l.prog.order), len(l.prog.procs), l.prog.order)
+	}
+	for _, pid := range []int{2, 5, 6} {
+		if l.prog.procs[pid] == nil {
+			t.Errorf("pid %d forgotten", pid)
 		}
 	}
 }
