@@ -19,11 +19,9 @@ type dispositions struct {
 func bit(sig syscall.Signal) uint64 { return 1 << (uint(sig) - 1) }
 
 // handles says p takes sig itself: a handler (caught), or held for
-// sigwait (blocked). Ignored or left to the default, it does not: a
-// process that blocks every signal (sigfillset, for sigwait) and ignores
-// the other role's keys does not handle those.
+// sigwait (blocked). Ignored or left to the default, it does not.
 func (p dispositions) handles(sig syscall.Signal) bool {
-	return (p.caught|p.blocked&^p.ignored)&bit(sig) != 0
+	return (p.caught|p.blocked)&bit(sig) != 0
 }
 
 // The signals a program's roles are known by.

@@ -46,10 +46,6 @@ func TestRecognise(t *testing.T) {
 			"2 drivers (processes that handle SIGTSTP)"},
 		{"ignored is not handled", []dispositions{{pid: 10, ignored: mask(TSTP)}, conductor}, 0, 0,
 			"no driver (a process that handles SIGTSTP: caught or blocked)"},
-		{"sigfillset, the other's keys ignored", []dispositions{
-			{pid: 10, blocked: ^uint64(0), ignored: mask(INT, QUIT)}, {pid: 11, blocked: ^uint64(0), ignored: mask(TSTP)}}, 10, 11, ""},
-		{"blocked and ignored is not handled", []dispositions{{pid: 10, blocked: mask(TSTP), ignored: mask(TSTP)}, conductor}, 0, 0,
-			"no driver (a process that handles SIGTSTP: caught or blocked)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, c, problem := recognise(tc.ps)
