@@ -136,7 +136,14 @@ func TestOwnProgramForksOnStop(t *testing.T) {
 	const marker = "sleep 97.5" // no other process runs that
 	// A chain: each process makes the next, 3 ms on, then sleeps.
 	script := `trap "" TERM; sleep 0.003; sh -c "$0" "$0" & exec ` + marker
-	cmd := exec.Command(filepath.Join(binDir, "launcher"), "--ready-timeout", "300ms", "--grace", "300ms", "--", "sh", "-c", script, script)
+	endsAlone(t, exec.Command(filepath.Join(binDir, "launcher"), "--ready-timeout", "300ms", "--grace", "300ms", "--", "sh", "-c", script, script),
+		30*time.Second, marker)
+}
+
+// endsAlone runs cmd, a launcher, and wants it to end within limit, exit
+// 1, no process whose command line holds marker left running.
+func endsAlone(t *testing.T, cmd *exec.Cmd, limit time.Duration, marker string) {
+	t.Helper()
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -147,10 +154,10 @@ func TestOwnProgramForksOnStop(t *testing.T) {
 		if code := exitCode(err); code != 1 {
 			t.Errorf("exit %d, want 1", code)
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(limit):
 		cmd.Process.Kill()
 		<-done
-		t.Fatal("the launcher did not end within 30s")
+		t.Fatalf("the launcher did not end within %v", limit)
 	}
 	for _, p := range procs() {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err == nil && strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), marker) {
@@ -437,28 +444,8 @@ func TestOwnProgramThreadWait(t *testing.T) {
 // nothing left behind.
 func TestOwnProgramManyChildren(t *testing.T) {
 	const marker = "sleep 97.25" // no other process runs that
-	cmd := exec.Command("sh", "-c", `ulimit -n 256 && exec "$0" --ready-timeout 1s --grace 300ms -- sh -c 'for i in $(seq 300); do `+marker+` & done'`,
-		filepath.Join(binDir, "launcher"))
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if code := exitCode(err); code != 1 {
-			t.Errorf("exit %d, want 1", code)
-		}
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatal("the launcher did not end within 60s")
-	}
-	for _, p := range procs() {
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid)); err == nil && strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), marker) {
-			t.Errorf("pid %d (%s) outlived the ride", p.pid, marker)
-		}
-	}
+	endsAlone(t, exec.Command("sh", "-c", `ulimit -n 256 && exec "$0" --ready-timeout 1s --grace 300ms -- sh -c 'for i in $(seq 300); do `+marker+` & done'`,
+		filepath.Join(binDir, "launcher")), 60*time.Second, marker)
 }
 
 // TestPrune: a program that has made more than twice maxKept processes
