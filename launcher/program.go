@@ -537,7 +537,7 @@ func (l *launcher) reaped(pr *proc, by int, t int64) {
 		return
 	}
 	l.scen.obs.push(observation{role: l.nameOf(pr.pid), fact: &fact{
-		reapedBy: l.plainName(by), byParent: by == pr.parent, parent: l.plainName(pr.parent), orphan: l.orphan(pr),
+		reapedBy: l.plainName(by), byParent: by == pr.parent, orphan: l.orphan(pr),
 	}})
 }
 

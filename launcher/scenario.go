@@ -30,7 +30,6 @@ type observation struct {
 type fact struct {
 	reapedBy string // role's reaper: a role, "launcher" or "process"
 	byParent bool   // its reaper was its parent
-	parent   string // who its parent was: a role, "launcher" or "process"
 	orphan   string // how it came to be reaped by the launcher, in words
 	harm     string // a key ended or stopped a process: in words
 	stopped  string // why the launcher stopped the ride
@@ -422,7 +421,7 @@ func (r *runner) absorb() {
 				r.afterStop[o.role] = r.stopped != ""
 			}
 			if !r.program {
-				r.reaps[o.role] = fact{reapedBy: vocab.Launcher, byParent: true, parent: vocab.Launcher}
+				r.reaps[o.role] = fact{reapedBy: vocab.Launcher, byParent: true}
 			}
 			r.reaped[o.role] = *o.reaped
 		default:

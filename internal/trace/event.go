@@ -43,9 +43,6 @@ const (
 	Continued  = "continued"   // SIGCONT's default
 )
 
-// Harmful says a fate ended or stopped the process.
-func Harmful(fate string) bool { return fate == Terminated || fate == Dumped || fate == Stopped }
-
 // Event is one line of a trace. Pid and Role name the process the event
 // happened in (for reap: the process reaped).
 //
