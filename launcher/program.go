@@ -477,7 +477,7 @@ func (l *launcher) record(e ptrace.Event, pr *proc, key bool) {
 // fromKey says a signal a process takes came from a key: the terminal's,
 // or a scenario's press. It is called once for each Signal event.
 func (l *launcher) fromKey(e ptrace.Event) bool {
-	if !isKey(e.Sig) {
+	if vocab.KeyOf(e.Sig) == "" {
 		return false
 	}
 	k := [2]int{e.Pid, int(e.Sig)}
@@ -506,12 +506,7 @@ func (l *launcher) harm(e ptrace.Event) string {
 	did := map[ptrace.Fate]string{ptrace.Terminated: "killed", ptrace.Dumped: "killed (core dumped)", ptrace.Stopped: "stopped"}[e.Fate]
 	sig := "SIG" + vocab.SignalName(e.Sig)
 	return fmt.Sprintf("%s (%s) %s %s: a key reaches every process of the terminal, so %s must ignore %s or handle it",
-		keyName(e.Sig), sig, did, l.who(e.Pid), l.who(e.Pid), sig)
-}
-
-// keyName is the key that sends sig.
-func keyName(sig syscall.Signal) string {
-	return map[syscall.Signal]string{syscall.SIGINT: "^C", syscall.SIGQUIT: `^\`, syscall.SIGTSTP: "^Z"}[sig]
+		vocab.KeyOf(e.Sig), sig, did, l.who(e.Pid), l.who(e.Pid), sig)
 }
 
 // who names a process in a sentence, with no pid: a report reads the
@@ -606,11 +601,6 @@ func (l *launcher) named() {
 			e.Role = l.nameOf(e.Pid)
 		}
 	}
-}
-
-// isKey says sig is a terminal key's.
-func isKey(sig syscall.Signal) bool {
-	return sig == syscall.SIGINT || sig == syscall.SIGQUIT || sig == syscall.SIGTSTP
 }
 
 // stillStopped ends the ride if a role stopped by a signal (a key it does

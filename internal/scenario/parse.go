@@ -44,19 +44,6 @@ const Program = "program"
 // process that made it.
 const Parent = "parent"
 
-// keys are the keys press knows, and the signal a terminal sends for each
-// to its foreground process group (termios' VINTR, VQUIT, VSUSP).
-var keys = map[string]syscall.Signal{`^C`: syscall.SIGINT, `^\`: syscall.SIGQUIT, `^Z`: syscall.SIGTSTP}
-
-// keyOf is the key of each of keys' signals.
-var keyOf = func() map[syscall.Signal]string {
-	m := make(map[syscall.Signal]string, len(keys))
-	for k, s := range keys {
-		m[s] = k
-	}
-	return m
-}()
-
 // DefaultWithin is how long an expect step waits when it says nothing.
 const DefaultWithin = 2 * time.Second
 
@@ -97,7 +84,7 @@ func (s Step) String() string {
 		}
 		return fmt.Sprintf("send %s SIG%s", s.Role, vocab.SignalName(s.Signal))
 	case Press:
-		return "press " + keyOf[s.Signal]
+		return "press " + vocab.KeyOf(s.Signal)
 	case Kill:
 		return "kill " + s.Role
 	case Sleep:
@@ -196,10 +183,10 @@ func parseLine(line string) (Step, bool, error) {
 		s, err = parseSend(words[1:])
 	case "press":
 		s = Step{Kind: Press}
-		if len(words) != 2 || words[1].quoted || keys[words[1].s] == 0 {
+		if len(words) != 2 || words[1].quoted || vocab.Keys[words[1].s] == 0 {
 			return s, false, errors.New(`press takes one key: press ^C, press ^\ or press ^Z`)
 		}
-		s.Signal = keys[words[1].s]
+		s.Signal = vocab.Keys[words[1].s]
 	case "kill":
 		s = Step{Kind: Kill, Signal: syscall.SIGKILL}
 		if len(words) != 2 {

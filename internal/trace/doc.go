@@ -12,5 +12,5 @@
 //   - Renderers and Summary are pure functions of the events; the
 //     renderers use no external tool and put no external reference in
 //     their output.
-//   - It knows no process: it imports nothing of sigride but vocab (counts).
+//   - It knows no process: it imports nothing of sigride but vocab (counts, keys).
 package trace

@@ -5,6 +5,8 @@ import (
 	"path"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sigride/sigride/internal/vocab"
 )
 
@@ -138,7 +140,11 @@ func layout(events []Event) ([]lifeline, []row) {
 			_, known := roles[e.From]
 			switch {
 			case e.Sender == SenderKey:
-				label = e.Signal + " (" + keyOf(e.Signal) + ")" + fateSuffix(e.Fate)
+				key := vocab.KeyOf(unix.SignalNum(e.Signal))
+				if key == "" {
+					key = "a key"
+				}
+				label = e.Signal + " (" + key + ")" + fateSuffix(e.Fate)
 			case e.Sender == SenderKernel:
 				label = e.Signal + " from the kernel" + fateSuffix(e.Fate)
 			case e.From != 0 && (group[sendKey{e.From, e.Signal}] || known && e.From != e.Pid):
@@ -225,19 +231,6 @@ func fateSuffix(fate string) string {
 		return ""
 	}
 	return " (" + fate + ")"
-}
-
-// keyOf is the key that sends sig from a terminal.
-func keyOf(sig string) string {
-	switch sig {
-	case "SIGINT":
-		return "^C"
-	case "SIGQUIT":
-		return `^\`
-	case "SIGTSTP":
-		return "^Z"
-	}
-	return "a key"
 }
 
 func deref(p *int) int {
