@@ -202,7 +202,9 @@ func (t *Tracer) dispositions(task *tracee, tid int, now int64) {
 	// blocks what every thread blocks. A thread waiting in sigtimedwait
 	// counts what it waits for as blocked: the kernel shows its mask
 	// without them while it waits, and it takes them all the same.
-	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", task.tgid)); err == nil && len(ents) > 1 {
+	// Most processes have one thread, as its status says: no list to read
+	// on each sigaction and sigprocmask then.
+	if ents, err := otherTasks(b, task.tgid); err == nil {
 		for _, e := range ents {
 			other, err := strconv.Atoi(e.Name())
 			if err != nil || other == tid {
@@ -226,6 +228,15 @@ func (t *Tracer) dispositions(task *tracee, tid int, now int64) {
 	}
 	t.said[task.tgid] = m
 	t.send(Event{Kind: Dispositions, Pid: task.tgid, Caught: m[0], Ignored: m[1], Blocked: m[2], T: now})
+}
+
+// otherTasks lists /proc/TGID/task when status (a thread's) says its
+// process has more than one thread; nothing else.
+func otherTasks(status []byte, tgid int) ([]os.DirEntry, error) {
+	if statusField(status, "Threads:", 10) <= 1 {
+		return nil, nil
+	}
+	return os.ReadDir(fmt.Sprintf("/proc/%d/task", tgid))
 }
 
 // ended says a wait4 that returned a pid reaped it: its status (read
