@@ -298,12 +298,12 @@ func atoi(t *testing.T, s string) int {
 
 // TestOwnProgramLeavesOrphan: a process the program made and never waited
 // for (here a subshell the driver inherits from the shell that exec'd it,
-// which exits 3 long before the ride ends) stays a zombie while its
+// which exits 3 at once) stays a zombie while its
 // parent lives, then is re-parented to the launcher, a subreaper, which
 // reaps it and says so: reaped orphan pid=PID exit=3. The check names it
 // in its report.
 func TestOwnProgramLeavesOrphan(t *testing.T) {
-	cmd := []string{"sh", "-c", `trap "" INT QUIT TSTP; (sleep 0.1; exit 3) & exec "$0" ../scripts/homework/ride.py`, proctest.Python(t)}
+	cmd := []string{"sh", "-c", `trap "" INT QUIT TSTP; (exit 3) & exec "$0" ../scripts/homework/ride.py`, proctest.Python(t)}
 	stdout, stderr, code := runLauncher(t, append([]string{"--lang", "en", "--scenario", "../scripts/scenarios/keys.en.scenario", "--"}, cmd...)...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
